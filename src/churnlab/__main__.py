@@ -1,0 +1,3 @@
+from churnlab.cli import app
+
+app()
