@@ -1,0 +1,1 @@
+"""Ingest: validate raw exports (CSV/Parquet) into typed tables, quarantining bad rows."""

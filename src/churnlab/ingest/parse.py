@@ -1,0 +1,142 @@
+"""Vectorised parsing of raw columns into the contract's types.
+
+Each parser takes a raw column (strings from CSV, or whatever a Parquet file stored) and
+returns the typed column plus a boolean mask of values that were present but unparseable.
+Blank values become null and are *not* flagged here: whether a blank is allowed is the
+schema's business (blank_required).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from churnlab.ingest.schemas import (
+    CATEGORY,
+    DATE,
+    FLOAT,
+    ID,
+    INT,
+    STRING_DTYPE,
+    TEXT,
+    TIMESTAMP,
+    TableSpec,
+)
+
+# An explicit zone suffix after a time: Z, +09:00, -0500, +09.
+_OFFSET_RE = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+# A calendar date, optionally followed by a time (and zone), which a date column ignores:
+# a date is the wall date the user wrote, not an instant.
+_DATE_RE = (
+    r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$"
+)
+
+
+def as_text(s: pd.Series) -> pd.Series:
+    """Trimmed strings with blanks as null; integral floats lose their '.0' (ids from Excel)."""
+    if pd.api.types.is_float_dtype(s) and bool(np.all(np.isnan(s) | (s == np.round(s)))):
+        s = s.astype("Int64")
+    if not isinstance(s.dtype, pd.StringDtype):
+        s = s.astype(STRING_DTYPE)
+    s = s.str.strip()
+    return s.mask(s == "")
+
+
+def parse_category(s: pd.Series) -> pd.Series:
+    """'Mid Market' / 'mid-market' / ' MID_MARKET ' all mean mid_market."""
+    s = as_text(s).str.lower()
+    return s.str.replace(r"[\s\-]+", "_", regex=True)
+
+
+def parse_timestamps(s: pd.Series, source_timezone: str) -> tuple[pd.Series, pd.Series]:
+    """Instants in UTC. Values with an explicit offset keep it (mixed offsets in one column
+    are normal); naive values are read in `source_timezone`."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), pd.Series(False, s.index)
+    if pd.api.types.is_datetime64_dtype(s):
+        return _localize(s.astype("datetime64[ns]"), source_timezone), pd.Series(False, s.index)
+    text = as_text(s).str.replace("/", "-", regex=False)
+    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+    present = text.notna()
+    aware = present & text.str.contains(_OFFSET_RE, regex=True).fillna(False).astype(bool)
+    naive = present & ~aware
+    if aware.any():
+        out[aware] = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+    if naive.any():
+        local = pd.to_datetime(text[naive].astype(object), format="ISO8601", errors="coerce")
+        out[naive] = _localize(local, source_timezone)
+    bad = present & out.isna()
+    return out, bad
+
+
+def _localize(local: pd.Series, tz: str) -> pd.Series:
+    # A wall time that occurs twice at a DST fall-back is read as the first (summer-time) one;
+    # one skipped at spring-forward moves to the first valid instant. Both are deterministic.
+    ambiguous = np.ones(len(local), dtype=bool)
+    return (
+        local.dt.tz_localize(tz, ambiguous=ambiguous, nonexistent="shift_forward")
+        .dt.tz_convert("UTC")
+        .astype("datetime64[ns, UTC]")
+    )
+
+
+def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Calendar dates as midnight datetime64[ns] (no zone)."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(s):
+        return s.astype("datetime64[ns]").dt.normalize(), pd.Series(False, s.index)
+    text = as_text(s)
+    parts = text.str.extract(_DATE_RE)
+    ymd = parts.astype("float64").rename(columns={0: "year", 1: "month", 2: "day"})
+    out = pd.to_datetime(ymd, errors="coerce").astype("datetime64[ns]")
+    bad = text.notna() & out.isna()
+    return out, bad
+
+
+def parse_numbers(s: pd.Series, integer: bool) -> tuple[pd.Series, pd.Series]:
+    """Finite numbers; `integer` also rejects fractions (2.5 seats)."""
+    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        text = as_text(s)
+        present = text.notna()
+        values = pd.to_numeric(text.astype(object), errors="coerce").astype("float64")
+    else:
+        values = s.astype("float64")
+        present = values.notna()
+    bad = present & ~np.isfinite(values.fillna(0.0))
+    bad |= present & values.isna()
+    if integer:
+        bad |= present & values.notna() & (values != np.round(values))
+        values = values.where(~bad).round().astype("Int64")
+    else:
+        values = values.where(~bad)
+    return values, bad
+
+
+def type_frame(
+    frame: pd.DataFrame, spec: TableSpec, source_timezone: str
+) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """The contract columns of `frame`, typed; plus {reason: mask} for unparseable values."""
+    typed: dict[str, pd.Series] = {}
+    bad_date = pd.Series(False, index=frame.index)
+    bad_number = pd.Series(False, index=frame.index)
+    for name, col in spec.columns.items():
+        raw = frame[name]
+        if col.kind in (ID, TEXT):
+            typed[name] = as_text(raw)
+        elif col.kind == CATEGORY:
+            typed[name] = parse_category(raw)
+        elif col.kind == TIMESTAMP:
+            typed[name], bad = parse_timestamps(raw, source_timezone)
+            bad_date |= bad
+        elif col.kind == DATE:
+            typed[name], bad = parse_dates(raw)
+            bad_date |= bad
+        elif col.kind in (FLOAT, INT):
+            typed[name], bad = parse_numbers(raw, integer=col.kind == INT)
+            bad_number |= bad
+        else:  # pragma: no cover - a spec typo
+            raise ValueError(f"unknown column kind {col.kind!r}")
+    out = pd.DataFrame(typed, index=frame.index)
+    return out, {"unparseable_date": bad_date, "unparseable_number": bad_number}

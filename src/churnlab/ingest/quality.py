@@ -1,0 +1,36 @@
+"""The data-quality summary: rows per table, quarantine reasons, date coverage."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from churnlab.ingest.schemas import REASONS, TableSpec
+
+ALL_REASONS = ["malformed_row", *REASONS]
+
+
+def row_counts(typed: pd.DataFrame, quarantine: pd.DataFrame) -> dict:
+    """read / accepted / quarantined and quarantined per reason (every code, zeros included)."""
+    by_reason = quarantine["_reason"].value_counts()
+    return {
+        "read": len(typed) + len(quarantine),
+        "accepted": len(typed),
+        "quarantined": len(quarantine),
+        "by_reason": {code: int(by_reason.get(code, 0)) for code in ALL_REASONS},
+    }
+
+
+def date_coverage(typed: pd.DataFrame, spec: TableSpec) -> list[str | None]:
+    """[first, last] calendar day (UTC for instants) of the table's main time column."""
+    if spec.coverage is None or typed.empty:
+        return [None, None]
+    col = typed[spec.coverage]
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        col = col.dt.tz_convert("UTC").dt.tz_localize(None)
+    lo, hi = col.min(), col.max()
+    return [None if pd.isna(v) else v.strftime("%Y-%m-%d") for v in (lo, hi)]
+
+
+def accounts_without_events(accounts: pd.DataFrame, events: pd.DataFrame) -> int:
+    """Accepted accounts that have no accepted event at all (often a broken join key)."""
+    return int((~accounts["account_id"].isin(events["account_id"].unique())).sum())

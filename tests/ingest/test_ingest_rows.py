@@ -1,0 +1,128 @@
+"""Row-level checks: one hand-made bad row per reason code, everything else accepted."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from ingest_testkit import clean_tables, interim, run_ingest
+
+
+def _with_row(tables, table, **values):
+    """Append a row to `table`, copying the first row and overriding `values`."""
+    df = tables[table]
+    row = df.iloc[[0]].copy()
+    for k, v in values.items():
+        row[k] = v
+    tables[table] = pd.concat([df, row], ignore_index=True)
+    return tables
+
+
+def _assert_one(summary, table, reason):
+    rows = summary["rows"][table]
+    assert rows["quarantined"] == 1, rows
+    assert rows["by_reason"][reason] == 1, rows
+    assert rows["read"] == rows["accepted"] + rows["quarantined"]
+
+
+CASES = [
+    ("accounts", {"account_id": "A9", "signup_date": "2024-13-01"}, "unparseable_date"),
+    ("accounts", {"account_id": "A9", "signup_date": "yesterday"}, "unparseable_date"),
+    ("accounts", {"account_id": "  "}, "blank_required"),
+    ("accounts", {"account_id": "A9", "segment": "startup"}, "invalid_category"),
+    ("accounts", {"account_id": "A1", "name": "Other"}, "duplicate_key"),
+    ("contracts", {"contract_id": "C9", "mrr": "12,5"}, "unparseable_number"),
+    ("contracts", {"contract_id": "C9", "seats": "2.5"}, "unparseable_number"),
+    ("contracts", {"contract_id": "C9", "mrr": "-10"}, "negative_mrr"),
+    ("contracts", {"contract_id": "C9", "seats": "0"}, "out_of_range"),
+    ("contracts", {"contract_id": "C9", "billing_period": "weekly"}, "invalid_category"),
+    ("contracts", {"contract_id": "C9", "end_date": "2023-12-01"}, "time_order"),
+    ("contracts", {"contract_id": "C9", "account_id": "NOPE"}, "unknown_account"),
+    ("contracts", {"contract_id": "C9", "start_date": ""}, "blank_required"),
+    ("users", {"user_id": "U9", "role": "owner"}, "invalid_category"),
+    ("users", {"user_id": "U9", "activated_at": "2023-12-31 00:00:00"}, "time_order"),
+    ("users", {"user_id": "U9", "invited_at": "2023-12-31 23:00:00"}, "before_signup"),
+    ("events", {}, "duplicate"),
+    ("events", {"occurred_at": "2024-01-05T01:00:00Z"}, "duplicate"),  # same instant as row 0
+    ("events", {"account_id": "A404"}, "unknown_account"),
+    ("events", {"occurred_at": "2023-12-31T23:59:59Z"}, "before_signup"),
+    ("events", {"occurred_at": "not a time"}, "unparseable_date"),
+    ("events", {"occurred_at": ""}, "blank_required"),
+    ("events", {"event_type": " "}, "blank_required"),
+    # A2's only contract ended 2024-06-01; grace is 30 days, so 2024-07-01 is too late.
+    ("events", {"account_id": "A2", "occurred_at": "2024-07-01T00:00:00Z"}, "after_contract_end"),
+    ("tickets", {"ticket_id": "T9", "first_response_at": "2024-01-10 09:00"}, "time_order"),
+    ("tickets", {"ticket_id": "T9", "closed_at": "2024-01-09 09:00"}, "time_order"),
+    ("tickets", {"ticket_id": "T9", "category": "complaint"}, "invalid_category"),
+]
+
+
+@pytest.mark.parametrize(("table", "values", "reason"), CASES)
+def test_each_reason_code_quarantines_exactly_the_bad_row(tmp_path, table, values, reason):
+    summary = run_ingest(tmp_path, _with_row(clean_tables(), table, **values))
+    _assert_one(summary, table, reason)
+    q = interim(tmp_path, table, quarantine=True)
+    assert q["_reason"].tolist() == [reason]
+    # The original strings travel to the quarantine, with the 1-based data row of the file.
+    assert q["_source_file"].tolist() == [f"data/raw/{table}.csv"]
+    assert q["_source_row"].tolist() == [len(clean_tables()[table]) + 1]
+    for column, value in values.items():
+        assert q[column].iloc[0] == value  # exactly as written, blanks and spaces included
+    for other in summary["rows"]:
+        if other != table:
+            assert summary["rows"][other]["quarantined"] == 0, other
+
+
+def test_activity_within_grace_period_is_accepted(tmp_path):
+    tables = _with_row(
+        clean_tables(), "events", account_id="A2", occurred_at="2024-06-30T23:59:59Z"
+    )
+    summary = run_ingest(tmp_path, tables)
+    assert summary["rows"]["events"]["quarantined"] == 0
+
+
+def test_grace_days_param_moves_the_cutoff(tmp_path):
+    tables = _with_row(
+        clean_tables(), "events", account_id="A2", occurred_at="2024-06-01T00:00:00Z"
+    )
+    summary = run_ingest(tmp_path, tables, ingest={"grace_days": 0})
+    _assert_one(summary, "events", "after_contract_end")
+
+
+def test_open_ended_contract_never_triggers_after_contract_end(tmp_path):
+    # A1's second contract has no end date: still running.
+    tables = _with_row(clean_tables(), "events", occurred_at="2030-01-01T00:00:00Z")
+    summary = run_ingest(tmp_path, tables)
+    assert summary["rows"]["events"]["quarantined"] == 0
+
+
+def test_quarantined_account_cascades_to_unknown_account(tmp_path):
+    tables = clean_tables()
+    tables["accounts"].loc[2, "signup_date"] = "01.03.2024"  # A3 rejected
+    summary = run_ingest(tmp_path, tables)
+    assert summary["rows"]["accounts"]["by_reason"]["unparseable_date"] == 1
+    assert summary["rows"]["contracts"]["by_reason"]["unknown_account"] == 1
+    assert summary["rows"]["users"]["by_reason"]["unknown_account"] == 1
+    assert summary["rows"]["events"]["by_reason"]["unknown_account"] == 1
+
+
+def test_first_reason_wins_when_a_row_has_several(tmp_path):
+    tables = _with_row(clean_tables(), "events", account_id="A404", occurred_at="garbage")
+    summary = run_ingest(tmp_path, tables)
+    _assert_one(summary, "events", "unparseable_date")
+
+
+def test_duplicate_keeps_the_first_copy(tmp_path):
+    tables = clean_tables()
+    tables["events"] = pd.concat(
+        [tables["events"], tables["events"].iloc[[2, 2, 0]]], ignore_index=True
+    )
+    summary = run_ingest(tmp_path, tables)
+    assert summary["rows"]["events"] == {
+        **summary["rows"]["events"],
+        "read": 8,
+        "accepted": 5,
+        "quarantined": 3,
+    }
+    q = interim(tmp_path, "events", quarantine=True)
+    assert q["_source_row"].tolist() == [6, 7, 8]
+    assert set(q["_reason"]) == {"duplicate"}
