@@ -1,0 +1,340 @@
+"""Pure reshaping of the stage outputs into the small tables the report plots and tables show.
+
+Every function takes already-loaded JSON dicts / DataFrames and returns a DataFrame (no file
+or params access). They tolerate absent optional fields: a report shows "not available"
+rather than failing when an upstream stage did not produce something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from churnlab.reports.i18n import verdict_key
+
+HYPOTHESIS_ID_COLUMNS = ("hypothesis_id", "hypothesis", "id")
+
+
+def pick(df: pd.DataFrame, candidates: Sequence[str]) -> str | None:
+    """The first of `candidates` that is a column of `df` (upstream spelling varies)."""
+    for c in candidates:
+        if c in df.columns:
+            return c
+    return None
+
+
+# --- KPIs ------------------------------------------------------------------------------
+
+
+def kpi_monthly(kpis: dict) -> pd.DataFrame:
+    """The monthly KPI series of models/kpis.json as a DataFrame sorted by month."""
+    series = None
+    for key in ("monthly", "series", "months", "monthly_series"):
+        if isinstance(kpis.get(key), list):
+            series = kpis[key]
+            break
+    if series is None:  # any list of records that has a "month" field
+        series = next(
+            (
+                v
+                for v in kpis.values()
+                if isinstance(v, list) and v and isinstance(v[0], dict) and "month" in v[0]
+            ),
+            [],
+        )
+    df = pd.DataFrame(series)
+    if df.empty or "month" not in df:
+        return pd.DataFrame(columns=["month", "logo_churn_rate", "grr", "nrr", "active_accounts"])
+    df["month"] = pd.to_datetime(df["month"].astype(str).str.slice(0, 7) + "-01")
+    return df.sort_values("month").reset_index(drop=True)
+
+
+# --- panel-derived views (segments, goals) ----------------------------------------------
+
+
+def account_lifetimes(panel: pd.DataFrame) -> pd.DataFrame:
+    """One row per account: its attributes, weeks observed (max stop) and whether it churned."""
+    if panel.empty:
+        return pd.DataFrame(columns=["account_id", "segment", "customer_goal", "weeks", "churned"])
+    attrs = [c for c in ("segment", "customer_goal") if c in panel]
+    agg = {"stop": "max", "event": "max", **{c: "last" for c in attrs}}
+    out = (
+        panel.sort_values(["account_id", "stop"])
+        .groupby("account_id", sort=True)
+        .agg(agg)
+        .reset_index()
+    )
+    return out.rename(columns={"stop": "weeks", "event": "churned"}).astype({"churned": int})
+
+
+def kaplan_meier(durations: Iterable[float], events: Iterable[int]) -> pd.DataFrame:
+    """Product-limit estimate S(t) at 0 and every event time: columns weeks, survival, at_risk.
+
+    Ties: accounts censored at t are still at risk for events at t (the usual convention).
+    """
+    d = np.asarray(list(durations), dtype=float)
+    e = np.asarray(list(events), dtype=int)
+    rows = [(0.0, 1.0, len(d))]
+    s = 1.0
+    for time in np.unique(d[e == 1]):
+        at_risk = int((d >= time).sum())
+        deaths = int(((d == time) & (e == 1)).sum())
+        s *= 1 - deaths / at_risk
+        rows.append((float(time), s, at_risk))
+    if len(d) and d.max() > rows[-1][0]:  # carry the curve to the end of follow-up
+        rows.append((float(d.max()), s, int((d >= d.max()).sum())))
+    return pd.DataFrame(rows, columns=["weeks", "survival", "at_risk"])
+
+
+def retention_by_group(
+    lifetimes: pd.DataFrame, group_col: str | None, all_label: str
+) -> pd.DataFrame:
+    """KM retention curves per value of `group_col` (or one curve labelled `all_label`)."""
+    if lifetimes.empty:
+        return pd.DataFrame(columns=["group", "weeks", "survival", "at_risk"])
+    groups = (
+        [(all_label, lifetimes)]
+        if group_col is None
+        else sorted(lifetimes.groupby(group_col), key=lambda x: str(x[0]))
+    )
+    parts = []
+    for name, g in groups:
+        curve = kaplan_meier(g["weeks"], g["churned"])
+        curve.insert(0, "group", str(name))
+        parts.append(curve)
+    return pd.concat(parts, ignore_index=True)
+
+
+def monthly_churn(panel: pd.DataFrame) -> pd.DataFrame:
+    """Monthly logo churn from the panel: churn events in the month / accounts active in it."""
+    if panel.empty:
+        return pd.DataFrame(columns=["month", "active_accounts", "churned", "logo_churn_rate"])
+    month = pd.to_datetime(panel["week_start"]).dt.to_period("M").dt.to_timestamp()
+    df = pd.DataFrame({"month": month, "account_id": panel["account_id"], "event": panel["event"]})
+    out = (
+        df.groupby("month", sort=True)
+        .agg(active_accounts=("account_id", "nunique"), churned=("event", "sum"))
+        .reset_index()
+    )
+    out["logo_churn_rate"] = out["churned"] / out["active_accounts"]
+    return out
+
+
+def band_share_by_week(scores: pd.DataFrame) -> pd.DataFrame:
+    """Share of scored accounts in each band per week: columns week_start, red, amber, green."""
+    if scores.empty or "band" not in scores:
+        return pd.DataFrame(columns=["week_start", "red", "amber", "green"])
+    counts = pd.crosstab(
+        pd.to_datetime(scores["week_start"]), scores["band"].astype(str).str.lower()
+    )
+    for band in ("red", "amber", "green"):
+        if band not in counts:
+            counts[band] = 0
+    shares = counts[["red", "amber", "green"]].div(counts.sum(axis=1), axis=0)
+    return shares.rename_axis(None, axis=1).reset_index().rename(columns={"index": "week_start"})
+
+
+def latest_bands(scores: pd.DataFrame) -> pd.Series:
+    """Accounts per band in the latest scored week (index red/amber/green)."""
+    if scores.empty or "band" not in scores:
+        return pd.Series(dtype=int)
+    week = pd.to_datetime(scores["week_start"])
+    last = scores[week == week.max()]
+    return (
+        last["band"]
+        .astype(str)
+        .str.lower()
+        .value_counts()
+        .reindex(["red", "amber", "green"], fill_value=0)
+    )
+
+
+# --- hypotheses ----------------------------------------------------------------------------
+
+
+def hypotheses_table(hyp: dict) -> pd.DataFrame:
+    """One row per hypothesis with the scalar fields of models/hypotheses.json and `verdict_key`."""
+    rows = []
+    for h in hyp.get("hypotheses", []):
+        row = {k: v for k, v in h.items() if not isinstance(v, dict | list)}
+        ci = h.get("threshold_ci")
+        row["threshold_ci_low"], row["threshold_ci_high"] = (
+            ci if isinstance(ci, list) and len(ci) == 2 else (None, None)
+        )
+        row["verdict_key"] = verdict_key(h.get("verdict"))
+        glm = h.get("glm_check") or {}
+        for k in ("hazard_ratio", "ci_low", "ci_high", "agrees"):
+            row[f"glm_{k}"] = glm.get(k)
+        rows.append(row)
+    cols = ["id", "statement", "stage", "indicator", "direction", "kind", "action", "verdict", "verdict_key",
+            "hazard_ratio", "ci_low", "ci_high", "q_value", "best_lag_weeks", "threshold", "precision", "recall",
+            "lift", "median_warning_weeks", "n_accounts", "n_events"]  # fmt: skip
+    df = pd.DataFrame(rows)
+    for c in cols:
+        if c not in df:
+            df[c] = None
+    return df
+
+
+def lead_profile(hyp: dict, hypothesis_id: str) -> pd.DataFrame:
+    """The lead profile (lag_weeks, hazard_ratio, ci_low, ci_high, q_value) of one hypothesis."""
+    for h in hyp.get("hypotheses", []):
+        if str(h.get("id")) == str(hypothesis_id):
+            df = pd.DataFrame(h.get("lead_profile") or [])
+            for c in ("lag_weeks", "hazard_ratio", "ci_low", "ci_high", "q_value"):
+                if c not in df:
+                    df[c] = np.nan
+            return (
+                df.astype({c: float for c in ("hazard_ratio", "ci_low", "ci_high")})
+                .sort_values("lag_weeks")
+                .reset_index(drop=True)
+            )
+    return pd.DataFrame(columns=["lag_weeks", "hazard_ratio", "ci_low", "ci_high", "q_value"])
+
+
+# Verdicts ordered from most to least actionable, for sorting tables.
+VERDICT_ORDER = [
+    "leads_churn",
+    "too_late",
+    "opposite_direction",
+    "no_evidence",
+    "inconclusive",
+    "not_testable",
+]
+
+
+def sort_hypotheses(df: pd.DataFrame) -> pd.DataFrame:
+    """Leading hypotheses first, then by hazard-ratio strength (|log HR|), then id."""
+    if df.empty:
+        return df
+    order = df["verdict_key"].map({v: i for i, v in enumerate(VERDICT_ORDER)})
+    strength = -np.abs(np.log(pd.to_numeric(df["hazard_ratio"], errors="coerce").astype(float)))
+    return (
+        df.assign(_o=order, _s=strength.fillna(0), _id=df["id"].astype(str))
+        .sort_values(["_o", "_s", "_id"])
+        .drop(columns=["_o", "_s", "_id"])
+        .reset_index(drop=True)
+    )
+
+
+def top_leading(df: pd.DataFrame, n: int = 3) -> pd.DataFrame:
+    """The `n` 'leads churn' hypotheses with the largest effect (|log HR|)."""
+    if df.empty:
+        return df
+    lead = df[df["verdict_key"] == "leads_churn"]
+    return sort_hypotheses(lead).head(n).reset_index(drop=True)
+
+
+def hypothesis_rows(table: pd.DataFrame, hypothesis_id: str) -> pd.DataFrame:
+    """Rows of a hypothesis_tables/*.parquet table that belong to one hypothesis."""
+    if table.empty:
+        return table
+    col = pick(table, HYPOTHESIS_ID_COLUMNS)
+    if col is None:
+        return table.iloc[0:0]
+    return table[table[col].astype(str) == str(hypothesis_id)].reset_index(drop=True)
+
+
+def km_curve(rows: pd.DataFrame) -> pd.DataFrame:
+    """Normalise a landmark-KM table to weeks, survival, lamp_on (bool), ci_low, ci_high."""
+    out = pd.DataFrame(columns=["weeks", "survival", "lamp_on", "ci_low", "ci_high"])
+    if rows.empty:
+        return out
+    tcol = pick(rows, ("weeks", "timeline", "weeks_after_landmark", "t", "time", "week"))
+    scol = pick(rows, ("survival", "km_estimate", "surv", "retention"))
+    gcol = pick(rows, ("lamp_on", "lamp", "group", "state", "lamp_state"))
+    if tcol is None or scol is None or gcol is None:
+        return out
+    g = rows[gcol]
+    lamp = (
+        g.astype(bool)
+        if g.dtype == bool or pd.api.types.is_numeric_dtype(g)
+        else g.astype(str).str.lower().isin(["on", "true", "1", "lamp_on", "lamp on"])
+    )
+    res = pd.DataFrame(
+        {
+            "weeks": rows[tcol].astype(float),
+            "survival": rows[scol].astype(float),
+            "lamp_on": lamp.to_numpy(),
+        }
+    )
+    lo, hi = (
+        pick(rows, ("ci_low", "lower", "ci_lower")),
+        pick(rows, ("ci_high", "upper", "ci_upper")),
+    )
+    res["ci_low"] = rows[lo].astype(float).to_numpy() if lo else np.nan
+    res["ci_high"] = rows[hi].astype(float).to_numpy() if hi else np.nan
+    return res.sort_values(["lamp_on", "weeks"]).reset_index(drop=True)
+
+
+def threshold_curve(rows: pd.DataFrame) -> pd.DataFrame:
+    """Normalise a threshold-curve table to threshold, precision, recall, lift."""
+    if rows.empty or pick(rows, ("threshold", "cutoff")) is None:
+        return pd.DataFrame(columns=["threshold", "precision", "recall", "lift"])
+    res = pd.DataFrame({"threshold": rows[pick(rows, ("threshold", "cutoff"))].astype(float)})
+    for c in ("precision", "recall", "lift"):
+        res[c] = rows[c].astype(float).to_numpy() if c in rows else np.nan
+    return res.sort_values("threshold").reset_index(drop=True)
+
+
+# --- data quality ------------------------------------------------------------------------
+
+
+def quarantine_counts(tables: dict) -> pd.DataFrame:
+    """Rows read / accepted / quarantined per table from data/interim/tables.json."""
+    rows = [
+        {
+            "table": name,
+            "read": int(r.get("read", 0) or 0),
+            "accepted": int(r.get("accepted", 0) or 0),
+            "quarantined": int(r.get("quarantined", 0) or 0),
+        }
+        for name, r in sorted((tables.get("rows") or {}).items())
+    ]
+    df = pd.DataFrame(rows, columns=["table", "read", "accepted", "quarantined"])
+    df["share"] = (df["quarantined"] / df["read"].where(df["read"] > 0)).astype(float)
+    return df
+
+
+def quarantine_reasons(tables: dict) -> pd.DataFrame:
+    """Quarantined rows per (table, reason), largest first."""
+    rows = [
+        {"table": name, "reason": reason, "count": int(n)}
+        for name, r in (tables.get("rows") or {}).items()
+        for reason, n in (r.get("by_reason") or {}).items()
+        if n
+    ]
+    df = pd.DataFrame(rows, columns=["table", "reason", "count"])
+    return df.sort_values(["count", "table", "reason"], ascending=[False, True, True]).reset_index(
+        drop=True
+    )
+
+
+def quarantine_samples(quarantined: pd.DataFrame, per_reason: int = 3) -> pd.DataFrame:
+    """The first `per_reason` rows of each reason (by source file and row), for illustration."""
+    if quarantined.empty or "_reason" not in quarantined:
+        return quarantined
+    order = [c for c in ("_reason", "_source_file", "_source_row") if c in quarantined]
+    q = quarantined.sort_values(order, kind="stable")
+    return q.groupby("_reason", sort=True).head(per_reason).reset_index(drop=True)
+
+
+# --- action lists --------------------------------------------------------------------------
+
+
+def actions_by_csm(actions: pd.DataFrame, unassigned: str) -> list[tuple[str, pd.DataFrame]]:
+    """Split the action list per CSM (sorted by CSM id; unassigned last)."""
+    if actions.empty:
+        return []
+    col = pick(actions, ("csm_id", "csm", "owner"))
+    csm = (
+        actions[col].fillna(unassigned).astype(str)
+        if col
+        else pd.Series(unassigned, index=actions.index)
+    )
+    groups = []
+    for name in sorted(csm.unique(), key=lambda c: (c == unassigned, c)):
+        groups.append((name, actions[csm == name].reset_index(drop=True)))
+    return groups

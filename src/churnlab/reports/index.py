@@ -1,0 +1,98 @@
+"""reports/index.html: a link to every report with a one-line summary generated from the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from churnlab.reports import frames
+from churnlab.reports import markup as m
+from churnlab.reports.catalog import Report
+from churnlab.reports.i18n import t
+from churnlab.reports.loaders import ReportData, as_of
+from churnlab.reports.takeaways import verdict_counts_text
+
+CSS_PATH = Path(__file__).parent / "templates" / "churnlab_offline" / "report.css"
+
+
+def summary_line(report: Report, data: ReportData, lang: str) -> str:
+    """One sentence per report, from the same inputs the report shows."""
+    if report.kind == "executive_summary":
+        monthly = frames.kpi_monthly(data.kpis)
+        hyps = frames.hypotheses_table(data.hypotheses)
+        last = monthly.iloc[-1] if not monthly.empty else pd.Series(dtype=object)
+        return t(
+            lang,
+            "summary.executive_summary",
+            churn=m.fmt_pct(last.get("logo_churn_rate")),
+            nrr=m.fmt_pct(last.get("nrr")),
+            n_leading=int((hyps["verdict_key"] == "leads_churn").sum()) if not hyps.empty else 0,
+            n_hyp=len(hyps),
+        )
+    if report.kind == "hypotheses":
+        hyps = frames.hypotheses_table(data.hypotheses)
+        return t(
+            lang, "summary.hypotheses", n_hyp=len(hyps), counts=verdict_counts_text(hyps, lang)
+        )
+    if report.kind == "data_quality":
+        counts = frames.quarantine_counts(data.tables)
+        return t(
+            lang,
+            "summary.data_quality",
+            accepted=m.fmt_int(counts["accepted"].sum()),
+            quarantined=m.fmt_int(counts["quarantined"].sum()),
+            n_tables=len(counts),
+        )
+    if report.kind == "action_list":
+        groups = frames.actions_by_csm(data.actions, t(lang, "csm.unassigned"))
+        return t(
+            lang,
+            "summary.action_list",
+            n_actions=len(data.actions),
+            n_csms=len(groups),
+            n_opps=len(data.opportunities),
+        )
+    # segment / customer goal
+    life = frames.account_lifetimes(data.panel)
+    if report.kind in life:
+        life = life[life[report.kind].astype(str) == report.value]
+    else:
+        life = life.iloc[0:0]
+    ids = set(life["account_id"].astype(str))
+    scores = (
+        data.scores[data.scores["account_id"].astype(str).isin(ids)]
+        if not data.scores.empty
+        else data.scores
+    )
+    bands = frames.latest_bands(scores)
+    return t(
+        lang,
+        "summary.segment",
+        n_accounts=m.fmt_int(len(life)),
+        n_churned=m.fmt_int(life["churned"].sum() if len(life) else 0),
+        red=m.fmt_int(bands.get("red", 0) if len(bands) else 0),
+    )
+
+
+def index_html(
+    reports: list[Report], data: ReportData, lang: str, html_subdir: str = "html"
+) -> str:
+    """The whole index page: same stylesheet as the reports, no script, relative links."""
+    items = [
+        (f"{html_subdir}/{r.html_name}", r.title(lang), summary_line(r, data, lang))
+        for r in reports
+    ]
+    title = t(lang, "title.index")
+    css = CSS_PATH.read_text(encoding="utf-8")
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="{m.esc(lang)}">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
+        f"<title>{m.esc(title)}</title>\n<style>\n{css}</style>\n</head>\n<body>\n"
+        f'<main class="report">\n<h1>{m.esc(title)}</h1>\n'
+        f"{m.paragraph(t(lang, 'index.intro', as_of=as_of(data)), 'subtitle')}\n"
+        f"{m.link_list(items)}\n"
+        f'<footer class="cl-footer">{m.esc(t(lang, "index.footer"))}</footer>\n'
+        "</main>\n</body>\n</html>\n"
+    )

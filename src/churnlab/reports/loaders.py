@@ -1,0 +1,178 @@
+"""Reading the report inputs (CONTRACTS.md §2–§4) into one `ReportData` bundle.
+
+Reports read only these JSON / Parquet / CSV files, never other notebooks or HTML. Optional
+inputs that are absent load as empty frames / dicts so a report says "not available".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from churnlab.io import read_json
+
+PANEL_COLUMNS = ["account_id", "week_start", "stop", "event", "segment", "customer_goal", "mrr"]
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every input file of the reports, derived from the base directories."""
+
+    models_dir: Path
+    processed_dir: Path
+    interim_dir: Path
+    reports_dir: Path
+    metrics_dir: Path = Path("metrics")
+
+    @classmethod
+    def from_dirs(
+        cls, models_dir, processed_dir, interim_dir, reports_dir, metrics_dir="metrics"
+    ) -> Paths:
+        return cls(
+            Path(models_dir),
+            Path(processed_dir),
+            Path(interim_dir),
+            Path(reports_dir),
+            Path(metrics_dir),
+        )
+
+    @property
+    def kpis(self) -> Path:
+        return self.models_dir / "kpis.json"
+
+    @property
+    def hypotheses(self) -> Path:
+        return self.models_dir / "hypotheses.json"
+
+    @property
+    def health(self) -> Path:
+        return self.models_dir / "health_score.json"
+
+    @property
+    def kpi_tables(self) -> Path:
+        return self.processed_dir / "kpi_tables"
+
+    @property
+    def hypothesis_tables(self) -> Path:
+        return self.processed_dir / "hypothesis_tables"
+
+    @property
+    def health_scores(self) -> Path:
+        return self.processed_dir / "health_scores.parquet"
+
+    @property
+    def panel(self) -> Path:
+        return self.processed_dir / "panel.parquet"
+
+    @property
+    def panel_meta(self) -> Path:
+        return self.processed_dir / "panel_meta.json"
+
+    @property
+    def action_list(self) -> Path:
+        return self.reports_dir / "action_list.csv"
+
+    @property
+    def opportunity_list(self) -> Path:
+        return self.reports_dir / "opportunity_list.csv"
+
+    @property
+    def tables_json(self) -> Path:
+        return self.interim_dir / "tables.json"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.interim_dir / "quarantine"
+
+    @property
+    def ingest_metrics(self) -> Path:
+        return self.metrics_dir / "ingest.json"
+
+
+def json_or_empty(path: Path) -> dict:
+    return read_json(path) if path.exists() else {}
+
+
+def parquet_or_empty(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet file or folder; only the requested columns that exist."""
+    if not path.exists():
+        return pd.DataFrame(columns=columns or [])
+    if columns is not None:
+        import pyarrow.parquet as pq
+
+        names = set(pq.read_schema(path).names) if path.is_file() else None
+        if names is not None:
+            columns = [c for c in columns if c in names]
+    return pd.read_parquet(path, columns=columns)
+
+
+def csv_or_empty(path: Path) -> pd.DataFrame:
+    # ids stay strings ("007" must not become 7); empty file -> empty frame
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+
+
+def table_dir(path: Path) -> dict[str, pd.DataFrame]:
+    """All `<name>.parquet` files of a folder, keyed by name (sorted)."""
+    if not path.is_dir():
+        return {}
+    return {p.stem: pd.read_parquet(p) for p in sorted(path.glob("*.parquet"))}
+
+
+def quarantine_rows(path: Path) -> pd.DataFrame:
+    """All quarantined rows of every table, with a `_table` column."""
+    parts = []
+    for table, df in table_dir(path).items():
+        parts.append(df.astype(str).assign(_table=table))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@dataclass
+class ReportData:
+    """Everything a report may show, loaded once per notebook."""
+
+    kpis: dict = field(default_factory=dict)
+    hypotheses: dict = field(default_factory=dict)
+    health: dict = field(default_factory=dict)
+    panel_meta: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    kpi_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    hypothesis_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    panel: pd.DataFrame = field(default_factory=pd.DataFrame)
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    actions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
+    quarantine: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def load(paths: Paths, parts: set[str]) -> ReportData:
+    """Load the inputs named in `parts` (each report needs only some of them)."""
+    data = ReportData(panel_meta=json_or_empty(paths.panel_meta))
+    if "kpis" in parts:
+        data.kpis = json_or_empty(paths.kpis)
+        data.kpi_tables = table_dir(paths.kpi_tables)
+    if "hypotheses" in parts:
+        data.hypotheses = json_or_empty(paths.hypotheses)
+        data.hypothesis_tables = table_dir(paths.hypothesis_tables)
+    if "health" in parts:
+        data.health = json_or_empty(paths.health)
+        data.scores = parquet_or_empty(
+            paths.health_scores, ["account_id", "week_start", "score", "band"]
+        )
+    if "actions" in parts:
+        data.actions = csv_or_empty(paths.action_list)
+        data.opportunities = csv_or_empty(paths.opportunity_list)
+    if "panel" in parts:
+        data.panel = parquet_or_empty(paths.panel, PANEL_COLUMNS)
+    if "quality" in parts:
+        data.tables = json_or_empty(paths.tables_json) or json_or_empty(paths.ingest_metrics)
+        data.quarantine = quarantine_rows(paths.quarantine_dir)
+    return data
+
+
+def as_of(data: ReportData) -> str:
+    """The data's as-of date for page footers (from panel_meta.json)."""
+    return str(data.panel_meta.get("as_of") or "–")[:10]

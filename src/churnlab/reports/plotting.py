@@ -1,0 +1,353 @@
+"""One plotting style for every report, and the report plots themselves.
+
+Okabe–Ito colours (safe for the common colour-vision deficiencies), titles, axis labels with
+units and legends on every plot. Figures are turned into PNG bytes here with a fixed dpi and
+no metadata, so the same data gives byte-identical images (no dates, no version strings).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports are rendered headless; the inline backend is not needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib_fontja  # noqa: E402,F401  (registers IPAexGothic, bundled from PyPI)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import PercentFormatter  # noqa: E402
+
+from churnlab.reports.i18n import t  # noqa: E402
+
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+}
+CYCLE = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky", "black")]
+BAND_COLOURS = {
+    "red": OKABE_ITO["vermillion"],
+    "amber": OKABE_ITO["orange"],
+    "green": OKABE_ITO["green"],
+}
+LAMP_COLOURS = {True: OKABE_ITO["vermillion"], False: OKABE_ITO["blue"]}
+DPI = 100
+
+
+def apply_style(lang: str) -> None:
+    """Shared rcParams; Japanese text uses IPAexGothic, Latin glyphs fall back per glyph."""
+    # IPAexGothic has no bold face; matplotlib logs that for every bold title otherwise
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    families = ["IPAexGothic", "DejaVu Sans"] if lang == "ja" else ["DejaVu Sans", "IPAexGothic"]
+    plt.rcParams.update(
+        {
+            "font.family": families,
+            "font.size": 10,
+            "axes.prop_cycle": matplotlib.cycler(color=CYCLE),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.titlesize": 12,
+            "axes.titleweight": "bold",
+            "legend.frameon": False,
+            "figure.figsize": (8, 4),
+            "figure.dpi": DPI,
+            "savefig.dpi": DPI,
+            "svg.hashsalt": "churnlab",  # stable ids should anyone save SVG
+            "axes.unicode_minus": False,  # IPAexGothic lacks U+2212
+        }
+    )
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """PNG of `fig` without metadata (no Software/date chunks), then close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _empty_axes(ax, lang: str, what: str) -> None:
+    ax.text(0.5, 0.5, t(lang, "empty", what=what), ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def churn_trend(monthly: pd.DataFrame, lang: str) -> Figure:
+    """GRR and NRR (left axis, %) with monthly logo churn (right axis, %) by month."""
+    fig, ax = plt.subplots()
+    ax.set_title(t(lang, "plot.churn_trend"))
+    if monthly.empty:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    x = pd.to_datetime(monthly["month"])
+    lines = []
+    for col, key, colour in (("grr", "plot.grr", "blue"), ("nrr", "plot.nrr", "green")):
+        if col in monthly and monthly[col].notna().any():
+            lines += ax.plot(
+                x, monthly[col] * 100, marker="o", ms=3, color=OKABE_ITO[colour], label=t(lang, key)
+            )
+    ax.set_xlabel(t(lang, "plot.month"))
+    ax.set_ylabel(t(lang, "plot.rate_pct"))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    if "logo_churn_rate" in monthly:
+        ax2 = ax.twinx()
+        ax2.grid(False)
+        ax2.spines["right"].set_visible(True)
+        lines += ax2.plot(
+            x,
+            monthly["logo_churn_rate"] * 100,
+            marker="s",
+            ms=3,
+            ls="--",
+            color=OKABE_ITO["vermillion"],
+            label=t(lang, "plot.logo_churn"),
+        )
+        ax2.set_ylabel(t(lang, "plot.logo_churn"))
+        ax2.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+        ax2.set_ylim(bottom=0)
+    ax.legend(lines, [ln.get_label() for ln in lines], loc="lower left")
+    fig.autofmt_xdate()
+    return fig
+
+
+def retention_curves(curves: pd.DataFrame, lang: str, group_label: str) -> Figure:
+    """Kaplan–Meier retention (% still customers) vs weeks since first contract, one line per group."""
+    fig, ax = plt.subplots()
+    ax.set_title(t(lang, "plot.retention", group=group_label))
+    if curves.empty:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    for i, (group, g) in enumerate(curves.groupby("group", sort=True)):
+        ax.step(
+            g["weeks"],
+            g["survival"] * 100,
+            where="post",
+            color=CYCLE[i % len(CYCLE)],
+            label=str(group),
+        )
+    ax.set_xlabel(t(lang, "plot.tenure_weeks"))
+    ax.set_ylabel(t(lang, "plot.retention_pct"))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set_ylim(0, 101)
+    ax.legend(loc="lower left")
+    return fig
+
+
+def band_shares(shares: pd.DataFrame, lang: str) -> Figure:
+    """Stacked area of red / amber / green share of scored accounts per week."""
+    fig, ax = plt.subplots()
+    ax.set_title(t(lang, "plot.health_trend"))
+    if shares.empty:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    bands = [b for b in ("red", "amber", "green") if b in shares]
+    ax.stackplot(
+        pd.to_datetime(shares["week_start"]),
+        *[shares[b] * 100 for b in bands],
+        labels=[t(lang, f"band.{b}") for b in bands],
+        colors=[BAND_COLOURS[b] for b in bands],
+        alpha=0.85,
+    )
+    ax.set_xlabel(t(lang, "plot.week"))
+    ax.set_ylabel(t(lang, "plot.share_pct"))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set_ylim(0, 100)
+    ax.legend(loc="upper left", ncol=3)
+    fig.autofmt_xdate()
+    return fig
+
+
+def lead_profile(profile: pd.DataFrame, name: str, lang: str) -> Figure:
+    """Hazard ratio with 95% CI against the lag (weeks before churn), log scale, HR = 1 marked."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.set_title(t(lang, "plot.lead_profile", name=name))
+    prof = profile.dropna(subset=["hazard_ratio"]) if not profile.empty else profile
+    if prof.empty:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    prof = prof.sort_values("lag_weeks")
+    lo = (prof["hazard_ratio"] - prof["ci_low"]).clip(lower=0).fillna(0)
+    hi = (prof["ci_high"] - prof["hazard_ratio"]).clip(lower=0).fillna(0)
+    ax.errorbar(
+        prof["lag_weeks"],
+        prof["hazard_ratio"],
+        yerr=[lo, hi],
+        fmt="o-",
+        color=OKABE_ITO["blue"],
+        capsize=4,
+        label=t(lang, "col.hr"),
+    )
+    ax.axhline(1.0, color=OKABE_ITO["black"], lw=1, ls=":", label=t(lang, "plot.no_effect"))
+    ax.set_yscale("log")
+    ax.set_xlabel(t(lang, "plot.lag_weeks"))
+    ax.set_ylabel(t(lang, "plot.hazard_ratio"))
+    ax.set_xticks(sorted(prof["lag_weeks"].unique()))
+    ax.legend(loc="best")
+    return fig
+
+
+def km_by_lamp(km: pd.DataFrame, name: str, lang: str) -> Figure:
+    """Landmark Kaplan–Meier retention for accounts with the lamp on vs off at the landmark."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.set_title(t(lang, "plot.km_title", name=name))
+    if km.empty:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    for lamp in (False, True):
+        g = km[km["lamp_on"] == lamp].sort_values("weeks")
+        if g.empty:
+            continue
+        label = t(lang, "plot.lamp_on" if lamp else "plot.lamp_off")
+        ax.step(
+            g["weeks"], g["survival"] * 100, where="post", color=LAMP_COLOURS[lamp], label=label
+        )
+        if {"ci_low", "ci_high"} <= set(g.columns) and g["ci_low"].notna().any():
+            ax.fill_between(
+                g["weeks"],
+                g["ci_low"] * 100,
+                g["ci_high"] * 100,
+                step="post",
+                color=LAMP_COLOURS[lamp],
+                alpha=0.15,
+            )
+    ax.set_xlabel(t(lang, "plot.weeks_after_landmark"))
+    ax.set_ylabel(t(lang, "plot.retention_pct"))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.legend(loc="lower left")
+    return fig
+
+
+def threshold_curve(
+    curve: pd.DataFrame, chosen: float | None, unit: str, name: str, lang: str
+) -> Figure:
+    """Precision, recall and lift (÷10, to share the axis) at each candidate lamp threshold."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.set_title(t(lang, "plot.threshold_title", name=name))
+    if curve.empty:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    curve = curve.sort_values("threshold")
+    series = (
+        ("precision", "plot.precision", "blue", "-"),
+        ("recall", "plot.recall", "orange", "--"),
+    )
+    for col, key, colour, ls in series:
+        if col in curve:
+            ax.plot(
+                curve["threshold"], curve[col], ls=ls, color=OKABE_ITO[colour], label=t(lang, key)
+            )
+    if "lift" in curve:
+        ax.plot(
+            curve["threshold"],
+            curve["lift"] / 10,
+            ls=":",
+            color=OKABE_ITO["green"],
+            label=t(lang, "plot.lift10"),
+        )
+    if chosen is not None and np.isfinite(chosen):
+        ax.axvline(chosen, color=OKABE_ITO["vermillion"], lw=1.5, label=t(lang, "plot.chosen"))
+    ax.set_xlabel(t(lang, "plot.threshold", unit=unit))
+    ax.set_ylabel(t(lang, "plot.metric_value"))
+    ax.legend(loc="best")
+    return fig
+
+
+def quarantine_bars(counts: pd.DataFrame, lang: str) -> Figure:
+    """Horizontal stacked bars: accepted and quarantined rows per table (log-free, counts)."""
+    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(counts), 3) + 1.2))
+    ax.set_title(t(lang, "plot.quarantine_title"))
+    if counts.empty:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    y = np.arange(len(counts))
+    ax.barh(y, counts["accepted"], color=OKABE_ITO["blue"], label=t(lang, "plot.accepted"))
+    ax.barh(
+        y,
+        counts["quarantined"],
+        left=counts["accepted"],
+        color=OKABE_ITO["vermillion"],
+        label=t(lang, "plot.quarantined"),
+    )
+    ax.set_yticks(y, counts["table"].astype(str))
+    ax.invert_yaxis()
+    ax.set_xlabel(t(lang, "plot.rows"))
+    ax.set_ylabel(t(lang, "plot.table"))
+    ax.legend(loc="lower right")
+    return fig
+
+
+def reason_bars(reasons: pd.DataFrame, lang: str) -> Figure:
+    """Quarantined rows per (table, reason), largest first."""
+    fig, ax = plt.subplots(figsize=(8, 0.4 * max(len(reasons), 3) + 1.2))
+    ax.set_title(t(lang, "plot.reasons_title"))
+    if reasons.empty:
+        _empty_axes(ax, lang, t(lang, "empty.no_rows"))
+        return fig
+    labels = reasons["table"].astype(str) + " · " + reasons["reason"].astype(str)
+    y = np.arange(len(reasons))
+    ax.barh(y, reasons["count"], color=OKABE_ITO["vermillion"], label=t(lang, "plot.quarantined"))
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(t(lang, "plot.rows"))
+    ax.legend(loc="lower right")
+    return fig
+
+
+def top_hazard_ratios(top: pd.DataFrame, lang: str) -> Figure:
+    """Forest plot of the strongest leading hypotheses (HR with 95% CI at their best lag)."""
+    fig, ax = plt.subplots(figsize=(8, 0.6 * max(len(top), 2) + 1.4))
+    ax.set_title(t(lang, "plot.top_hr"))
+    if top.empty:
+        _empty_axes(ax, lang, t(lang, "takeaway.no_leading"))
+        return fig
+    y = np.arange(len(top))
+    lo = (top["hazard_ratio"] - top["ci_low"]).clip(lower=0).fillna(0)
+    hi = (top["ci_high"] - top["hazard_ratio"]).clip(lower=0).fillna(0)
+    ax.errorbar(
+        top["hazard_ratio"],
+        y,
+        xerr=[lo, hi],
+        fmt="o",
+        color=OKABE_ITO["vermillion"],
+        capsize=4,
+        label=t(lang, "col.hr"),
+    )
+    ax.axvline(1.0, color=OKABE_ITO["black"], lw=1, ls=":", label=t(lang, "plot.no_effect"))
+    ax.set_xscale("log")
+    ax.set_yticks(y, top["label"].astype(str))
+    ax.invert_yaxis()
+    ax.set_xlabel(t(lang, "plot.hazard_ratio"))
+    ax.legend(loc="lower right")
+    return fig
+
+
+def band_mix(counts: pd.Series, lang: str) -> Figure:
+    """Accounts per health band in the latest week."""
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    ax.set_title(t(lang, "plot.band_mix_title"))
+    bands = [b for b in ("red", "amber", "green") if b in counts.index]
+    if not bands:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    y = np.arange(len(bands))
+    ax.barh(
+        y,
+        [counts[b] for b in bands],
+        color=[BAND_COLOURS[b] for b in bands],
+        label=t(lang, "plot.accounts"),
+    )
+    ax.set_yticks(y, [t(lang, f"band.{b}") for b in bands])
+    ax.invert_yaxis()
+    ax.set_xlabel(t(lang, "plot.accounts"))
+    ax.legend(loc="lower right")
+    return fig

@@ -1,0 +1,143 @@
+"""Plain-language takeaways and index summaries, generated from the numbers.
+
+No claim in a report is hand-written: each sentence is a template filled from the current
+models/*.json and tables, so it cannot go stale when the data changes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from churnlab.reports.i18n import t, verdict_word
+from churnlab.reports.markup import fmt_int, fmt_num, fmt_pct
+
+# A change in monthly churn smaller than this (absolute, in rate units) counts as "flat".
+FLAT_CHURN_CHANGE = 0.002
+
+
+def _num(value: object) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return out
+
+
+def churn_trend_sentence(monthly: pd.DataFrame, lang: str, months: int = 6) -> str | None:
+    """Compare the mean churn of the first and last quarter of the last `months` months."""
+    if monthly.empty or "logo_churn_rate" not in monthly:
+        return None
+    recent = monthly.dropna(subset=["logo_churn_rate"]).tail(months)
+    if len(recent) < 2:
+        return None
+    k = max(1, len(recent) // 3)
+    first = recent["logo_churn_rate"].head(k).mean()
+    last = recent["logo_churn_rate"].tail(k).mean()
+    change = last - first
+    key = "flat" if abs(change) < FLAT_CHURN_CHANGE else ("up" if change > 0 else "down")
+    return t(
+        lang, f"takeaway.churn_trend_{key}", first=fmt_pct(first), last=fmt_pct(last), n=len(recent)
+    )
+
+
+def nrr_sentence(monthly: pd.DataFrame, lang: str) -> str | None:
+    if monthly.empty or "nrr" not in monthly or monthly["nrr"].dropna().empty:
+        return None
+    nrr = float(monthly["nrr"].dropna().iloc[-1])
+    return t(lang, "takeaway.nrr_above" if nrr >= 1 else "takeaway.nrr_below", nrr=fmt_pct(nrr))
+
+
+def hypothesis_sentence(row: pd.Series, lang: str) -> str:
+    """'Strongest leading indicator: <statement> — churn risk is 2.3× higher ...'."""
+    return t(
+        lang,
+        "takeaway.top_hypothesis",
+        statement=row.get("statement") or row.get("id"),
+        hr=fmt_num(row.get("hazard_ratio"), 1),
+        lo=fmt_num(row.get("ci_low"), 1),
+        hi=fmt_num(row.get("ci_high"), 1),
+        lag=fmt_int(row.get("best_lag_weeks")),
+    )
+
+
+def executive_takeaways(
+    monthly: pd.DataFrame,
+    hypotheses: pd.DataFrame,
+    top: pd.DataFrame,
+    latest_band_counts: pd.Series,
+    validation: dict,
+    lang: str,
+) -> list[str]:
+    """The executive summary's bullet points, in a fixed order, skipping what is unknown."""
+    out = [s for s in (churn_trend_sentence(monthly, lang), nrr_sentence(monthly, lang)) if s]
+    if top.empty:
+        out.append(t(lang, "takeaway.no_leading"))
+    else:
+        out.append(hypothesis_sentence(top.iloc[0], lang))
+    n_late = int((hypotheses["verdict_key"] == "too_late").sum()) if not hypotheses.empty else 0
+    if n_late:
+        out.append(t(lang, "takeaway.too_late", n=n_late))
+    total = int(latest_band_counts.sum()) if len(latest_band_counts) else 0
+    if total:
+        red = int(latest_band_counts.get("red", 0))
+        out.append(t(lang, "takeaway.red_share", share=fmt_pct(red / total), n=fmt_int(red)))
+    c, b = concordances(validation)
+    if not math.isnan(c):
+        out.append(t(lang, "takeaway.validation", c=fmt_num(c), b=fmt_num(b)))
+    return out
+
+
+def concordances(validation: dict) -> tuple[float, float]:
+    """(health score, baseline) concordance from health_score.json's validation block."""
+    model = validation.get("model", validation) if isinstance(validation, dict) else {}
+    base = validation.get("baseline", {}) if isinstance(validation, dict) else {}
+    return _num(model.get("concordance")), _num(
+        base.get("concordance") if isinstance(base, dict) else None
+    )
+
+
+def segment_takeaways(lifetimes: pd.DataFrame, all_lifetimes: pd.DataFrame, lang: str) -> list[str]:
+    """Churned share of this group and how it compares with all accounts."""
+    if lifetimes.empty:
+        return [t(lang, "empty", what=t(lang, "empty.no_rows"))]
+    n, churned = len(lifetimes), int(lifetimes["churned"].sum())
+    share = churned / n
+    out = [
+        t(
+            lang,
+            "takeaway.segment_churn",
+            share=fmt_pct(share),
+            n=fmt_int(n),
+            churned=fmt_int(churned),
+        )
+    ]
+    if not all_lifetimes.empty:
+        all_share = float(all_lifetimes["churned"].mean())
+        # within half a percentage point counts as the same: the reader cannot act on less
+        key = (
+            "same"
+            if abs(share - all_share) < 0.005
+            else ("higher" if share > all_share else "lower")
+        )
+        out.append(
+            t(
+                lang,
+                "takeaway.segment_vs_all",
+                direction=t(lang, f"takeaway.{key}"),
+                all_share=fmt_pct(all_share),
+            )
+        )
+    return out
+
+
+def verdict_counts_text(hypotheses: pd.DataFrame, lang: str) -> str:
+    """'3 leads churn, 2 no evidence' in the order of actionability."""
+    from churnlab.reports.frames import VERDICT_ORDER
+
+    counts = (
+        hypotheses["verdict_key"].value_counts() if not hypotheses.empty else pd.Series(dtype=int)
+    )
+    parts = [f"{int(counts[v])} {verdict_word(lang, v)}" for v in VERDICT_ORDER if counts.get(v, 0)]
+    return ", ".join(parts) if parts else t(lang, "none")

@@ -1,0 +1,345 @@
+"""A tiny hand-made project (CONTRACTS.md §2–§4 files) whose numbers can be checked by hand.
+
+Six accounts start in the week of 2025-01-06:
+  a1 smb/done_for_me churns after 10 weeks   a2 smb/learn_myself active 10 weeks
+  a3 mid_market/done_for_me churns after 6    a4 enterprise/learn_myself active 10
+  a5 smb/done_for_me churns after 4           a6 mid_market/learn_myself active 10
+Overall KM retention: 5/6 after week 4, 4/6 after week 6, 1/2 after week 10.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from churnlab.io import write_json, write_parquet
+
+EVIL_NAME = '<script>alert("x")</script> & Sons'
+JA_NAME = "株式会社テスト"
+START = pd.Timestamp("2025-01-06")  # a Monday
+
+ACCOUNTS = [
+    ("a1", "smb", "done_for_me", 10, 1),
+    ("a2", "smb", "learn_myself", 10, 0),
+    ("a3", "mid_market", "done_for_me", 6, 1),
+    ("a4", "enterprise", "learn_myself", 10, 0),
+    ("a5", "smb", "done_for_me", 4, 1),
+    ("a6", "mid_market", "learn_myself", 10, 0),
+]
+
+HYPOTHESES = [
+    {
+        "id": "H1",
+        "statement": "License activation under 40% leads churn",
+        "stage": "onboarding",
+        "indicator": "license_activation_rate",
+        "direction": "low",
+        "kind": "risk",
+        "action": "Run an activation workshop with the admin",
+        "verdict": "leads churn",
+        "verdict_reason": "HR > 1 at lags up to 8 weeks (q < 0.05)",
+        "best_lag_weeks": 8,
+        "hazard_ratio": 2.5,
+        "ci_low": 1.8,
+        "ci_high": 3.47,
+        "p_value": 0.0001,
+        "q_value": 0.0004,
+        "lead_profile": [
+            {
+                "lag_weeks": lag,
+                "hazard_ratio": hr,
+                "ci_low": hr / 1.4,
+                "ci_high": hr * 1.4,
+                "p_value": 0.001,
+                "q_value": 0.004,
+            }
+            for lag, hr in [(0, 2.9), (1, 2.8), (2, 2.7), (4, 2.6), (8, 2.5), (12, 1.4)]
+        ],
+        "glm_check": {"hazard_ratio": 2.4, "ci_low": 1.7, "ci_high": 3.3, "agrees": True},
+        "ph_check": {},
+        "threshold": 0.4,
+        "threshold_ci": [0.35, 0.45],
+        "lift": 2.1,
+        "precision": 0.3,
+        "recall": 0.55,
+        "median_warning_weeks": 7.0,
+        "n_accounts": 6,
+        "n_events": 3,
+    },
+    {
+        "id": "H2",
+        "statement": "No login for 3+ weeks",
+        "stage": "adoption",
+        "indicator": "weeks_since_last_login",
+        "direction": "high",
+        "kind": "risk",
+        "action": "Call the key person",
+        "verdict": "too late to act on",
+        "verdict_reason": "informative only at lag 0-1",
+        "best_lag_weeks": 0,
+        "hazard_ratio": 3.1,
+        "ci_low": 2.0,
+        "ci_high": 4.8,
+        "p_value": 0.001,
+        "q_value": 0.002,
+        "lead_profile": [
+            {"lag_weeks": 0, "hazard_ratio": 3.1, "ci_low": 2.0, "ci_high": 4.8},
+            {"lag_weeks": 4, "hazard_ratio": 1.0, "ci_low": 0.7, "ci_high": 1.4},
+        ],
+        "glm_check": {"hazard_ratio": 1.2, "ci_low": 0.8, "ci_high": 1.9, "agrees": False},
+        "threshold": 3,
+        "lift": 1.5,
+        "precision": 0.2,
+        "recall": 0.4,
+        "median_warning_weeks": 1.0,
+        "n_accounts": 6,
+        "n_events": 3,
+    },
+    {
+        "id": "H3",
+        "statement": "NPS survey unanswered",
+        "stage": "renewal",
+        "indicator": "nps_unanswered",
+        "direction": "high",
+        "kind": "risk",
+        "action": "Ask for feedback in the QBR",
+        "verdict": "no evidence",
+        "verdict_reason": "CI includes 1 at every lag",
+        "best_lag_weeks": 4,
+        "hazard_ratio": 1.05,
+        "ci_low": 0.8,
+        "ci_high": 1.4,
+        "q_value": 0.8,
+        "lead_profile": [{"lag_weeks": 0, "hazard_ratio": 1.05, "ci_low": 0.8, "ci_high": 1.4}],
+        "glm_check": {},
+        "n_accounts": 6,
+        "n_events": 3,
+    },
+    {
+        "id": "H4",
+        "statement": "CSM changed recently",
+        "stage": "renewal",
+        "indicator": "csm_changed_recently",
+        "direction": "high",
+        "kind": "risk",
+        "action": "Introduce the new CSM in person",
+        "verdict": "not_testable",
+        "verdict_reason": "table csm_assignments is missing",
+        "lead_profile": [],
+    },
+]
+
+
+def panel() -> pd.DataFrame:
+    rows = []
+    for acc, seg, goal, weeks, churned in ACCOUNTS:
+        for w in range(weeks):
+            rows.append(
+                {
+                    "account_id": acc,
+                    "week_start": START + pd.Timedelta(weeks=w),
+                    "start": w,
+                    "stop": w + 1,
+                    "event": int(churned and w == weeks - 1),
+                    "segment": seg,
+                    "customer_goal": goal,
+                    "plan": "pro",
+                    "billing_period": "monthly",
+                    "seats": 5,
+                    "mrr": 100.0,
+                    "tenure_weeks": w,
+                    "license_activation_rate": 0.5,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def health_scores() -> pd.DataFrame:
+    w1, w2 = START + pd.Timedelta(weeks=8), START + pd.Timedelta(weeks=9)
+    rows = [
+        ("a1", w1, 0.9, "red"),
+        ("a2", w1, 0.5, "amber"),
+        ("a4", w1, 0.1, "green"),
+        ("a6", w1, 0.1, "green"),
+        ("a1", w2, 0.95, "red"),
+        ("a2", w2, 0.8, "red"),
+        ("a4", w2, 0.1, "green"),
+        ("a6", w2, 0.4, "amber"),
+    ]
+    return pd.DataFrame(rows, columns=["account_id", "week_start", "score", "band"])
+
+
+def kpis() -> dict:
+    return {
+        "monthly": [
+            {
+                "month": "2025-01",
+                "logo_churn_rate": 0.02,
+                "grr": 0.97,
+                "nrr": 1.02,
+                "active_accounts": 6,
+            },
+            {
+                "month": "2025-02",
+                "logo_churn_rate": 0.025,
+                "grr": 0.96,
+                "nrr": 1.01,
+                "active_accounts": 5,
+            },
+            {
+                "month": "2025-03",
+                "logo_churn_rate": 0.04,
+                "grr": 0.95,
+                "nrr": 0.987,
+                "active_accounts": 4,
+            },
+        ],
+        "headline": {"logo_churn_rate": 0.04, "nrr": 0.987},
+        "definitions": {},
+    }
+
+
+def tables_json() -> dict:
+    return {
+        "present": ["accounts", "contracts", "events", "users"],
+        "missing_optional": ["surveys", "touchpoints"],
+        "rows": {
+            "accounts": {"read": 7, "accepted": 6, "quarantined": 1, "by_reason": {"duplicate": 1}},
+            "contracts": {
+                "read": 10,
+                "accepted": 9,
+                "quarantined": 1,
+                "by_reason": {"negative_mrr": 1},
+            },
+            "events": {
+                "read": 1000,
+                "accepted": 995,
+                "quarantined": 5,
+                "by_reason": {"unknown_account": 3, "unparseable_date": 2},
+            },
+            "users": {"read": 12, "accepted": 12, "quarantined": 0, "by_reason": {}},
+        },
+        "date_coverage": {
+            "contracts": ["2025-01-06", "2025-03-16"],
+            "events": ["2025-01-06", "2025-03-16"],
+        },
+    }
+
+
+def write_project(
+    root: Path, language: str = "en", segments=("smb", "enterprise"), goals=("done_for_me",)
+) -> Path:
+    """Write every report input under `root` plus a params.yaml and the notebooks."""
+    root.mkdir(parents=True, exist_ok=True)
+    params = yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))
+    params["reports"].update(
+        language=language, segments=list(segments), customer_goals=list(goals), workers=2
+    )
+    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    shutil.copytree(
+        "notebooks",
+        root / "notebooks",
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
+    )
+    proc, models, interim = root / "data/processed", root / "models", root / "data/interim"
+    write_parquet(panel(), proc / "panel.parquet")
+    write_json(
+        proc / "panel_meta.json",
+        {
+            "as_of": "2025-03-16",
+            "n_accounts": 6,
+            "n_rows": len(panel()),
+            "n_events": 3,
+            "indicators": {
+                "license_activation_rate": {
+                    "label": "License activation rate",
+                    "unit": "share of seats",
+                    "testable": True,
+                },
+                "weeks_since_last_login": {
+                    "label": "Weeks since last login",
+                    "unit": "weeks",
+                    "testable": True,
+                },
+                "nps_unanswered": {"label": "NPS unanswered", "unit": "0/1", "testable": True},
+                "csm_changed_recently": {
+                    "label": "CSM changed",
+                    "unit": "0/1",
+                    "testable": False,
+                    "reason": "no csm_assignments",
+                },
+            },
+        },
+    )
+    write_parquet(health_scores(), proc / "health_scores.parquet")
+    write_json(models / "kpis.json", kpis())
+    write_json(
+        models / "hypotheses.json", {"hypotheses": HYPOTHESES, "combined_model": {}, "settings": {}}
+    )
+    write_json(
+        models / "health_score.json",
+        {
+            "validation": {
+                "model": {"concordance": 0.74, "auc": {"value": 0.78}},
+                "baseline": {"concordance": 0.61},
+            }
+        },
+    )
+    km = pd.DataFrame(
+        [
+            ("H1", lamp, w, s)
+            for lamp, curve in ((False, [1, 0.98, 0.97]), (True, [1, 0.9, 0.8]))
+            for w, s in zip([0, 4, 8], curve, strict=True)
+        ],
+        columns=["hypothesis_id", "lamp_on", "weeks", "survival"],
+    )
+    write_parquet(km, proc / "hypothesis_tables/km_curves.parquet")
+    thr = pd.DataFrame(
+        {
+            "hypothesis_id": "H1",
+            "threshold": [0.2, 0.3, 0.4, 0.5],
+            "precision": [0.5, 0.4, 0.3, 0.2],
+            "recall": [0.2, 0.4, 0.55, 0.7],
+            "lift": [3.0, 2.5, 2.1, 1.4],
+        }
+    )
+    write_parquet(thr, proc / "hypothesis_tables/threshold_curves.parquet")
+    (proc / "kpi_tables").mkdir(parents=True, exist_ok=True)
+    write_json(interim / "tables.json", tables_json())
+    write_json(root / "metrics/ingest.json", {"rows": tables_json()["rows"]})
+    quarantine = pd.DataFrame(
+        {
+            "account_id": ["a1"],
+            "name": ['<img src="x" onerror="alert(1)">'],
+            "_source_file": ["accounts.csv"],
+            "_source_row": ["7"],
+            "_reason": ["duplicate"],
+        }
+    )
+    write_parquet(quarantine, interim / "quarantine/accounts.parquet")
+    reports = root / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        [
+            (
+                "a2",
+                EVIL_NAME,
+                "csm_1",
+                "red",
+                "0.80",
+                "license_activation_rate",
+                "Run an activation workshop",
+            ),
+            ("a6", JA_NAME, "csm_2", "amber", "0.40", "nps_unanswered", "Ask for feedback"),
+        ],
+        columns=["account_id", "name", "csm_id", "band", "score", "lamps", "action"],
+    ).to_csv(reports / "action_list.csv", index=False)
+    pd.DataFrame(
+        [("a4", "Acme", "csm_1", "green", "0.10", "goal_achieved", "Propose the upgrade")],
+        columns=["account_id", "name", "csm_id", "band", "score", "lamps", "action"],
+    ).to_csv(reports / "opportunity_list.csv", index=False)
+    return root
