@@ -92,26 +92,56 @@ def find_table_files(raw_dir: Path, table: str) -> list[Path] | None:
     return files
 
 
-def _open_text(path: Path, encoding: str):
+def _first_line(path: Path) -> bytes:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    return opener(path, "rt", encoding=encoding, newline="")
+    with opener(path, "rb") as fh:
+        return fh.readline()
 
 
 def _csv_header(path: Path, encoding: str) -> list[str]:
+    # Decode only the header line, so a bad byte further down is reported with its column.
     try:
-        with _open_text(path, encoding) as fh:
-            header = next(csv.reader(fh), None)
+        line = _first_line(path).decode(encoding)
     except UnicodeDecodeError as exc:
         raise UserError(
             f"{path}: header row is not valid {encoding} text ({exc.reason} at byte "
             f"{exc.start}); expected {encoding} (set ingest.encoding, e.g. cp932 for Shift-JIS)"
         ) from None
-    except (OSError, EOFError, csv.Error) as exc:
+    except LookupError:
+        raise UserError(
+            f"params.yaml: ingest.encoding '{encoding}' is not a known encoding"
+        ) from None
+    except (OSError, EOFError) as exc:
         raise UserError(f"{path}: cannot read as CSV ({exc}); expected a CSV file") from None
+    header = next(csv.reader([line.lstrip("\ufeff")]), None)  # Excel's byte-order mark
     if not header or all(not h.strip() for h in header):
         raise UserError(f"{path}: empty file; expected a header row naming the columns")
-    # Excel writes a byte-order mark before the first name.
-    return [h.replace("\ufeff", "").strip() for h in header]
+    return [h.strip() for h in header]
+
+
+def _arrow_csv(path: Path, names: list[str], encoding: str, threads: bool):
+    bad_lines: list[tuple[int, str]] = []
+
+    def on_invalid(row) -> str:  # ragged line: quarantine it instead of stopping
+        bad_lines.append((-1 if row.number is None else int(row.number), row.text))
+        return "skip"
+
+    table = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(
+            encoding=codecs.lookup(encoding).name,
+            column_names=names,
+            skip_rows=1,
+            use_threads=threads,
+        ),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    return table, bad_lines
 
 
 def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
@@ -121,31 +151,11 @@ def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, np.ndarray, pd.D
             f"{path}: column {names.index('') + 1} of the header is blank; "
             "expected every column to have a name"
         )
-    bad_lines: list[tuple[int, str]] = []
-
-    def on_invalid(row) -> str:  # ragged line: quarantine it instead of stopping
-        bad_lines.append((-1 if row.number is None else int(row.number), row.text))
-        return "skip"
-
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(
-                encoding=codecs.lookup(encoding).name, column_names=names, skip_rows=1
-            ),
-            parse_options=pacsv.ParseOptions(
-                newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except LookupError:
-        raise UserError(
-            f"params.yaml: ingest.encoding '{encoding}' is not a known encoding"
-        ) from None
+        table, bad_lines = _arrow_csv(path, names, encoding, threads=True)
+        if bad_lines:
+            # Only a single-threaded read knows where a ragged line sits in the file.
+            table, bad_lines = _arrow_csv(path, names, encoding, threads=False)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         msg = str(exc)
         column = ""
@@ -161,7 +171,7 @@ def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, np.ndarray, pd.D
             f"{path}: cannot parse as CSV{column} ({msg}); expected a CSV file"
         ) from None
     frame = table.to_pandas(types_mapper=_string_mapper)
-    # Line numbers count the header; data rows are 1-based after it.
+    # Row numbers count the header row; data rows are 1-based after it.
     skipped = np.array(sorted(n - 1 for n, _ in bad_lines if n > 0), dtype=np.int64)
     total = len(frame) + len(bad_lines)
     kept_rows = np.setdiff1d(np.arange(1, total + 1, dtype=np.int64), skipped)[: len(frame)]
