@@ -1,0 +1,494 @@
+"""Base measures behind the indicators, grouped in blocks (one block per source table).
+
+A block is a list of SQL CTEs (DuckDB dialect, transpiled to Spark SQL by the panel) whose
+last CTE `b_<name>` has exactly one row per spine row `(account_id, wk)` and only columns
+computed from data strictly before the week starts. Indicator expressions in `catalog.py`
+read those columns as `<name>.<column>`.
+
+Time is handled as integers so the SQL is identical on every engine: `dn` = days since
+Monday 1970-01-05 (UTC dates), `wk` = floor(dn / 7) = week index, week start = day 7*wk.
+"Strictly before week wk" is then simply `week(x) < wk`. Three patterns recur:
+- previous week: join the weekly aggregate at `awk = wk - 1`;
+- last N weeks: sum the previous-week values over the spine rows `N-1 PRECEDING .. CURRENT`;
+- ever before / latest so far: bin at the first week the fact is visible,
+  `t = greatest(week(x) + 1, first_wk)` (earlier facts land in the first spine week), then a
+  running MAX/MIN/SUM over the spine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+EPOCH_MONDAY = "1970-01-05"
+FEATURE_EXCLUDED = ("login", "data_export")  # event types that are not product features
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Values the SQL needs (from params.yaml `panel:`), passed as literals."""
+
+    as_of: str | None = None  # 'YYYY-MM-DD'; None = latest date seen in contracts / events
+    trailing_weeks: int = 4
+    mau_weeks: int = 4
+    window_weeks: int = 4
+    csm_change_weeks: int = 8
+    nps_answer_days: int = 14
+    has_plan: bool = True  # contracts has the optional `plan` column
+
+
+def dn(col: str) -> str:
+    """Day number of a date/timestamp column (UTC calendar day)."""
+    return f"DATE_DIFF('day', DATE '{EPOCH_MONDAY}', CAST({col} AS DATE))"
+
+
+def wk(col: str) -> str:
+    """Week index (Monday-based) of a date/timestamp column."""
+    return f"CAST(FLOOR({dn(col)} / 7) AS BIGINT)"
+
+
+def _win(frame: str) -> str:
+    return f"OVER (PARTITION BY s.account_id ORDER BY s.wk ROWS BETWEEN {frame})"
+
+
+RUNNING = _win("UNBOUNDED PRECEDING AND CURRENT ROW")
+
+
+def last_n(n: int) -> str:
+    """Window over the current and n-1 previous spine rows (= the n weeks before the week)."""
+    return (
+        _win(f"{n - 1} PRECEDING AND CURRENT ROW") if n > 1 else _win("CURRENT ROW AND CURRENT ROW")
+    )
+
+
+def trailing(n: int) -> str:
+    """The n spine rows before the current one (= the n weeks before the previous week)."""
+    return _win(f"{n} PRECEDING AND 1 PRECEDING")
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    tables: tuple[str, ...]
+    needs: tuple[str, ...]  # other blocks whose CTEs this block reads
+    ctes: Callable[[Settings], list[tuple[str, str]]]
+
+
+def _ctr(s: Settings) -> list[tuple[str, str]]:
+    # The current contract at week wk is the latest one started on or before its Monday; the
+    # first contract also covers the first (partial) week, which exists because of it.
+    # Renewal dates come from the start date and the term (never from end_date, which for
+    # a monthly plan is only written once the customer cancels: that would leak).
+    return [
+        (
+            "ctr_iv",
+            """
+            SELECT account_id, billing_period, plan, mrr, seats, start_dn,
+                   CASE WHEN ROW_NUMBER() OVER (PARTITION BY account_id
+                                                ORDER BY start_dn, contract_id) = 1
+                        THEN -1000000 ELSE start_dn END AS from_dn,
+                   LEAD(start_dn) OVER (PARTITION BY account_id
+                                        ORDER BY start_dn, contract_id) AS to_dn,
+                   CASE WHEN billing_period = 'annual' THEN 12 ELSE 1 END AS term_m
+            FROM live_contracts
+            """,
+        ),
+        (
+            "ctr_cur",
+            f"""
+            SELECT s.account_id, s.wk, c.billing_period, c.plan, c.mrr, c.seats, c.term_m,
+                   c.start_date,
+                   (YEAR(s.week_date) - YEAR(c.start_date)) * 12
+                     + MONTH(s.week_date) - MONTH(c.start_date) AS months_in
+            FROM spine s
+            JOIN (SELECT *, DATE '{EPOCH_MONDAY}' + CAST(start_dn AS INTEGER) AS start_date
+                  FROM ctr_iv) c
+              ON c.account_id = s.account_id AND c.from_dn <= 7 * s.wk
+             AND (c.to_dn IS NULL OR 7 * s.wk < c.to_dn)
+            """,
+        ),
+        (
+            "ctr_next",
+            """
+            SELECT *, ADD_MONTHS(start_date, term_m * periods) AS cand
+            FROM (SELECT *, GREATEST(1, CAST(CEIL(months_in / term_m) AS INTEGER)) AS periods
+                  FROM ctr_cur) x
+            """,
+        ),
+        (
+            "b_ctr",
+            f"""
+            SELECT s.account_id, s.wk, c.billing_period, c.plan, c.mrr, c.seats,
+                   CASE WHEN {dn("c.cand")} >= 7 * s.wk THEN {dn("c.cand")}
+                        ELSE {dn("ADD_MONTHS(c.start_date, c.term_m * (c.periods + 1))")}
+                   END AS renewal_dn,
+                   COALESCE(LAG(c.mrr, {s.trailing_weeks}) OVER (PARTITION BY s.account_id
+                                                                  ORDER BY s.wk),
+                            FIRST_VALUE(c.mrr) {RUNNING}) AS mrr_before
+            FROM spine s
+            JOIN ctr_next c ON c.account_id = s.account_id AND c.wk = s.wk
+            """,
+        ),
+    ]
+
+
+def _ev(s: Settings) -> list[tuple[str, str]]:
+    excluded = ", ".join(f"'{t}'" for t in FEATURE_EXCLUDED)
+    return [
+        # The one pass over the raw events: everything else reads this aggregate.
+        (
+            "ev_day",
+            f"""
+            SELECT account_id, user_id, event_type, {dn("occurred_at")} AS dn, COUNT(*) AS n
+            FROM events
+            GROUP BY account_id, user_id, event_type, {dn("occurred_at")}
+            """,
+        ),
+        (
+            "ev_uday",
+            """
+            SELECT account_id, user_id, dn, CAST(FLOOR(dn / 7) AS BIGINT) AS awk, SUM(n) AS n,
+                   SUM(CASE WHEN event_type = 'login' THEN n ELSE 0 END) AS logins,
+                   SUM(CASE WHEN event_type = 'data_export' THEN n ELSE 0 END) AS exports,
+                   SUM(CASE WHEN event_type = 'report_view' THEN n ELSE 0 END) AS report_views
+            FROM ev_day
+            GROUP BY account_id, user_id, dn
+            """,
+        ),
+        (
+            "ev_wk",
+            """
+            SELECT account_id, awk, SUM(n) AS events, SUM(exports) AS exports,
+                   SUM(report_views) AS report_views,
+                   COUNT(DISTINCT user_id) AS wau, COUNT(DISTINCT dn) AS active_days,
+                   COUNT(*) AS user_days, MAX(CASE WHEN logins > 0 THEN dn END) AS last_login_dn
+            FROM ev_uday
+            GROUP BY account_id, awk
+            """,
+        ),
+        (
+            "ev_feat",
+            f"""
+            SELECT account_id, CAST(FLOOR(dn / 7) AS BIGINT) AS awk,
+                   COUNT(DISTINCT event_type) AS features_used
+            FROM ev_day WHERE event_type NOT IN ({excluded})
+            GROUP BY account_id, CAST(FLOOR(dn / 7) AS BIGINT)
+            """,
+        ),
+        # Features "available" at week wk = feature types anyone had used before wk.
+        (
+            "ev_feat_avail",
+            f"""
+            SELECT w.wk, COUNT(f.event_type) AS features_available
+            FROM (SELECT DISTINCT wk FROM spine) w
+            LEFT JOIN (SELECT event_type, MIN(CAST(FLOOR(dn / 7) AS BIGINT)) AS first_awk
+                       FROM ev_day WHERE event_type NOT IN ({excluded})
+                       GROUP BY event_type) f
+              ON f.first_awk < w.wk
+            GROUP BY w.wk
+            """,
+        ),
+        # Distinct users over the last M weeks without expanding rows: a user active in week
+        # awk counts for target weeks awk+1 .. awk+M, cut where their next active week takes
+        # over, so each user's intervals never overlap; +1/-1 at the interval ends and a
+        # running sum over the spine give the distinct count.
+        (
+            "ev_mau_iv",
+            f"""
+            SELECT account_id, awk + 1 AS t_from,
+                   LEAST(awk + {s.mau_weeks},
+                         COALESCE(LEAD(awk) OVER (PARTITION BY account_id, user_id ORDER BY awk),
+                                  awk + {s.mau_weeks})) + 1 AS t_to
+            FROM (SELECT DISTINCT account_id, user_id, awk FROM ev_uday) u
+            """,
+        ),
+        (
+            "ev_mau_delta",
+            """
+            SELECT d.account_id, GREATEST(d.t, a.first_wk) AS t, SUM(d.delta) AS delta
+            FROM (SELECT account_id, t_from AS t, 1 AS delta FROM ev_mau_iv
+                  UNION ALL
+                  SELECT account_id, t_to AS t, -1 AS delta FROM ev_mau_iv) d
+            JOIN acc a ON a.account_id = d.account_id
+            GROUP BY d.account_id, GREATEST(d.t, a.first_wk)
+            """,
+        ),
+        (
+            "ev_login_t",
+            """
+            SELECT e.account_id, GREATEST(e.awk + 1, a.first_wk) AS t,
+                   MAX(e.last_login_dn) AS last_login_dn
+            FROM ev_wk e JOIN acc a ON a.account_id = e.account_id
+            WHERE e.last_login_dn IS NOT NULL
+            GROUP BY e.account_id, GREATEST(e.awk + 1, a.first_wk)
+            """,
+        ),
+        (
+            "b_ev",
+            f"""
+            SELECT s.account_id, s.wk,
+                   COALESCE(e.events, 0) AS events,
+                   COALESCE(LAG(e.events) OVER (PARTITION BY s.account_id ORDER BY s.wk), 0)
+                     AS events_before,
+                   AVG(COALESCE(e.events, 0)) {trailing(s.trailing_weeks)} AS events_trailing_mean,
+                   COALESCE(e.exports, 0) AS exports,
+                   SUM(COALESCE(e.report_views, 0)) {last_n(s.window_weeks)}
+                     AS report_views_window,
+                   COALESCE(e.wau, 0) AS wau,
+                   COALESCE(e.active_days, 0) AS active_days,
+                   COALESCE(e.user_days, 0) AS user_days,
+                   SUM(COALESCE(m.delta, 0)) {RUNNING} AS mau,
+                   COALESCE(f.features_used, 0) AS features_used,
+                   fa.features_available,
+                   MAX(l.last_login_dn) {RUNNING} AS last_login_dn
+            FROM spine s
+            LEFT JOIN ev_wk e ON e.account_id = s.account_id AND e.awk = s.wk - 1
+            LEFT JOIN ev_feat f ON f.account_id = s.account_id AND f.awk = s.wk - 1
+            LEFT JOIN ev_feat_avail fa ON fa.wk = s.wk
+            LEFT JOIN ev_mau_delta m ON m.account_id = s.account_id AND m.t = s.wk
+            LEFT JOIN ev_login_t l ON l.account_id = s.account_id AND l.t = s.wk
+            """,
+        ),
+    ]
+
+
+def _kp(s: Settings) -> list[tuple[str, str]]:
+    return [
+        (
+            "kp_wk",
+            """
+            SELECT d.account_id, d.awk, SUM(d.n) AS kp_events
+            FROM ev_uday d
+            JOIN users u ON u.user_id = d.user_id AND u.account_id = d.account_id
+            WHERE u.role = 'key_person'
+            GROUP BY d.account_id, d.awk
+            """,
+        ),
+        (
+            "b_kp",
+            f"""
+            SELECT s.account_id, s.wk, COALESCE(k.kp_events, 0) AS kp_events,
+                   AVG(COALESCE(k.kp_events, 0)) {trailing(s.trailing_weeks)} AS kp_trailing_mean
+            FROM spine s
+            LEFT JOIN kp_wk k ON k.account_id = s.account_id AND k.awk = s.wk - 1
+            """,
+        ),
+    ]
+
+
+def _usr(s: Settings) -> list[tuple[str, str]]:
+    return [
+        (
+            "usr_t",
+            f"""
+            SELECT u.account_id, GREATEST({wk("u.activated_at")} + 1, a.first_wk) AS t,
+                   COUNT(*) AS n
+            FROM users u JOIN acc a ON a.account_id = u.account_id
+            WHERE u.activated_at IS NOT NULL
+            GROUP BY u.account_id, GREATEST({wk("u.activated_at")} + 1, a.first_wk)
+            """,
+        ),
+        (
+            "b_usr",
+            f"""
+            SELECT s.account_id, s.wk, SUM(COALESCE(u.n, 0)) {RUNNING} AS activated_users
+            FROM spine s LEFT JOIN usr_t u ON u.account_id = s.account_id AND u.t = s.wk
+            """,
+        ),
+    ]
+
+
+def _tk(s: Settings) -> list[tuple[str, str]]:
+    n = s.window_weeks
+    return [
+        (
+            "tk_open",
+            f"""
+            SELECT account_id, {wk("opened_at")} AS awk, COUNT(*) AS opened,
+                   SUM(CASE WHEN category = 'feature_request' THEN 1 ELSE 0 END) AS fr
+            FROM tickets GROUP BY account_id, {wk("opened_at")}
+            """,
+        ),
+        (
+            "tk_resp",
+            f"""
+            SELECT account_id, {wk("first_response_at")} AS awk, COUNT(*) AS responded,
+                   SUM(DATE_DIFF('second', opened_at, first_response_at)) / 3600.0 AS hours
+            FROM tickets WHERE first_response_at IS NOT NULL
+            GROUP BY account_id, {wk("first_response_at")}
+            """,
+        ),
+        (
+            "b_tk",
+            f"""
+            SELECT s.account_id, s.wk,
+                   SUM(COALESCE(o.opened, 0)) {last_n(n)} AS opened,
+                   SUM(COALESCE(o.fr, 0)) {last_n(n)} AS feature_requests,
+                   SUM(COALESCE(r.responded, 0)) {last_n(n)} AS responded,
+                   SUM(COALESCE(r.hours, 0.0)) {last_n(n)} AS response_hours
+            FROM spine s
+            LEFT JOIN tk_open o ON o.account_id = s.account_id AND o.awk = s.wk - 1
+            LEFT JOIN tk_resp r ON r.account_id = s.account_id AND r.awk = s.wk - 1
+            """,
+        ),
+    ]
+
+
+def _tp(s: Settings) -> list[tuple[str, str]]:
+    return [
+        (
+            "tp_wk",
+            f"""
+            SELECT account_id, {wk("occurred_at")} AS awk,
+                   SUM(CASE WHEN kind = 'event_attendance' THEN 1 ELSE 0 END) AS attendance,
+                   MAX(CASE WHEN kind IN ('meeting', 'decision_maker_meeting', 'qbr')
+                            THEN {dn("occurred_at")} END) AS meeting_dn,
+                   MAX(CASE WHEN kind = 'decision_maker_meeting'
+                            THEN {dn("occurred_at")} END) AS dm_dn
+            FROM touchpoints GROUP BY account_id, {wk("occurred_at")}
+            """,
+        ),
+        (
+            "tp_t",
+            """
+            SELECT p.account_id, GREATEST(p.awk + 1, a.first_wk) AS t,
+                   MAX(p.meeting_dn) AS meeting_dn, MAX(p.dm_dn) AS dm_dn
+            FROM tp_wk p JOIN acc a ON a.account_id = p.account_id
+            GROUP BY p.account_id, GREATEST(p.awk + 1, a.first_wk)
+            """,
+        ),
+        (
+            "b_tp",
+            f"""
+            SELECT s.account_id, s.wk,
+                   SUM(COALESCE(p.attendance, 0)) {last_n(s.window_weeks)} AS event_attendance,
+                   MAX(t.meeting_dn) {RUNNING} AS last_meeting_dn,
+                   MAX(t.dm_dn) {RUNNING} AS last_dm_dn
+            FROM spine s
+            LEFT JOIN tp_wk p ON p.account_id = s.account_id AND p.awk = s.wk - 1
+            LEFT JOIN tp_t t ON t.account_id = s.account_id AND t.t = s.wk
+            """,
+        ),
+    ]
+
+
+def _nps(s: Settings) -> list[tuple[str, str]]:
+    # Each survey is "the latest one old enough to judge" from the first week whose Monday is
+    # more than nps_answer_days after it was sent, until the next survey takes over; it is
+    # unanswered at week wk if no answer came before wk. The last score works the same way
+    # over answered surveys, from the week after the answer.
+    return [
+        (
+            "nps_due",
+            f"""
+            SELECT account_id, answered_wk, t_from,
+                   LEAD(t_from) OVER (PARTITION BY account_id
+                                      ORDER BY sent_at, survey_id) AS t_to
+            FROM (SELECT account_id, survey_id, sent_at,
+                         {wk("answered_at")} AS answered_wk,
+                         CAST(FLOOR(({dn("sent_at")} + {s.nps_answer_days}) / 7) AS BIGINT) + 1
+                           AS t_from
+                  FROM surveys) x
+            """,
+        ),
+        (
+            "nps_ans",
+            f"""
+            SELECT account_id, CAST(nps_score AS DOUBLE) AS score,
+                   {wk("answered_at")} + 1 AS t_from,
+                   LEAD({wk("answered_at")} + 1) OVER (PARTITION BY account_id
+                                                      ORDER BY answered_at, survey_id) AS t_to
+            FROM surveys WHERE answered_at IS NOT NULL AND nps_score IS NOT NULL
+            """,
+        ),
+        (
+            "b_nps",
+            """
+            SELECT s.account_id, s.wk,
+                   CASE WHEN d.t_from IS NULL THEN NULL
+                        WHEN d.answered_wk IS NULL OR d.answered_wk >= s.wk THEN 1.0
+                        ELSE 0.0 END AS unanswered,
+                   a.score AS last_score
+            FROM spine s
+            LEFT JOIN nps_due d ON d.account_id = s.account_id AND d.t_from <= s.wk
+                               AND (d.t_to IS NULL OR s.wk < d.t_to)
+            LEFT JOIN nps_ans a ON a.account_id = s.account_id AND a.t_from <= s.wk
+                               AND (a.t_to IS NULL OR s.wk < a.t_to)
+            """,
+        ),
+    ]
+
+
+def _csm(s: Settings) -> list[tuple[str, str]]:
+    return [
+        (
+            "csm_chg",
+            f"""
+            SELECT account_id, {wk("start_date")} AS awk, COUNT(*) AS changes
+            FROM (SELECT account_id, csm_id, start_date,
+                         LAG(csm_id) OVER (PARTITION BY account_id
+                                           ORDER BY start_date, csm_id) AS prev_csm
+                  FROM csm_assignments) x
+            WHERE prev_csm IS NOT NULL AND prev_csm <> csm_id
+            GROUP BY account_id, {wk("start_date")}
+            """,
+        ),
+        (
+            "b_csm",
+            f"""
+            SELECT s.account_id, s.wk,
+                   SUM(COALESCE(c.changes, 0)) {last_n(s.csm_change_weeks)} AS changes
+            FROM spine s
+            LEFT JOIN csm_chg c ON c.account_id = s.account_id AND c.awk = s.wk - 1
+            """,
+        ),
+    ]
+
+
+def _ms(s: Settings) -> list[tuple[str, str]]:
+    return [
+        (
+            "ms_t",
+            f"""
+            SELECT m.account_id, GREATEST({wk("m.achieved_at")} + 1, a.first_wk) AS t,
+                   MAX(CASE WHEN m.milestone = 'first_login' THEN 1.0 ELSE 0.0 END) AS first_login,
+                   MAX(CASE WHEN m.milestone = 'onboarding_complete' THEN 1.0 ELSE 0.0 END)
+                     AS onboarding_done,
+                   MAX(CASE WHEN m.milestone = 'training_complete' THEN 1.0 ELSE 0.0 END)
+                     AS training_done,
+                   MAX(CASE WHEN m.milestone = 'goal_achieved' THEN 1.0 ELSE 0.0 END) AS goal_done,
+                   MIN(CASE WHEN m.milestone = 'onboarding_complete'
+                            THEN {dn("m.achieved_at")} END) AS onboarding_dn
+            FROM milestones m JOIN acc a ON a.account_id = m.account_id
+            GROUP BY m.account_id, GREATEST({wk("m.achieved_at")} + 1, a.first_wk)
+            """,
+        ),
+        (
+            "b_ms",
+            f"""
+            SELECT s.account_id, s.wk,
+                   MAX(COALESCE(m.first_login, 0.0)) {RUNNING} AS first_login,
+                   MAX(COALESCE(m.onboarding_done, 0.0)) {RUNNING} AS onboarding_done,
+                   MAX(COALESCE(m.training_done, 0.0)) {RUNNING} AS training_done,
+                   MAX(COALESCE(m.goal_done, 0.0)) {RUNNING} AS goal_done,
+                   MIN(m.onboarding_dn) {RUNNING} AS onboarding_dn
+            FROM spine s LEFT JOIN ms_t m ON m.account_id = s.account_id AND m.t = s.wk
+            """,
+        ),
+    ]
+
+
+BLOCKS: dict[str, Block] = {
+    b.name: b
+    for b in (
+        Block("ctr", ("contracts",), (), _ctr),
+        Block("ev", ("events",), (), _ev),
+        Block("kp", ("events", "users"), ("ev",), _kp),
+        Block("usr", ("users",), (), _usr),
+        Block("tk", ("tickets",), (), _tk),
+        Block("tp", ("touchpoints",), (), _tp),
+        Block("nps", ("surveys",), (), _nps),
+        Block("csm", ("csm_assignments",), (), _csm),
+        Block("ms", ("milestones",), (), _ms),
+    )
+}

@@ -1,0 +1,122 @@
+"""Run the panel query on DuckDB (default, embedded) or on Spark (same SQL, transpiled).
+
+Sources are interim tables given either as DataFrames (tests, notebooks) or as Parquet
+paths (the stage; DuckDB then streams the files instead of loading them into pandas).
+Both engines run in UTC so timestamp -> date casts agree, and both results go through
+`finish()` so the two panels compare equal row for row.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from churnlab.indicators.blocks import EPOCH_MONDAY
+from churnlab.panel.query import STATIC_COLUMNS, to_spark
+
+Source = pd.DataFrame | str | Path
+ID_COLUMNS = ("account_id", "week_start", "start", "stop", "event")
+STRING_COLUMNS = ("account_id", "segment", "customer_goal", "plan", "billing_period")
+INT_COLUMNS = ("start", "stop", "event", "tenure_weeks")
+
+
+def finish(raw: pd.DataFrame) -> pd.DataFrame:
+    """Engine output -> CONTRACTS §3 panel: week_start from the week index, fixed dtypes,
+    column order and row order."""
+    df = raw.copy()
+    df.insert(1, "week_start", pd.Timestamp(EPOCH_MONDAY) + pd.to_timedelta(7 * df["wk"], "D"))
+    df["week_start"] = df["week_start"].astype("datetime64[ns]")
+    df = df.drop(columns="wk")
+    for col in STRING_COLUMNS:
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    for col in INT_COLUMNS:
+        df[col] = df[col].astype("int64")
+    value_cols = [c for c in df.columns if c not in (*ID_COLUMNS, *STRING_COLUMNS, *INT_COLUMNS)]
+    for col in value_cols:
+        df[col] = df[col].astype("float64")
+    order = [*ID_COLUMNS, *STATIC_COLUMNS, "tenure_weeks"]
+    order += [c for c in df.columns if c not in order]
+    df = df[order].sort_values(["account_id", "week_start"], kind="stable")
+    return df.reset_index(drop=True)
+
+
+def run_duckdb(
+    sources: dict[str, Source],
+    sql: str,
+    threads: int = 2,
+    memory_limit: str = "4GB",
+    temp_directory: str | None = None,
+) -> pd.DataFrame:
+    """Run DuckDB SQL over the sources; returns the raw result as a DataFrame."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
+        if temp_directory:
+            con.execute(f"SET temp_directory = '{temp_directory}'")
+        # Spark's ADD_MONTHS (clamps to the month end), so the SQL reads the same on both.
+        con.execute(
+            "CREATE MACRO add_months(d, k) AS CAST(d + to_months(CAST(k AS INTEGER)) AS DATE)"
+        )
+        for name, src in sources.items():
+            if isinstance(src, pd.DataFrame):
+                con.register(f"_src_{name}", src)
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM _src_{name}")
+            else:
+                path = str(src).replace("'", "''")
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def spark_session(app_name: str = "churnlab-panel", master: str = "local[1]") -> Any:
+    """A small local Spark session in UTC (tests and single-machine runs)."""
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _to_micros(table: pa.Table) -> pa.Table:
+    """Spark cannot read nanosecond Parquet timestamps: cast them to microseconds."""
+    fields = []
+    for field in table.schema:
+        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            field = field.with_type(pa.timestamp("us", tz=field.type.tz))
+        fields.append(field)
+    return table.cast(pa.schema(fields), safe=False)
+
+
+def run_spark(spark: Any, sources: dict[str, Source], duckdb_sql: str) -> pd.DataFrame:
+    """Transpile the DuckDB SQL to Spark SQL and run it on the given session."""
+    with tempfile.TemporaryDirectory(prefix="churnlab-spark-") as tmp:
+        for name, src in sources.items():
+            if isinstance(src, pd.DataFrame):
+                table = pa.Table.from_pandas(src, preserve_index=False)
+            else:
+                table = pq.read_table(src)
+            path = Path(tmp) / f"{name}.parquet"
+            pq.write_table(_to_micros(table), path)
+            spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        return spark.sql(to_spark(duckdb_sql)).toPandas()
