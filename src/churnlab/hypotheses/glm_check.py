@@ -1,0 +1,87 @@
+"""Discrete-time hazard cross-check: a binomial GLM with a complementary log-log link on the
+same account-week rows as the Cox fit. With weekly intervals cloglog estimates the same log
+hazard ratio as Cox; standard errors are clustered on account (rows of one account are not
+independent). The baseline hazard is piecewise constant over tenure bins."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+N_TIME_BINS = 8
+
+
+def tenure_bins(stop: np.ndarray, event: np.ndarray, n_bins: int = N_TIME_BINS) -> np.ndarray:
+    """0/1 columns for tenure bins cut at quantiles of the event times (first bin dropped)."""
+    ev_times = stop[event.astype(bool)]
+    if len(ev_times) == 0:
+        return np.zeros((len(stop), 0))
+    cuts = np.unique(np.quantile(ev_times, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    idx = np.searchsorted(cuts, stop, side="left")
+    levels = np.unique(idx)
+    return (
+        np.column_stack([(idx == lv).astype(float) for lv in levels[1:]])
+        if len(levels) > 1
+        else np.zeros((len(stop), 0))
+    )
+
+
+def fit_cloglog(
+    event: np.ndarray, x: np.ndarray, groups: np.ndarray, time_design: np.ndarray
+) -> dict[str, float | str | None]:
+    """Coefficient, clustered SE and p of column 0 of `x`; `problem` instead of raising.
+
+    Rows of one account with identical covariates are pooled into one binomial cell
+    (events, trials) first. The likelihood and each account's score sum - all the clustered
+    sandwich uses - are unchanged, and IRLS runs on ~10x fewer rows. The small-sample
+    correction is switched off because it depends on the row count (it is ~1.001 here)."""
+    design = np.column_stack([np.ones(len(event)), x, time_design])
+    out: dict[str, float | str | None] = {
+        "coef": None,
+        "se": None,
+        "p_value": None,
+        "problem": None,
+    }
+    frame = pd.DataFrame(design)
+    frame["_g"] = groups
+    cell = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
+    n_cells = int(cell.max()) + 1
+    first = np.zeros(n_cells, dtype=np.int64)
+    first[cell[::-1]] = np.arange(len(cell))[::-1]  # first row of each cell
+    trials = np.bincount(cell, minlength=n_cells).astype(float)
+    events = np.bincount(cell, weights=event, minlength=n_cells)
+    endog = np.column_stack([events, trials - events])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            family = sm.families.Binomial(sm.families.links.CLogLog())
+            res = sm.GLM(endog, design[first], family=family).fit(
+                cov_type="cluster",
+                cov_kwds={"groups": groups[first], "use_correction": False},
+                maxiter=50,
+            )
+        coef, se = float(res.params[1]), float(res.bse[1])
+    except Exception as exc:  # statsmodels raises assorted errors on degenerate designs
+        out["problem"] = f"GLM failed: {type(exc).__name__}"
+        return out
+    if not np.isfinite(coef) or not np.isfinite(se) or se == 0 or abs(coef) > 15:
+        out["problem"] = "GLM did not converge (separation?)"
+        return out
+    out.update(coef=coef, se=se, p_value=float(2 * stats.norm.sf(abs(coef / se))))
+    return out
+
+
+def compare(cox_coef: float, cox_p: float, glm: dict, alpha: float = 0.05) -> str | None:
+    """None when Cox and GLM agree; else what differs (sign or significance at `alpha`)."""
+    if glm.get("coef") is None or not np.isfinite(cox_coef):
+        return None
+    cox_sig, glm_sig = cox_p < alpha, glm["p_value"] < alpha
+    if (cox_sig or glm_sig) and np.sign(cox_coef) != np.sign(glm["coef"]):
+        return "sign differs"
+    if cox_sig != glm_sig:
+        return "significant in Cox only" if cox_sig else "significant in GLM only"
+    return None

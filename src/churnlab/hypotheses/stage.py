@@ -1,0 +1,125 @@
+"""`churnlab hypotheses`: read the panel and the hypotheses file, test each hypothesis,
+write models/hypotheses.json, report tables and metrics (docs/CONTRACTS.md §4)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from churnlab.config import base_path, metrics_path
+from churnlab.errors import ConfigError, UserError
+from churnlab.hypotheses.analysis import Settings, run_hypotheses
+from churnlab.hypotheses.spec import load_hypotheses
+from churnlab.hypotheses.verdict import LEADS, VERDICTS
+from churnlab.io import read_json, write_json, write_parquet
+
+REQUIRED = ("account_id", "start", "stop", "event")
+
+
+def settings_from_params(params: dict[str, Any]) -> Settings:
+    hp = params.get("hypotheses") or {}
+    try:
+        s = Settings(
+            lags=sorted({int(v) for v in hp["lags"]}),
+            adjust_for=list(hp.get("adjust_for") or []),
+            horizon_weeks=int(hp["horizon_weeks"]),
+            min_actionable_lead_weeks=int(hp["min_actionable_lead_weeks"]),
+            fdr_alpha=float(hp["fdr_alpha"]),
+            min_events=int(hp["min_events"]),
+            min_accounts=int(hp["min_accounts"]),
+            threshold_min_recall=float(hp["threshold_min_recall"]),
+            bootstrap_reps=int(hp["bootstrap_reps"]),
+            landmark_weeks=[int(v) for v in hp.get("landmark_weeks", [13, 26, 52])],
+            landmark_follow_weeks=int(hp.get("landmark_follow_weeks", 26)),
+            combined_penalizer=float(hp.get("combined_penalizer", 1.0)),
+            seed=int(params["base"]["seed"]),
+        )
+    except KeyError as exc:
+        raise ConfigError(f"params.yaml: hypotheses.{exc.args[0]} is missing") from exc
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"params.yaml: hypotheses section has a bad value: {exc}") from exc
+    if not s.lags or min(s.lags) < 0:
+        raise ConfigError("params.yaml: hypotheses.lags must be a non-empty list of weeks >= 0")
+    return s
+
+
+def read_panel(path: Path, adjust_for: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise UserError(f"{path}: panel not found (run `churnlab panel` first)")
+    panel = pd.read_parquet(path)
+    for col in (*REQUIRED, *adjust_for):
+        if col not in panel.columns:
+            what = "hypotheses.adjust_for names" if col in adjust_for else "required"
+            raise UserError(f"{path}: column '{col}' is missing ({what})")
+    bad = ~panel["event"].isin([0, 1])
+    if bad.any():
+        raise UserError(f"{path}: row {int(bad.idxmax()) + 1}, column 'event': must be 0 or 1")
+    bad = (panel["stop"] <= panel["start"]).to_numpy()
+    if bad.any():
+        raise UserError(
+            f"{path}: row {int(bad.argmax()) + 1}, columns 'start'/'stop': stop must exceed start"
+        )
+    return panel.sort_values(["account_id", "start"], kind="stable").reset_index(drop=True)
+
+
+def testable_from_meta(meta: dict) -> dict[str, str | None]:
+    out = {}
+    for ind, info in (meta.get("indicators") or {}).items():
+        out[ind] = None if info.get("testable", True) else (info.get("reason") or "not testable")
+    return out
+
+
+def run(params: dict) -> None:
+    s = settings_from_params(params)
+    processed = base_path(params, "processed_dir")
+    panel = read_panel(processed / "panel.parquet", s.adjust_for)
+    meta_path = processed / "panel_meta.json"
+    meta = read_json(meta_path) if meta_path.exists() else {}
+    testable = testable_from_meta(meta)
+    hyps = load_hypotheses(params["hypotheses"].get("file", "hypotheses.yaml"), testable)
+
+    res = run_hypotheses(panel, hyps, testable, s)
+
+    settings = {
+        "lags": s.lags, "adjust_for": s.adjust_for, "horizon_weeks": s.horizon_weeks,
+        "min_actionable_lead_weeks": s.min_actionable_lead_weeks, "fdr_alpha": s.fdr_alpha,
+        "min_events": s.min_events, "min_accounts": s.min_accounts,
+        "threshold_min_recall": s.threshold_min_recall, "bootstrap_reps": s.bootstrap_reps,
+        "landmark_weeks": s.landmark_weeks, "landmark_follow_weeks": s.landmark_follow_weeks,
+        "combined_penalizer": s.combined_penalizer, "seed": s.seed,
+        "n_panel_rows": len(panel), "n_panel_accounts": int(panel["account_id"].nunique()),
+        "n_panel_events": int(panel["event"].sum()),
+        "rules": {
+            "lamp": "low: on when indicator < threshold; high: on when indicator > threshold",
+            "lead_profile": "time-varying Cox (Efron), lamp lagged k weeks within account, adjusted for adjust_for; rows whose lagged value is unknown are dropped",
+            "verdict": "best lag = largest |log HR| among lags with BH q <= fdr_alpha and the expected sign (risk: HR > 1, opportunity: HR < 1); leads churn if best lag >= min_actionable_lead_weeks, else too late to act on",
+            "fdr": "Benjamini-Hochberg over all fitted hypotheses x lags",
+            "lamp_performance": "account-weeks with known outcome; precision = churn within horizon among lamp-on weeks; lift = precision / overall rate; recall = churned accounts with the lamp on in their last horizon weeks; median warning = weeks from the first lamp-on week in that window to churn (capped at horizon)",
+        },
+    }  # fmt: skip
+    models = base_path(params, "models_dir")
+    write_json(
+        models / "hypotheses.json",
+        {"hypotheses": res.hypotheses, "combined_model": res.combined_model, "settings": settings},
+    )
+    tables_dir = processed / "hypothesis_tables"
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    for name, df in res.tables.items():
+        write_parquet(df, tables_dir / f"{name}.parquet")
+    counts = Counter(r["verdict"] for r in res.hypotheses)
+    write_json(
+        metrics_path("hypotheses"),
+        {
+            "n_hypotheses": len(res.hypotheses),
+            "verdicts": {v: counts.get(v, 0) for v in VERDICTS},
+            "leading": sorted(r["id"] for r in res.hypotheses if r["verdict"] == LEADS),
+            "n_glm_disagreements": sum(
+                r["glm_check"].get("n_disagreements", 0) for r in res.hypotheses
+            ),
+            "n_panel_rows": len(panel),
+            "n_panel_events": int(panel["event"].sum()),
+        },
+    )
