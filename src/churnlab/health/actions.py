@@ -1,0 +1,155 @@
+"""This week's action list (risk lamps) and opportunity list, ready for a CRM import.
+
+One row per account x lamp that is on in the latest panel week, so each row is one task with
+its own action. Sorted by expected MRR at risk (MRR x churn probability within the horizon),
+then account_id and hypothesis id, so equal inputs give the same file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from churnlab.health.lamps import lamp_on, weeks_on
+
+ACTION_COLUMNS = [
+    "rank",
+    "week_start",
+    "account_id",
+    "account_name",
+    "csm_id",
+    "segment",
+    "billing_period",
+    "maturity",
+    "band",
+    "health_score",
+    "churn_probability",
+    "mrr",
+    "mrr_at_risk",
+    "renewal_date",
+    "hypothesis_id",
+    "indicator",
+    "indicator_value",
+    "lamp_rule",
+    "weeks_on",
+    "action",
+    "verdict",
+]
+
+
+def current_contracts(contracts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per account: MRR of the contract running on as_of and its renewal date.
+
+    Renewal date = the running term's end_date; for an open-ended monthly plan, the next
+    monthly anniversary of its start after as_of."""
+    running = contracts[
+        (contracts["start_date"] <= as_of)
+        & (contracts["end_date"].isna() | (contracts["end_date"] > as_of))
+    ].sort_values(["account_id", "start_date"])
+    running = running.groupby("account_id").last().reset_index()
+    renewal = running["end_date"].copy()
+    open_ended = renewal.isna()
+    if open_ended.any():
+        starts = running.loc[open_ended, "start_date"]
+        months = (as_of.year - starts.dt.year) * 12 + (as_of.month - starts.dt.month)
+        cand = [s + pd.DateOffset(months=int(m)) for s, m in zip(starts, months, strict=True)]
+        cand = [c if c > as_of else c + pd.DateOffset(months=1) for c in cand]
+        renewal.loc[open_ended] = pd.to_datetime(cand)
+    return pd.DataFrame(
+        {"account_id": running["account_id"], "mrr": running["mrr"], "renewal_date": renewal}
+    )
+
+
+def current_csm(assignments: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.Series:
+    """CSM in charge on as_of (the latest-starting assignment running then), by account_id."""
+    if assignments is None or assignments.empty:
+        return pd.Series(dtype="object")
+    a = assignments[
+        (assignments["start_date"] <= as_of)
+        & (assignments["end_date"].isna() | (assignments["end_date"] > as_of))
+    ].sort_values(["account_id", "start_date", "csm_id"])
+    return a.groupby("account_id")["csm_id"].last()
+
+
+def lamps_on_latest(panel: pd.DataFrame, lamps: pd.DataFrame) -> pd.DataFrame:
+    """account_id, hypothesis_id, indicator_value, weeks_on for lamps on in the last week.
+
+    The lamp is read on the current value (lag 0): the action list is about what is on now."""
+    latest = panel["week_start"] == panel["week_start"].max()
+    rows = []
+    for h in lamps.itertuples(index=False):
+        if h.indicator not in panel.columns or not np.isfinite(h.threshold):
+            continue
+        values = panel[h.indicator].astype(float)
+        on = lamp_on(values, h.direction, h.threshold)
+        run = weeks_on(panel, on)
+        hit = latest & (on == 1)
+        rule = f"{h.indicator} {'<' if h.direction == 'low' else '>'} {h.threshold:g}"
+        rows.append(
+            pd.DataFrame(
+                {
+                    "account_id": panel.loc[hit, "account_id"].to_numpy(),
+                    "hypothesis_id": h.id,
+                    "indicator": h.indicator,
+                    "indicator_value": values[hit].to_numpy(),
+                    "lamp_rule": rule,
+                    "weeks_on": run[hit].to_numpy(),
+                    "action": h.action,
+                    "verdict": h.verdict,
+                }
+            )
+        )
+    if not rows:
+        return pd.DataFrame(
+            columns=[
+                "account_id",
+                "hypothesis_id",
+                "indicator",
+                "indicator_value",
+                "lamp_rule",
+                "weeks_on",
+                "action",
+                "verdict",
+            ]
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def action_list(
+    latest: pd.DataFrame,
+    on: pd.DataFrame,
+    accounts: pd.DataFrame,
+    current: pd.DataFrame,
+    csm: pd.Series,
+    sort_by: str,
+) -> pd.DataFrame:
+    """Join the lamps that are on with the account context and sort.
+
+    latest: one row per account in the last week (account_id, week_start, segment,
+    billing_period, maturity, band, health_score, churn_probability, mrr from the panel)."""
+    df = on.merge(latest, on="account_id", how="inner")
+    names = accounts.set_index("account_id")["name"] if "name" in accounts else pd.Series()
+    df["account_name"] = df["account_id"].map(names)
+    cur = current.set_index("account_id")
+    # MRR of the contract running on as_of, else the panel's week-start MRR
+    df["mrr"] = df["account_id"].map(cur["mrr"]).fillna(df["mrr"])
+    df["renewal_date"] = df["account_id"].map(cur["renewal_date"])
+    df["csm_id"] = df["account_id"].map(csm)
+    df["mrr_at_risk"] = df["mrr"] * df["churn_probability"]
+    ascending = [False, True, False, True]
+    df = df.sort_values([sort_by, "account_id", "weeks_on", "hypothesis_id"], ascending=ascending)
+    account_rank = {a: i + 1 for i, a in enumerate(df["account_id"].drop_duplicates())}
+    df["rank"] = df["account_id"].map(account_rank)
+    return df[ACTION_COLUMNS].reset_index(drop=True)
+
+
+def to_csv_text(df: pd.DataFrame) -> str:
+    """CRM-friendly CSV: UTF-8, header row, ISO dates, fixed float formatting, LF newlines."""
+    out = df.copy()
+    for col in ("week_start", "renewal_date"):
+        out[col] = pd.to_datetime(out[col]).dt.strftime("%Y-%m-%d")
+    for col in ("churn_probability", "indicator_value"):
+        out[col] = out[col].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    for col in ("mrr", "mrr_at_risk", "health_score"):
+        out[col] = out[col].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    return out.to_csv(index=False, lineterminator="\n")

@@ -1,0 +1,392 @@
+"""`churnlab health-score`: fit the health score on early weeks, validate it on later weeks
+against a tenure + plan baseline, score every account-week and list this week's lamps.
+
+Reads data/processed/panel.parquet (+ panel_meta.json for as_of), models/hypotheses.json,
+the hypotheses YAML (actions, kinds) and data/interim/{accounts,contracts,csm_assignments}.
+Writes models/health_score.json, data/processed/health_scores.parquet,
+reports/action_list.csv, reports/opportunity_list.csv and metrics/health_score.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from churnlab.config import base_path, metrics_path
+from churnlab.errors import UserError
+from churnlab.health.actions import (
+    action_list,
+    current_contracts,
+    current_csm,
+    lamps_on_latest,
+    to_csv_text,
+)
+from churnlab.health.lamps import LEADS, lamp_table, score_lamps
+from churnlab.health.model import (
+    fit_hazard,
+    horizon_probability_path,
+    make_design,
+    raw_features,
+)
+from churnlab.health.score import BANDS, MATURITY_LEVELS, band, band_cutoffs, health_score, maturity
+from churnlab.health.validation import (
+    PairCounter,
+    band_table,
+    bootstrap_metrics,
+    calibration_table,
+    horizon_labels,
+    paired_difference,
+    split_week,
+    top_decile_lift,
+)
+from churnlab.io import read_json, write_json, write_parquet
+
+PANEL_COLUMNS = ["account_id", "week_start", "event", "tenure_weeks", "billing_period"]
+
+DEFINITIONS = {
+    "model": "Discrete-time hazard GLM (binomial, complementary log-log link) on account-week "
+    "rows: coefficients are log hazard ratios per week; SEs clustered on account.",
+    "baseline": "Same model with tenure band + billing period (+ plan if present) only.",
+    "score": "100 x (1 - P(churn within horizon_weeks)); 100 = healthiest. P = 1 - exp(-sum "
+    "over the next H weeks of exp(eta_h)), where eta_h uses the covariates of week w+h as known "
+    "at week w: tenure moves on; a lamp read at lag L uses its value from week w+h-L when that "
+    "is not in the future, else its latest value.",
+    "lamps": "One 0/1 term per hypothesis whose verdict is 'leads churn', read at its "
+    "best_lag_weeks: on when the indicator is strictly below (low) / above (high) the "
+    "threshold; unknown values count as off.",
+    "bands": "red: P >= band_probabilities.red; amber: P >= band_probabilities.amber; "
+    "else green. `bands.validation` gives the observed churn within the horizon per band on "
+    "the validation weeks.",
+    "validation": "Fit on weeks before split_week, score the later weeks. concordance = "
+    "time-varying: each account churning in a week vs every account at risk that week, by "
+    "the weekly hazard. auc / lift / calibration = churn within the horizon, on validation "
+    "rows whose whole horizon is observed. 95% intervals: percentile bootstrap over accounts.",
+    "final_model": "After validation the same specification is refitted on all weeks "
+    "(weights_final) and scores every week in health_scores.parquet and the action lists.",
+    "maturity": "expansion = goal achieved; adoption = onboarding complete; else onboarding "
+    "(tenure stands in where the milestone is unknown).",
+    "action_list": "Latest week, one row per account x risk lamp on (lag 0), for hypotheses "
+    "with a verdict in action_verdicts; mrr_at_risk = current MRR x churn_probability.",
+}
+
+
+def _fit_pair(raw, event, groups, mask, use_lamps):
+    design = make_design(raw[mask], event[mask], use_lamps)
+    return fit_hazard(raw[mask], event[mask], groups[mask], design)
+
+
+def _metric_block(boot: dict, score_key: str, base_key: str) -> dict:
+    clean = {k: {m: v for m, v in d.items() if m != "draws"} for k, d in boot.items()}
+    return {
+        "score": clean[score_key],
+        "baseline": clean[base_key],
+        "difference": paired_difference(boot[score_key], boot[base_key]),
+    }
+
+
+def compute_health(
+    panel: pd.DataFrame,
+    lamps: pd.DataFrame,
+    *,
+    horizon_weeks: int,
+    train_fraction: float,
+    red: float,
+    amber: float,
+    bootstrap_reps: int,
+    seed: int,
+    onboarding_weeks: int = 12,
+    expansion_weeks: int = 52,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Fit, validate and score. Returns the JSON-ready result and the scored panel
+    (panel columns + eta, churn_probability, score, band, maturity)."""
+    panel = panel.sort_values(["account_id", "week_start"]).reset_index(drop=True)
+    used, skipped = score_lamps(lamps, list(panel.columns))
+    raw = raw_features(panel, used)
+    event = panel["event"].astype(int)
+    groups = panel["account_id"]
+
+    split = split_week(panel["week_start"], train_fraction)
+    train = (panel["week_start"] < split).to_numpy()
+    valid = ~train
+    if event[train].sum() == 0:
+        raise UserError(
+            f"panel.parquet: no churn events before {split.date()} (the first "
+            f"{train_fraction:.0%} of weeks); cannot fit the health score"
+        )
+
+    base_fit = _fit_pair(raw, event, groups, train, use_lamps=False)
+    full_fit = _fit_pair(raw, event, groups, train, use_lamps=True)
+    has_lamps = bool(full_fit.design.lamps)
+    eta_full = full_fit.linear_predictor(raw)
+    eta_base = base_fit.linear_predictor(raw)
+
+    # --- out-of-time validation -------------------------------------------------------
+    labels = horizon_labels(panel, horizon_weeks)
+    complete = valid & labels["complete"].to_numpy()
+    y_h = labels["label"].to_numpy()[complete]
+    p_full = horizon_probability_path(full_fit, panel, used, horizon_weeks)
+    p_base = horizon_probability_path(base_fit, panel, used, horizon_weeks)
+    weeks_v = panel["week_start"].to_numpy()[valid]
+    ev_v = event.to_numpy()[valid]
+    validation: dict[str, Any] = {
+        "split_week": split.date().isoformat(),
+        "n_rows": int(valid.sum()),
+        "n_accounts": int(panel.loc[valid, "account_id"].nunique()),
+        "n_events": int(ev_v.sum()),
+        "n_rows_complete_horizon": int(complete.sum()),
+        "n_positive_complete_horizon": int(y_h.sum()),
+        "bootstrap_reps": bootstrap_reps,
+        "seed": seed,
+    }
+    if ev_v.sum() > 0 and y_h.sum() > 0 and y_h.sum() < len(y_h):
+        conc = bootstrap_metrics(
+            panel.loc[valid, "account_id"].to_numpy(),
+            {
+                "score": PairCounter(eta_full[valid], ev_v, weeks_v),
+                "baseline": PairCounter(eta_base[valid], ev_v, weeks_v),
+            },
+            bootstrap_reps,
+            seed,
+        )
+        auc = bootstrap_metrics(
+            panel.loc[complete, "account_id"].to_numpy(),
+            {
+                "score": PairCounter(p_full[complete], y_h),
+                "baseline": PairCounter(p_base[complete], y_h),
+            },
+            bootstrap_reps,
+            seed,
+        )
+        validation["concordance"] = _metric_block(conc, "score", "baseline")
+        validation["auc"] = _metric_block(auc, "score", "baseline")
+        validation["top_decile_lift"] = {
+            "score": top_decile_lift(p_full[complete], y_h),
+            "baseline": top_decile_lift(p_base[complete], y_h),
+        }
+        validation["calibration"] = {
+            "score": calibration_table(p_full[complete], y_h).to_dict(orient="records"),
+            "baseline": calibration_table(p_base[complete], y_h).to_dict(orient="records"),
+        }
+        validation["observed_horizon_churn"] = float(y_h.mean())
+        validation["mean_predicted"] = {
+            "score": float(p_full[complete].mean()),
+            "baseline": float(p_base[complete].mean()),
+        }
+    else:
+        validation["problem"] = "no churn (or only churn) in the validation weeks"
+    bands_v = band(p_full[complete], red, amber)
+    bt = band_table(bands_v, y_h, p_full[complete], panel.loc[complete, "account_id"].to_numpy())
+    rates = bt.set_index("band")["observed"]
+    ratio = (
+        float(rates["red"] / rates["green"])
+        if pd.notna(rates.get("red")) and rates.get("green", 0) > 0
+        else None
+    )
+
+    # --- final model: same specification on all weeks -----------------------------------
+    everything = np.ones(len(panel), dtype=bool)
+    final_fit = _fit_pair(raw, event, groups, everything, use_lamps=has_lamps)
+    eta = final_fit.linear_predictor(raw)
+    scored = panel.copy()
+    scored["churn_probability"] = horizon_probability_path(final_fit, panel, used, horizon_weeks)
+    scored["weekly_hazard_lp"] = eta
+    scored["score"] = health_score(scored["churn_probability"].to_numpy())
+    scored["band"] = band(scored["churn_probability"].to_numpy(), red, amber).to_numpy()
+    scored["maturity"] = maturity(panel, onboarding_weeks, expansion_weeks)
+
+    # maturity x band: validation churn per cell (train-fitted bands) and the latest week
+    mat_v = scored.loc[complete, "maturity"].to_numpy()
+    cell = pd.DataFrame({"maturity": mat_v, "band": bands_v.to_numpy(), "y": y_h})
+    cells_v = cell.groupby(["maturity", "band"]).agg(rows=("y", "size"), observed=("y", "mean"))
+    latest_mask = scored["week_start"] == scored["week_start"].max()
+    latest = scored[latest_mask & (scored["event"] == 0)]
+    grid = pd.MultiIndex.from_product([MATURITY_LEVELS, BANDS], names=["maturity", "band"])
+    cells_now = latest.groupby(["maturity", "band"]).agg(
+        accounts=("account_id", "size"),
+        mrr=("mrr", "sum") if "mrr" in latest else ("event", "size"),
+    )
+    view = pd.DataFrame(index=grid).join(cells_now).join(cells_v).reset_index()
+    view[["accounts", "rows"]] = view[["accounts", "rows"]].fillna(0).astype(int)
+
+    source = "lamps + baseline" if has_lamps else "baseline only"
+    message = (
+        f"{len(full_fit.design.lamps)} lamp(s) from hypotheses that lead churn enter the score"
+        if has_lamps
+        else "No hypothesis with verdict 'leads churn' could enter the score; the score is the "
+        "tenure + plan baseline and validation compares the baseline with itself."
+    )
+    result: dict[str, Any] = {
+        "schema_version": 1,
+        "horizon_weeks": horizon_weeks,
+        "train_fraction": train_fraction,
+        "score_source": source,
+        "message": message,
+        "definitions": DEFINITIONS,
+        "lamps_used": used.assign(term=lambda d: "lamp:" + d["id"])
+        .loc[lambda d: d["term"].isin(full_fit.design.lamps)]
+        .drop(columns="term")
+        .to_dict(orient="records"),
+        "lamps_skipped": skipped,
+        "model": {
+            "type": "discrete-time hazard GLM, binomial family, cloglog link",
+            "weights_train": full_fit.weights(),
+            "weights_final": final_fit.weights(),
+            "dropped_terms_train": full_fit.design.dropped,
+            "reference_levels": full_fit.design.reference,
+            "n_rows_train": int(train.sum()),
+            "n_events_train": int(event[train].sum()),
+            "n_rows_final": int(len(panel)),
+            "n_events_final": int(event.sum()),
+            "converged": bool(full_fit.converged and final_fit.converged),
+        },
+        "baseline_model": {"weights_train": base_fit.weights()},
+        "bands": {
+            "cutoffs": band_cutoffs(red, amber),
+            "validation": bt.to_dict(orient="records"),
+            "red_green_churn_ratio": ratio,
+        },
+        "validation": validation,
+        "maturity_view": view.to_dict(orient="records"),
+        "latest_week": {
+            "week_start": scored["week_start"].max().date().isoformat(),
+            "accounts": int(len(latest)),
+            "by_band": {b: int((latest["band"] == b).sum()) for b in BANDS},
+        },
+    }
+    return result, scored
+
+
+def _read(path: Path, what: str) -> pd.DataFrame:
+    if not path.exists():
+        raise UserError(f"{path}: not found ({what})")
+    return pd.read_parquet(path)
+
+
+def _load_yaml_hypotheses(path: Path) -> list[dict] | None:
+    if not path.exists():
+        return None
+    with path.open(encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh) or {}
+    items = doc.get("hypotheses") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise UserError(f"{path}: expected a top-level 'hypotheses:' list")
+    return items
+
+
+def run(params: dict) -> None:
+    processed = base_path(params, "processed_dir")
+    interim = base_path(params, "interim_dir")
+    models = base_path(params, "models_dir")
+    reports = base_path(params, "reports_dir")
+    cfg = params.get("health_score", {}) or {}
+    hyp_file = Path((params.get("hypotheses") or {}).get("file", "hypotheses.yaml"))
+
+    panel = _read(processed / "panel.parquet", "run `churnlab panel` first")
+    missing = [c for c in PANEL_COLUMNS if c not in panel.columns]
+    if missing:
+        raise UserError(f"{processed / 'panel.parquet'}: missing column(s) {', '.join(missing)}")
+    hyp_path = models / "hypotheses.json"
+    if not hyp_path.exists():
+        raise UserError(f"{hyp_path}: not found (run `churnlab hypotheses` first)")
+    tested = read_json(hyp_path).get("hypotheses", [])
+    lamps = lamp_table(tested, _load_yaml_hypotheses(hyp_file))
+
+    probs = cfg.get("band_probabilities", {}) or {}
+    red, amber = float(probs.get("red", 0.25)), float(probs.get("amber", 0.10))
+    if not 0 < amber < red < 1:
+        raise UserError(
+            f"params.yaml: health_score.band_probabilities needs 0 < amber < red < 1 "
+            f"(got amber={amber}, red={red})"
+        )
+    horizon = int(cfg.get("horizon_weeks", 12))
+    maturity_cfg = cfg.get("maturity", {}) or {}
+    result, scored = compute_health(
+        panel,
+        lamps,
+        horizon_weeks=horizon,
+        train_fraction=float(cfg.get("train_fraction", 0.6)),
+        red=red,
+        amber=amber,
+        bootstrap_reps=int(cfg.get("bootstrap_reps", 200)),
+        seed=int(params["base"].get("seed", 0)),
+        onboarding_weeks=int(maturity_cfg.get("onboarding_weeks", 12)),
+        expansion_weeks=int(maturity_cfg.get("expansion_weeks", 52)),
+    )
+
+    # --- this week's lists ---------------------------------------------------------------
+    meta_path = processed / "panel_meta.json"
+    last_week = scored["week_start"].max()
+    as_of = last_week + pd.Timedelta(days=6)
+    if meta_path.exists() and read_json(meta_path).get("as_of"):
+        as_of = pd.Timestamp(read_json(meta_path)["as_of"]).tz_localize(None).normalize()
+    accounts = _read(interim / "accounts.parquet", "run `churnlab ingest` first")
+    contracts = _read(interim / "contracts.parquet", "run `churnlab ingest` first")
+    csm_path = interim / "csm_assignments.parquet"
+    csm = current_csm(pd.read_parquet(csm_path) if csm_path.exists() else None, as_of)
+    current = current_contracts(contracts, as_of)
+
+    latest = scored[(scored["week_start"] == last_week) & (scored["event"] == 0)].copy()
+    latest["health_score"] = latest["score"]
+    if "mrr" not in latest.columns:
+        latest["mrr"] = np.nan
+    for col in ("segment", "billing_period"):
+        if col not in latest.columns:
+            latest[col] = ""
+    latest_cols = [
+        "account_id", "week_start", "segment", "billing_period", "maturity", "band",
+        "health_score", "churn_probability", "mrr",
+    ]  # fmt: skip
+    panel_now = scored[scored["account_id"].isin(latest["account_id"])]
+    action_verdicts = list(cfg.get("action_verdicts", [LEADS]))
+    risk = lamps[(lamps["kind"] == "risk") & lamps["verdict"].isin(action_verdicts)]
+    opp = lamps[(lamps["kind"] == "opportunity") & (lamps["verdict"] != "opposite direction")]
+    actions = action_list(
+        latest[latest_cols], lamps_on_latest(panel_now, risk), accounts, current, csm,
+        "mrr_at_risk",
+    )  # fmt: skip
+    opportunities = action_list(
+        latest[latest_cols], lamps_on_latest(panel_now, opp), accounts, current, csm, "mrr"
+    )
+    result["as_of"] = as_of.date().isoformat()
+    result["latest_week"].update(
+        {
+            "action_rows": int(len(actions)),
+            "action_accounts": int(actions["account_id"].nunique()),
+            "mrr_at_risk_action_accounts": float(
+                actions.drop_duplicates("account_id")["mrr_at_risk"].sum()
+            ),
+            "opportunity_rows": int(len(opportunities)),
+            "opportunity_accounts": int(opportunities["account_id"].nunique()),
+            "action_verdicts": action_verdicts,
+        }
+    )
+
+    write_json(models / "health_score.json", result)
+    write_parquet(
+        scored[["account_id", "week_start", "score", "band", "churn_probability", "maturity"]],
+        processed / "health_scores.parquet",
+    )
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / "action_list.csv").write_text(to_csv_text(actions), encoding="utf-8")
+    (reports / "opportunity_list.csv").write_text(to_csv_text(opportunities), encoding="utf-8")
+    v = result["validation"]
+    write_json(
+        metrics_path("health_score"),
+        {
+            "score_source": result["score_source"],
+            "lamps_used": len(result["lamps_used"]),
+            "concordance": (v.get("concordance") or {}).get("score", {}).get("estimate"),
+            "concordance_baseline": (v.get("concordance") or {})
+            .get("baseline", {})
+            .get("estimate"),
+            "auc": (v.get("auc") or {}).get("score", {}).get("estimate"),
+            "auc_baseline": (v.get("auc") or {}).get("baseline", {}).get("estimate"),
+            "top_decile_lift": (v.get("top_decile_lift") or {}).get("score"),
+            "red_green_churn_ratio": result["bands"]["red_green_churn_ratio"],
+            "action_accounts": result["latest_week"]["action_accounts"],
+        },
+    )
