@@ -8,20 +8,21 @@ import pandas as pd
 
 def lag_within_account(panel: pd.DataFrame, column: str, lag: int) -> np.ndarray:
     """`column` as it was `lag` weeks earlier for the same account; NaN where that week is
-    not in the panel (the account's first `lag` weeks, or a gap).
-
-    Expects the panel sorted by account_id, start (CONTRACTS §3)."""
+    not in the panel (the account's first `lag` weeks, or a gap)."""
     values = panel[column].to_numpy(dtype=float)
     if lag == 0:
         return values.copy()
-    acc = panel["account_id"].to_numpy()
-    start = panel["start"].to_numpy()
-    out = np.full(len(values), np.nan)
-    if lag >= len(values):
-        return out
-    same = (acc[lag:] == acc[:-lag]) & (start[lag:] - start[:-lag] == lag)
-    out[lag:] = np.where(same, values[:-lag], np.nan)
-    return out
+    # Look the week up by (account, start - lag), so gaps in an account's weeks are respected.
+    acc = pd.factorize(panel["account_id"])[0].astype(np.int64)
+    start = panel["start"].to_numpy().astype(np.int64)
+    span = int(start.max() - start.min()) + lag + 1 if len(start) else 1
+    key = acc * span + (start - start.min() if len(start) else start)
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    pos = np.searchsorted(sorted_key, key - lag)
+    pos = np.minimum(pos, len(key) - 1)
+    found = (len(key) > 0) & (sorted_key[pos] == key - lag) & (start - lag >= start.min())
+    return np.where(found, values[order[pos]], np.nan)
 
 
 def lamp(values: np.ndarray, direction: str, threshold: float) -> np.ndarray:

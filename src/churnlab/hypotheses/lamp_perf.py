@@ -125,6 +125,8 @@ def performance(scan: ScanData, account_weights: np.ndarray | None = None) -> pd
         base = all_churn / all_rows if all_rows else np.nan
         rate_off = off_churn / off_rows
         recall = (cw @ scan.caught) / cw.sum() if cw.sum() else np.full(len(on_rows), np.nan)
+        lift = precision / base
+        rate_ratio = precision / rate_off
     warn = [
         _weighted_median(scan.warning[:, j], cw * scan.caught[:, j]) for j in range(len(on_rows))
     ]
@@ -135,8 +137,8 @@ def performance(scan: ScanData, account_weights: np.ndarray | None = None) -> pd
             "precision": precision,
             "rate_off": rate_off,
             "base_rate": base,
-            "lift": precision / base,
-            "rate_ratio": precision / rate_off,
+            "lift": lift,
+            "rate_ratio": rate_ratio,
             "recall": recall,
             "median_warning_weeks": warn,
         }

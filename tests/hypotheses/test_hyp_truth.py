@@ -1,0 +1,162 @@
+"""Ground truth: a synthetic panel with a known leading indicator (lead 8 weeks), a
+coincident one and a decoy; and degenerate panels that must give `inconclusive`."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnlab.hypotheses.analysis import Settings, run_hypotheses
+from churnlab.hypotheses.spec import parse_hypotheses
+from churnlab.hypotheses.synthetic import synthetic_panel
+
+BASE = {"statement": "s", "stage": "adoption", "expected_lead_weeks": 8, "action": "a"}
+SYNTH = ["leader", "coincident", "decoy"]
+TESTABLE = dict.fromkeys(SYNTH)
+
+
+def _hyps(*entries):
+    return parse_hypotheses(
+        [{**BASE, "kind": "risk", **e} for e in entries], known_indicators=SYNTH + ["constant"]
+    )
+
+
+def _settings(**kw):
+    s = {"lags": [0, 1, 2, 4, 8, 12], "adjust_for": ["billing_period", "segment"],
+         "bootstrap_reps": 20}  # fmt: skip
+    return Settings(**{**s, **kw})
+
+
+@pytest.fixture(scope="module")
+def truth_run():
+    panel = synthetic_panel(n_accounts=900, n_weeks=70, lead=8, hazard_ratio=8.0, seed=11)
+    hyps = _hyps(
+        {"id": "lead", "indicator": "leader", "direction": "low", "threshold": "suggest"},
+        {"id": "coin", "indicator": "coincident", "direction": "high", "threshold": 0.5},
+        {"id": "decoy", "indicator": "decoy", "direction": "high", "threshold": 1.0},
+        {"id": "decoy_low", "indicator": "decoy", "direction": "low", "threshold": "suggest"},
+        {"id": "nps", "indicator": "nps_last_score", "direction": "low", "threshold": 6},
+    )
+    res = run_hypotheses(panel, hyps, TESTABLE, _settings())
+    return panel, {r["id"]: r for r in res.hypotheses}, res
+
+
+def test_true_leader_leads_churn_with_its_lead(truth_run):
+    _, by_id, _ = truth_run
+    lead = by_id["lead"]
+    assert lead["verdict"] == "leads churn", lead["verdict_reason"]
+    assert abs(lead["best_lag_weeks"] - 8) <= 2
+    assert lead["hazard_ratio"] > 2 and lead["ci_low"] > 1 and lead["q_value"] < 0.05
+    # the suggested threshold separates the two regimes (~0.3 after onset, ~1.0 before)
+    assert 0.2 < lead["threshold"] < 0.9 and lead["threshold_source"] == "suggested"
+    lo, hi = lead["threshold_ci"]
+    assert lo <= lead["threshold"] <= hi
+    assert lead["lift"] > 1.5 and lead["recall"] >= 0.2
+
+
+def test_coincident_signal_is_too_late(truth_run):
+    _, by_id, _ = truth_run
+    coin = by_id["coin"]
+    assert coin["verdict"] == "too late to act on", coin["verdict_reason"]
+    assert coin["best_lag_weeks"] < 4
+    hrs = [p["hazard_ratio"] for p in coin["lead_profile"]]
+    assert hrs[0] == max(hrs)  # strongest when read in the same week
+
+
+def test_decoy_is_not_a_leader(truth_run):
+    _, by_id, _ = truth_run
+    assert by_id["decoy"]["verdict"] != "leads churn"
+    assert by_id["decoy_low"]["verdict"] != "leads churn"
+
+
+def test_missing_indicator_is_not_testable(truth_run):
+    _, by_id, _ = truth_run
+    assert by_id["nps"]["verdict"] == "not testable"
+    assert by_id["nps"]["verdict_reason"] == "indicator not in the panel"
+
+
+def test_cox_and_glm_agree_on_the_clear_signals(truth_run):
+    _, by_id, _ = truth_run
+    for hid in ("lead", "coin"):
+        check = by_id[hid]["glm_check"]
+        assert check["agrees_at_best_lag"] is True
+        best = next(p for p in check["per_lag"] if p["lag_weeks"] == by_id[hid]["best_lag_weeks"])
+        cox = next(
+            p for p in by_id[hid]["lead_profile"] if p["lag_weeks"] == by_id[hid]["best_lag_weeks"]
+        )
+        assert best["coef"] == pytest.approx(cox["coef"], rel=0.15)
+
+
+def test_q_values_are_bh_over_all_hypotheses_and_lags(truth_run):
+    _, by_id, _ = truth_run
+    rows = [p for r in by_id.values() for p in r["lead_profile"] if p["p_value"] is not None]
+    p = np.array([r["p_value"] for r in rows])
+    q = np.array([r["q_value"] for r in rows])
+    assert len(rows) == 4 * 6
+    assert np.all(q >= p - 1e-15)
+    # the largest p-value's q equals itself (rank m)
+    assert q[p.argmax()] == pytest.approx(p.max())
+
+
+def test_tables_and_combined_model(truth_run):
+    _, _, res = truth_run
+    assert set(res.tables) == {"lead_profiles", "threshold_curves", "landmark_km"}
+    km = res.tables["landmark_km"]
+    assert set(km["lamp"]) == {"on", "off"} and km["survival"].between(0, 1).all()
+    terms = {t["id"]: t for t in res.combined_model["terms"]}
+    assert {"lead", "coin"} <= set(terms)
+    assert res.combined_model["problem"] is None
+
+
+# ---- degenerate data: inconclusive with a reason, never a crash ------------------------
+
+
+def _run_one(panel, indicator="leader", direction="low", threshold=0.65, **kw):
+    hyps = _hyps(
+        {"id": "h", "indicator": indicator, "direction": direction, "threshold": threshold}
+    )
+    testable = {**TESTABLE, "constant": None}
+    return run_hypotheses(panel, hyps, testable, _settings(**kw)).hypotheses[0]
+
+
+def test_no_churn_is_inconclusive():
+    panel = synthetic_panel(n_accounts=200, n_weeks=30, seed=1).assign(event=0)
+    rec = _run_one(panel)
+    assert rec["verdict"] == "inconclusive" and "0 events" in rec["verdict_reason"]
+
+
+def test_one_account_is_inconclusive():
+    panel = synthetic_panel(n_accounts=200, n_weeks=30, seed=1)
+    one = panel[panel["account_id"] == panel["account_id"].iloc[0]].reset_index(drop=True)
+    rec = _run_one(one)
+    assert rec["verdict"] == "inconclusive" and "1 accounts" in rec["verdict_reason"]
+
+
+def test_constant_indicator_is_inconclusive():
+    panel = synthetic_panel(n_accounts=300, n_weeks=40, seed=1).assign(constant=3.0)
+    rec = _run_one(panel, indicator="constant", threshold="suggest")
+    assert rec["verdict"] == "inconclusive" and "single value" in rec["verdict_reason"]
+    rec = _run_one(panel, indicator="constant", threshold=5)
+    assert rec["verdict"] == "inconclusive" and "never changes" in rec["verdict_reason"]
+
+
+def test_perfect_separation_is_inconclusive():
+    panel = synthetic_panel(n_accounts=400, n_weeks=40, seed=2)
+    # the "indicator" is the outcome itself: the lamp is on exactly in the churn weeks
+    panel["constant"] = panel["event"].astype(float)
+    rec = _run_one(panel, indicator="constant", direction="high", threshold=0.5, lags=[0])
+    assert rec["verdict"] == "inconclusive" and "separation" in rec["verdict_reason"]
+
+
+def test_empty_panel_does_not_crash():
+    panel = synthetic_panel(n_accounts=50, n_weeks=10, seed=1).iloc[:0]
+    rec = _run_one(panel, threshold="suggest")
+    assert rec["verdict"] == "inconclusive"
+
+
+def test_missing_values_are_dropped_not_fatal():
+    panel = synthetic_panel(n_accounts=600, n_weeks=60, seed=4)
+    panel.loc[panel.index % 3 == 0, "leader"] = np.nan
+    rec = _run_one(panel, threshold="suggest")
+    assert rec["verdict"] in {"leads churn", "too late to act on"}
+    assert rec["lead_profile"][0]["n_rows"] < len(panel)
+    assert isinstance(pd.DataFrame(rec["lead_profile"]), pd.DataFrame)

@@ -1,0 +1,170 @@
+"""Small pure functions on hand-made data with hand-computed answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnlab.hypotheses.design import adjustment_matrix, churn_within, lag_within_account, lamp
+from churnlab.hypotheses.lamp_perf import (
+    _weighted_median,
+    bootstrap_threshold,
+    build_scan,
+    candidate_thresholds,
+    performance,
+    pick_threshold,
+)
+from churnlab.hypotheses.landmark import km_curve, landmark_groups
+from churnlab.hypotheses.verdict import bh_qvalues, decide
+
+
+def tiny_panel() -> pd.DataFrame:
+    """A churns at the end of week 3, B is censored after week 3, C churns after week 1."""
+    return pd.DataFrame(
+        {
+            "account_id": ["A"] * 4 + ["B"] * 4 + ["C"] * 2,
+            "start": [0, 1, 2, 3, 0, 1, 2, 3, 0, 1],
+            "stop": [1, 2, 3, 4, 1, 2, 3, 4, 1, 2],
+            "event": [0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
+            "x": [1.0, 1, 0, 0, 0, 1, 1, 1, 1, 1],
+            "segment": ["smb"] * 4 + ["ent"] * 4 + ["mid"] * 2,
+        }
+    )
+
+
+def test_lag_within_account_never_crosses_accounts_or_gaps():
+    p = pd.DataFrame(
+        {"account_id": ["A", "A", "A", "B", "B"], "start": [0, 1, 3, 0, 1], "x": [1.0, 2, 3, 4, 5]}
+    )
+    np.testing.assert_array_equal(lag_within_account(p, "x", 0), [1, 2, 3, 4, 5])
+    # A's week 3 follows a gap (no week 2), so its 1-week lag is unknown.
+    np.testing.assert_array_equal(lag_within_account(p, "x", 1), [np.nan, 1, np.nan, np.nan, 4])
+    np.testing.assert_array_equal(
+        lag_within_account(p, "x", 2), [np.nan, np.nan, 2, np.nan, np.nan]
+    )
+
+
+def test_lamp_is_strict_and_keeps_unknowns():
+    v = np.array([0.0, 0.5, 1.0, np.nan])
+    np.testing.assert_array_equal(lamp(v, "low", 0.5), [1, 0, 0, np.nan])
+    np.testing.assert_array_equal(lamp(v, "high", 0.5), [0, 0, 1, np.nan])
+
+
+def test_adjustment_dummies_use_sorted_first_level_as_reference():
+    x, names = adjustment_matrix(tiny_panel(), ["segment", "start"])
+    assert names == ["segment=mid", "segment=smb", "start"]
+    np.testing.assert_array_equal(x[:, 0], [0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+
+
+def test_churn_within_horizon_by_hand():
+    y = churn_within(tiny_panel(), 2)
+    np.testing.assert_array_equal(y, [0, 0, 1, 1, 0, 0, 0, np.nan, 1, 1])
+
+
+def test_lamp_performance_by_hand():
+    p = tiny_panel()
+    scan = build_scan(p, p["x"].to_numpy(), "low", np.array([0.5]), horizon=2)
+    row = performance(scan).iloc[0]
+    # known rows 9, of which 4 churn within 2 weeks; lamp on in A wk2, A wk3 (both churn), B wk0.
+    assert row["base_rate"] == pytest.approx(4 / 9)
+    assert row["precision"] == pytest.approx(2 / 3)
+    assert row["lift"] == pytest.approx(1.5)
+    assert row["rate_off"] == pytest.approx(2 / 6)
+    assert row["lamp_on_share"] == pytest.approx(3 / 9)
+    # churners A (lamp on in both of its last 2 weeks: 2 weeks of warning) and C (never on)
+    assert row["recall"] == pytest.approx(0.5)
+    assert row["median_warning_weeks"] == 2
+
+
+def test_bootstrap_with_all_weights_one_is_the_plain_estimate_and_is_seeded():
+    p = tiny_panel()
+    scan = build_scan(p, p["x"].to_numpy(), "low", np.array([0.5]), 2)
+    a = performance(scan)
+    b = performance(scan, np.ones(3))
+    pd.testing.assert_frame_equal(a, b)
+    assert bootstrap_threshold(scan, 0.2, 1, 20, 7) == bootstrap_threshold(scan, 0.2, 1, 20, 7)
+
+
+def test_candidate_thresholds_split_flags_and_quantiles():
+    np.testing.assert_array_equal(candidate_thresholds(np.array([0.0, 1, 1, np.nan])), [0.5])
+    c = candidate_thresholds(np.arange(1000.0))
+    assert len(c) == 18 and np.all(np.diff(c) > 0)
+    assert len(candidate_thresholds(np.array([np.nan]))) == 0
+
+
+def test_weighted_median_repeats_values():
+    assert _weighted_median(np.array([1.0, 2, 3, 4]), np.ones(4)) == 2.5
+    assert _weighted_median(np.array([1.0, 2, 3]), np.array([1.0, 0, 2])) == 3.0
+    assert np.isnan(_weighted_median(np.array([1.0]), np.array([0.0])))
+
+
+def test_pick_threshold_rule_and_fallbacks():
+    perf = pd.DataFrame(
+        {
+            "threshold": [1.0, 2.0, 3.0],
+            "lamp_on_share": [0.1, 0.2, 0.5],
+            "lift": [5.0, 3.0, 1.5],
+            "recall": [0.1, 0.4, 0.8],
+            "median_warning_weeks": [10.0, 2.0, 6.0],
+        }
+    )
+    # row 0 fails recall, row 1 fails warning: row 2 is the best lift that passes both
+    assert pick_threshold(perf, 0.2, 4) == (2, pick_threshold(perf, 0.2, 4)[1])
+    idx, rule = pick_threshold(perf, 0.2, 12)
+    assert idx == 1 and "no threshold gave 12 weeks" in rule
+    idx, rule = pick_threshold(perf, 0.95, 4)
+    assert idx == 0 and "no threshold reached the minimum recall" in rule
+    # opportunity: lowest lift with the lamp on often enough
+    assert pick_threshold(perf, 0.15, 4, kind="opportunity")[0] == 2
+
+
+def test_bh_qvalues_by_hand_and_nan_is_not_a_test():
+    q = bh_qvalues(np.array([0.01, 0.04, np.nan, 0.03, 0.5]))
+    np.testing.assert_allclose(q, [0.04, 0.16 / 3, np.nan, 0.16 / 3, 0.5])
+
+
+def _profile(coefs, qs):
+    lags = [0, 1, 2, 4, 8, 12]
+    return pd.DataFrame(
+        {
+            "lag_weeks": lags,
+            "coef": coefs,
+            "hazard_ratio": np.exp(coefs),
+            "p_value": qs,
+            "q_value": qs,
+            "problem": [None] * 6,
+        }
+    )
+
+
+def test_verdict_rules():
+    peak8 = _profile([0.5, 0.6, 0.7, 0.9, 1.2, 1.0], [0.001] * 6)
+    assert decide(peak8, +1, 4, 0.05)[::2] == ("leads churn", 8)
+    peak0 = _profile([1.5, 1.2, 1.0, 0.8, 0.5, 0.3], [0.001] * 6)
+    assert decide(peak0, +1, 4, 0.05)[::2] == ("too late to act on", 0)
+    flat = _profile([0.1] * 6, [0.3] * 6)
+    assert decide(flat, +1, 4, 0.05)[0] == "no evidence"
+    opposite = _profile([-0.8] * 6, [0.001] * 6)
+    assert decide(opposite, +1, 4, 0.05)[0] == "opposite direction"
+    # for an opportunity lamp a protective effect is the expected direction
+    assert decide(opposite, -1, 4, 0.05)[0] == "too late to act on"
+    failed = _profile([np.nan] * 6, [np.nan] * 6)
+    failed["problem"] = "too little data: 3 events in 40 accounts (need 20 and 50)"
+    verdict, reason, lag = decide(failed, +1, 4, 0.05)
+    assert verdict == "inconclusive" and "too little data" in reason and lag is None
+
+
+def test_km_curve_by_hand():
+    c = km_curve(np.array([1.0, 2, 2, 3]), np.array([True, False, True, False]))
+    np.testing.assert_allclose(c["survival"], [1.0, 0.75, 0.5, 0.5])
+    np.testing.assert_array_equal(c["at_risk"], [4, 4, 3, 1])
+
+
+def test_landmark_groups_use_lamp_at_the_landmark_only():
+    p = tiny_panel()
+    now = lamp(p["x"].to_numpy(), "low", 0.5)
+    g = landmark_groups(p, now, landmark=1, max_follow=10)
+    # at week 1: A off (x=1), B off (x=1), C off; A later turns on but stays in "off"
+    assert list(g["account_id"]) == ["A", "B", "C"]
+    assert not g["lamp_on"].any()
+    np.testing.assert_array_equal(g["weeks"], [3, 3, 1])
+    np.testing.assert_array_equal(g["churned"], [True, False, True])
