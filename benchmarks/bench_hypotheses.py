@@ -1,0 +1,96 @@
+"""Fit time of one time-varying Cox model vs panel rows, with same-run baselines.
+
+    python benchmarks/bench_hypotheses.py [--accounts 2000 5000 10000] [--weeks 104] [--repeat 3]
+
+For each synthetic weekly panel size it times, on the same rows (lamp + 3 adjusters):
+- churnlab's Efron fitter (`churnlab.hypotheses.cox.fit_cox`),
+- lifelines' CoxTimeVaryingFitter (the library reference; skipped above --lifelines-max rows),
+- the statsmodels cloglog GLM cross-check as the stage runs it (cells pooled, clustered SEs),
+and prints seconds and ratios to churnlab's fitter. R is not installable here (no CRAN), so
+there is no R column; DESIGN.md §8 has R coxph timings measured elsewhere.
+Fits run with one BLAS thread, as in the stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from churnlab.hypotheses.cox import fit_cox
+from churnlab.hypotheses.design import adjustment_matrix, lamp
+from churnlab.hypotheses.glm_check import fit_cloglog, tenure_bins
+from churnlab.hypotheses.synthetic import synthetic_panel
+
+
+def _best_of(fn, repeat: int) -> tuple[float, object]:
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def bench(n_accounts: int, n_weeks: int, repeat: int, lifelines_max: int) -> dict:
+    panel = synthetic_panel(n_accounts=n_accounts, n_weeks=n_weeks, seed=1, base_hazard=0.004)
+    adj, names = adjustment_matrix(panel, ["billing_period", "segment"])
+    x = np.column_stack([lamp(panel["leader"].to_numpy(), "low", 0.65), adj])
+    start, stop = panel["start"].to_numpy(float), panel["stop"].to_numpy(float)
+    event = panel["event"].to_numpy() == 1
+    groups = pd.factorize(panel["account_id"])[0]
+
+    t_own, fit = _best_of(lambda: fit_cox(start, stop, event, x, ["lamp", *names]), repeat)
+    t_glm, glm = _best_of(
+        lambda: fit_cloglog(event.astype(float), x, groups, tenure_bins(stop, event)), repeat
+    )
+    row = {
+        "accounts": n_accounts,
+        "rows": len(panel),
+        "events": int(event.sum()),
+        "churnlab_cox_s": t_own,
+        "glm_check_s": t_glm,
+        "glm/cox": t_glm / t_own,
+        "lifelines_s": np.nan,
+        "lifelines/cox": np.nan,
+        "max_abs_coef_diff": np.nan,
+        "glm_coef_lamp": glm["coef"],
+        "cox_coef_lamp": float(fit.coef[0]),
+    }
+    if len(panel) <= lifelines_max:
+        from lifelines import CoxTimeVaryingFitter
+
+        df = pd.DataFrame(x, columns=["lamp", *names])
+        df["id"], df["start"], df["stop"], df["event"] = groups, start, stop, event
+        ctv = CoxTimeVaryingFitter()
+        t_ll, _ = _best_of(
+            lambda: ctv.fit(df, id_col="id", start_col="start", stop_col="stop", event_col="event"),
+            max(1, repeat - 2),
+        )
+        row["lifelines_s"] = t_ll
+        row["lifelines/cox"] = t_ll / t_own
+        row["max_abs_coef_diff"] = float(np.max(np.abs(ctv.params_.to_numpy() - fit.coef)))
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--accounts", type=int, nargs="+", default=[1000, 2500, 5000, 10000])
+    ap.add_argument("--weeks", type=int, default=104)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--lifelines-max", type=int, default=500_000)
+    args = ap.parse_args()
+    rows = []
+    with threadpool_limits(1, "blas"):
+        for n in args.accounts:
+            rows.append(bench(n, args.weeks, args.repeat, args.lifelines_max))
+            print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format="%.4g"), flush=True)
+    print("\nsummary")
+    print(pd.DataFrame(rows).to_string(index=False, float_format="%.4g"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The stage through the CLI, in a temporary project: outputs, determinism, user errors."""
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from churnlab.cli import app
+from churnlab.hypotheses.synthetic import synthetic_panel
+from churnlab.io import read_json, write_json, write_parquet
+
+RENAME = {"leader": "key_person_activity_change", "coincident": "nps_unanswered",
+          "decoy": "tickets_opened"}  # fmt: skip
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    shutil.copy("params.yaml", tmp_path / "params.yaml")
+    shutil.copy("hypotheses.yaml", tmp_path / "hypotheses.yaml")
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["hypotheses"]["bootstrap_reps"] = 10
+    params["hypotheses"]["lags"] = [0, 4, 8]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    panel = synthetic_panel(n_accounts=500, n_weeks=50, seed=3).rename(columns=RENAME)
+    write_parquet(panel, tmp_path / "data/processed/panel.parquet")
+    indicators = {i: {"testable": True, "reason": None} for i in RENAME.values()}
+    indicators["first_response_hours"] = {"testable": False, "reason": "tickets table missing"}
+    write_json(tmp_path / "data/processed/panel_meta.json", {"indicators": indicators})
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _digest(root: Path) -> dict[str, str]:
+    files = [root / "models/hypotheses.json", root / "metrics/hypotheses.json",
+             *sorted((root / "data/processed/hypothesis_tables").glob("*.parquet"))]  # fmt: skip
+    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def test_stage_writes_contract_outputs_deterministically(project):
+    result = CliRunner().invoke(app, ["hypotheses"])
+    assert result.exit_code == 0, result.output
+    first = _digest(project)
+    tables = "data/processed/hypothesis_tables/"
+    assert set(first) == {"models/hypotheses.json", "metrics/hypotheses.json",
+                          tables + "lead_profiles.parquet", tables + "threshold_curves.parquet",
+                          tables + "landmark_km.parquet"}  # fmt: skip
+    out = read_json("models/hypotheses.json")
+    by_id = {h["id"]: h for h in out["hypotheses"]}
+    assert by_id["slow_support_responses"]["verdict"] == "not testable"
+    assert by_id["slow_support_responses"]["verdict_reason"] == "tickets table missing"
+    assert by_id["mrr_downgrade"]["verdict"] == "not testable"  # column absent from the panel
+    kp = by_id["key_person_usage_drop"]
+    for key in ("verdict", "best_lag_weeks", "hazard_ratio", "ci_low", "ci_high", "p_value",
+                "q_value", "lead_profile", "threshold", "lift", "precision", "recall",
+                "median_warning_weeks", "n_accounts", "n_events", "glm_check", "ph_check"):  # fmt: skip
+        assert key in kp
+    assert [p["lag_weeks"] for p in kp["lead_profile"]] == [0, 4, 8]
+    metrics = read_json("metrics/hypotheses.json")
+    assert sum(metrics["verdicts"].values()) == metrics["n_hypotheses"] == len(out["hypotheses"])
+    assert CliRunner().invoke(app, ["hypotheses"]).exit_code == 0
+    assert _digest(project) == first
+
+
+def test_missing_adjustment_column_is_a_user_error(project):
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["hypotheses"]["adjust_for"] = ["billing_period", "region"]
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(app, ["hypotheses"])
+    assert result.exit_code == 2
+    assert "column 'region' is missing" in result.output
+
+
+def test_bad_hypothesis_file_is_a_config_error(project):
+    text = Path("hypotheses.yaml").read_text().replace("direction: low", "direction: lower", 1)
+    Path("hypotheses.yaml").write_text(text)
+    result = CliRunner().invoke(app, ["hypotheses"])
+    assert result.exit_code == 2
+    assert "field 'direction'" in result.output and "key_person_usage_drop" in result.output
