@@ -229,8 +229,38 @@ def tables_json() -> dict:
     }
 
 
+def km_curves() -> pd.DataFrame:
+    """The kpis stage's monthly KM table (by, group, months, survival, ci_low, ci_high)."""
+    rows = []
+    for by, group, curve in (
+        ("overall", "all", [1.0, 0.83, 0.5]),
+        ("segment", "smb", [1.0, 0.67, 0.33]),
+        ("segment", "enterprise", [1.0, 1.0, 1.0]),
+        ("customer_goal", "done_for_me", [1.0, 0.67, 0.0]),
+    ):
+        for months, surv in zip([0, 1, 2], curve, strict=True):
+            rows.append((by, group, months, surv, max(surv - 0.1, 0), min(surv + 0.1, 1)))
+    return pd.DataFrame(rows, columns=["by", "group", "months", "survival", "ci_low", "ci_high"])
+
+
+def cohort_retention() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "cohort_month": pd.to_datetime(["2025-01-01"] * 3),
+            "months_since": [0, 1, 2],
+            "cohort_size": [6, 6, 6],
+            "retained_accounts": [6, 5, 3],
+            "retention": [1.0, 5 / 6, 0.5],
+        }
+    )
+
+
 def write_project(
-    root: Path, language: str = "en", segments=("smb", "enterprise"), goals=("done_for_me",)
+    root: Path,
+    language: str = "en",
+    segments=("smb", "enterprise"),
+    goals=("done_for_me",),
+    with_kpi_tables: bool = True,
 ) -> Path:
     """Write every report input under `root` plus a params.yaml and the notebooks."""
     root.mkdir(parents=True, exist_ok=True)
@@ -308,7 +338,11 @@ def write_project(
         }
     )
     write_parquet(thr, proc / "hypothesis_tables/threshold_curves.parquet")
-    (proc / "kpi_tables").mkdir(parents=True, exist_ok=True)
+    if with_kpi_tables:
+        write_parquet(km_curves(), proc / "kpi_tables/km_curves.parquet")
+        write_parquet(cohort_retention(), proc / "kpi_tables/cohort_retention.parquet")
+    else:
+        (proc / "kpi_tables").mkdir(parents=True, exist_ok=True)
     write_json(interim / "tables.json", tables_json())
     write_json(root / "metrics/ingest.json", {"rows": tables_json()["rows"]})
     quarantine = pd.DataFrame(

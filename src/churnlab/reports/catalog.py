@@ -24,8 +24,8 @@ PARTS = {
     "hypotheses": {"hypotheses"},
     "data_quality": {"quality"},
     "action_list": {"health", "actions"},
-    "segment": {"health", "actions", "panel"},
-    "customer_goal": {"health", "actions", "panel"},
+    "segment": {"kpis", "health", "actions", "panel"},
+    "customer_goal": {"kpis", "health", "actions", "panel"},
 }
 
 

@@ -51,6 +51,47 @@ def kpi_monthly(kpis: dict) -> pd.DataFrame:
     return df.sort_values("month").reset_index(drop=True)
 
 
+def kpi_headline(kpis: dict, monthly: pd.DataFrame) -> dict:
+    """Headline figures: the kpis stage's pooled values, else the latest month's."""
+    head = dict(kpis.get("headline") or {})
+    last = monthly.iloc[-1] if not monthly.empty else pd.Series(dtype=object)
+    return {
+        "logo_churn": head.get("monthly_logo_churn", last.get("logo_churn_rate")),
+        "grr": head.get("grr_12m", head.get("monthly_grr", last.get("grr"))),
+        "nrr": head.get("nrr_12m", head.get("monthly_nrr", last.get("nrr"))),
+        "active_accounts": head.get("active_accounts_now", last.get("active_accounts")),
+        "window": head.get("retention_12m_window") or head.get("window_months"),
+    }
+
+
+def kpi_km(
+    kpi_tables: dict[str, pd.DataFrame], by: str, groups: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """KM retention curves of kpi_tables/km_curves.parquet for one `by` (group, months, survival)."""
+    km = kpi_tables.get("km_curves", pd.DataFrame())
+    if km.empty or not {"by", "group", "months", "survival"} <= set(km.columns):
+        return pd.DataFrame(columns=["group", "months", "survival"])
+    out = km[km["by"].astype(str) == by]
+    if groups is not None:
+        out = out[out["group"].astype(str).isin([str(g) for g in groups])]
+    cols = ["group", "months", "survival"] + [
+        c for c in ("ci_low", "ci_high", "at_risk") if c in out
+    ]
+    return out[cols].astype({"group": str}).sort_values(["group", "months"]).reset_index(drop=True)
+
+
+def cohort_matrix(kpi_tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Cohort retention as a cohort_month x months_since matrix of retention shares."""
+    cr = kpi_tables.get("cohort_retention", pd.DataFrame())
+    if cr.empty or not {"cohort_month", "months_since", "retention"} <= set(cr.columns):
+        return pd.DataFrame()
+    mat = cr.pivot_table(
+        index="cohort_month", columns="months_since", values="retention", aggfunc="first"
+    )
+    mat.index = pd.to_datetime(mat.index).strftime("%Y-%m")
+    return mat.sort_index()
+
+
 # --- panel-derived views (segments, goals) ----------------------------------------------
 
 

@@ -42,6 +42,13 @@ def fmt_num(value: object, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
+def fmt_p(value: object) -> str:
+    """p- and q-values: 3 decimals, '<0.001' below that."""
+    if _missing(value):
+        return "–"
+    return "<0.001" if float(value) < 0.001 else f"{float(value):.3f}"
+
+
 def fmt_int(value: object) -> str:
     if _missing(value):
         return "–"

@@ -27,7 +27,7 @@ Block = str | bytes
 
 def header(data: ReportData, lang: str, title: str) -> list[Block]:
     return [
-        f"<h1>{m.esc(title)}</h1>" + m.paragraph(t(lang, "footer", as_of=as_of(data)), "subtitle")
+        f"<h1>{m.esc(title)}</h1>" + m.paragraph(t(lang, "subtitle", as_of=as_of(data)), "subtitle")
     ]
 
 
@@ -52,18 +52,37 @@ def _indicator_unit(data: ReportData, indicator: object) -> str:
 # --- executive summary -------------------------------------------------------------------
 
 
+def _retention(
+    data: ReportData, lang: str, by: str, groups: list[str] | None, panel_life: pd.DataFrame
+) -> bytes:
+    """Retention curves from the kpis stage (months) or, if absent, KM on the panel (weeks)."""
+    curves = frames.kpi_km(data.kpi_tables, by, groups)
+    label = (
+        t(lang, f"dimension.{by}")
+        if by in ("segment", "customer_goal")
+        else t(lang, "plot.all_accounts")
+    )
+    if not curves.empty:
+        return plotting.png_bytes(plotting.retention_curves(curves, lang, label, time_col="months"))
+    col = by if by in panel_life else None
+    if groups is not None and col is not None:
+        panel_life = panel_life[panel_life[col].astype(str).isin(groups)]
+    weekly = frames.retention_by_group(panel_life, col, t(lang, "plot.all_accounts"))
+    return plotting.png_bytes(plotting.retention_curves(weekly, lang, label))
+
+
 def executive_summary(data: ReportData, lang: str) -> list[Block]:
     monthly = frames.kpi_monthly(data.kpis)
+    head = frames.kpi_headline(data.kpis, monthly)
     hyps = frames.hypotheses_table(data.hypotheses)
     top = frames.top_leading(hyps, 3)
     bands = frames.latest_bands(data.scores)
     validation = data.health.get("validation") or {}
-    last = monthly.iloc[-1] if not monthly.empty else pd.Series(dtype=object)
     cards = [
-        (t(lang, "kpi.logo_churn"), m.fmt_pct(last.get("logo_churn_rate"))),
-        (t(lang, "kpi.grr"), m.fmt_pct(last.get("grr"))),
-        (t(lang, "kpi.nrr"), m.fmt_pct(last.get("nrr"))),
-        (t(lang, "kpi.active_accounts"), m.fmt_int(last.get("active_accounts"))),
+        (t(lang, "kpi.logo_churn_pooled"), m.fmt_pct(head["logo_churn"], 2)),
+        (t(lang, "kpi.grr_12m"), m.fmt_pct(head["grr"])),
+        (t(lang, "kpi.nrr_12m"), m.fmt_pct(head["nrr"])),
+        (t(lang, "kpi.active_accounts"), m.fmt_int(head["active_accounts"])),
         (t(lang, "kpi.red_accounts"), m.fmt_int(bands.get("red")) if len(bands) else "–"),
     ]
     blocks: list[Block] = [m.heading(t(lang, "sec.headline")), m.kpi_cards(cards)]
@@ -76,12 +95,17 @@ def executive_summary(data: ReportData, lang: str) -> list[Block]:
         plotting.png_bytes(plotting.churn_trend(monthly, lang)),
     ]
     lifetimes = frames.account_lifetimes(data.panel)
-    curves = frames.retention_by_group(
-        lifetimes, "segment" if "segment" in lifetimes else None, t(lang, "plot.all_accounts")
-    )
     blocks += [
         m.heading(t(lang, "sec.retention")),
-        plotting.png_bytes(plotting.retention_curves(curves, lang, t(lang, "dimension.segment"))),
+        _retention(data, lang, "segment", None, lifetimes),
+    ]
+    matrix = frames.cohort_matrix(data.kpi_tables)
+    if not matrix.empty:
+        blocks += [
+            m.heading(t(lang, "sec.cohorts")),
+            plotting.png_bytes(plotting.cohort_heatmap(matrix, lang)),
+        ]
+    blocks += [
         m.heading(t(lang, "sec.health_trend")),
         plotting.png_bytes(plotting.band_shares(frames.band_share_by_week(data.scores), lang)),
         m.heading(t(lang, "sec.top_hypotheses")),
@@ -114,7 +138,7 @@ def verdict_table(hyps: pd.DataFrame, data: ReportData, lang: str) -> str:
                 )
             ],
             t(lang, "col.best_lag"): hyps["best_lag_weeks"].map(m.fmt_int),
-            t(lang, "col.q"): hyps["q_value"].map(lambda q: m.fmt_num(q, 3)),
+            t(lang, "col.q"): hyps["q_value"].map(m.fmt_p),
             t(lang, "col.warning"): hyps["median_warning_weeks"].map(lambda w: m.fmt_num(w, 1)),
         }
     )
@@ -273,15 +297,22 @@ def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> li
             else t(lang, "all_present")
         )
     )
-    samples = frames.quarantine_samples(data.quarantine, samples_per_reason)
-    if not samples.empty:
-        first = [c for c in ("_table", "_reason", "_source_file", "_source_row") if c in samples]
-        rest = [c for c in samples.columns if c not in first]
+    n_without = data.tables.get("accounts_without_events")
+    if n_without is not None:
+        blocks.append(
+            m.paragraph(t(lang, "sec.accounts_without_events", n=m.fmt_int(n_without)), "note")
+        )
+    if not data.quarantine.empty and "_table" in data.quarantine:
         blocks.append(m.heading(t(lang, "sec.samples")))
         blocks.append(m.paragraph(t(lang, "sample.note", n=samples_per_reason), "note"))
-        blocks.append(
-            m.table(samples[first + rest].replace({"nan": None, "None": None, "<NA>": None}))
-        )
+        for table, rows in data.quarantine.groupby("_table", sort=True):
+            samples = frames.quarantine_samples(rows.drop(columns="_table"), samples_per_reason)
+            first = [c for c in ("_reason", "_source_file", "_source_row") if c in samples]
+            rest = [c for c in samples.columns if c not in first and samples[c].notna().any()]
+            blocks.append(m.heading(str(table), 3))
+            blocks.append(
+                m.table(samples[first + rest].replace({"nan": None, "None": None, "<NA>": None}))
+            )
     return blocks
 
 
@@ -376,13 +407,21 @@ def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> li
         (t(lang, "kpi.red_accounts"), m.fmt_int(bands.get("red")) if len(bands) else "–"),
     ]
     label_all = t(lang, "plot.all_accounts")
-    curves = pd.concat(
-        [
-            frames.retention_by_group(life, None, value),
-            frames.retention_by_group(all_life, None, label_all),
-        ],
-        ignore_index=True,
-    )
+    group_label = t(lang, f"dimension.{dimension}")
+    km = frames.kpi_km(data.kpi_tables, dimension, [value])
+    if not km.empty:  # the kpis stage's monthly KM: this group against all accounts
+        overall = frames.kpi_km(data.kpi_tables, "overall").assign(group=label_all)
+        both = pd.concat([km, overall], ignore_index=True)
+        retention = plotting.retention_curves(both, lang, group_label, "months")
+    else:  # no kpi table: weekly KM on the panel
+        curves = pd.concat(
+            [
+                frames.retention_by_group(life, None, value),
+                frames.retention_by_group(all_life, None, label_all),
+            ],
+            ignore_index=True,
+        )
+        retention = plotting.retention_curves(curves, lang, group_label)
     monthly = frames.monthly_churn(mine)
     blocks: list[Block] = [
         m.paragraph(
@@ -396,9 +435,7 @@ def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> li
         m.heading(t(lang, "sec.churn_trend")),
         plotting.png_bytes(plotting.churn_trend(monthly, lang)),
         m.heading(t(lang, "sec.retention")),
-        plotting.png_bytes(
-            plotting.retention_curves(curves, lang, t(lang, f"dimension.{dimension}"))
-        ),
+        plotting.png_bytes(retention),
         m.heading(t(lang, "sec.health_trend")),
         plotting.png_bytes(plotting.band_shares(frames.band_share_by_week(scores), lang)),
     ]

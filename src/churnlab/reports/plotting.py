@@ -19,7 +19,7 @@ import matplotlib_fontja  # noqa: E402,F401  (registers IPAexGothic, bundled fro
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import PercentFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
 from churnlab.reports.i18n import t  # noqa: E402
 
@@ -77,6 +77,22 @@ def png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def _month_axis(ax) -> None:
+    """Dates as concise month labels (no day-of-month ticks on a monthly series)."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=12)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _plain_log_ticks(axis) -> None:
+    """Log-scale axes labelled 0.5, 1, 2 rather than 10^0 and 2x10^0."""
+    fmt = FuncFormatter(lambda v, _pos: f"{v:g}")
+    axis.set_major_formatter(fmt)
+    axis.set_minor_formatter(fmt)
+
+
 def _empty_axes(ax, lang: str, what: str) -> None:
     ax.text(0.5, 0.5, t(lang, "empty", what=what), ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()
@@ -116,30 +132,59 @@ def churn_trend(monthly: pd.DataFrame, lang: str) -> Figure:
         ax2.yaxis.set_major_formatter(PercentFormatter(decimals=1))
         ax2.set_ylim(bottom=0)
     ax.legend(lines, [ln.get_label() for ln in lines], loc="lower left")
-    fig.autofmt_xdate()
+    _month_axis(ax)
     return fig
 
 
-def retention_curves(curves: pd.DataFrame, lang: str, group_label: str) -> Figure:
-    """Kaplan–Meier retention (% still customers) vs weeks since first contract, one line per group."""
+def retention_curves(
+    curves: pd.DataFrame, lang: str, group_label: str, time_col: str = "weeks"
+) -> Figure:
+    """Kaplan–Meier retention (% still customers) vs time since first contract, one line per group.
+
+    `time_col` is "weeks" (panel-based curves) or "months" (kpis stage's km_curves).
+    """
     fig, ax = plt.subplots()
     ax.set_title(t(lang, "plot.retention", group=group_label))
     if curves.empty:
         _empty_axes(ax, lang, t(lang, "empty.input"))
         return fig
     for i, (group, g) in enumerate(curves.groupby("group", sort=True)):
-        ax.step(
-            g["weeks"],
-            g["survival"] * 100,
-            where="post",
-            color=CYCLE[i % len(CYCLE)],
-            label=str(group),
-        )
-    ax.set_xlabel(t(lang, "plot.tenure_weeks"))
+        g = g.sort_values(time_col)
+        colour = CYCLE[i % len(CYCLE)]
+        ax.step(g[time_col], g["survival"] * 100, where="post", color=colour, label=str(group))
+        if {"ci_low", "ci_high"} <= set(g.columns) and g["ci_low"].notna().any():
+            ax.fill_between(
+                g[time_col],
+                g["ci_low"] * 100,
+                g["ci_high"] * 100,
+                step="post",
+                color=colour,
+                alpha=0.12,
+            )
+    ax.set_xlabel(t(lang, "plot.tenure_months" if time_col == "months" else "plot.tenure_weeks"))
     ax.set_ylabel(t(lang, "plot.retention_pct"))
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.set_ylim(0, 101)
     ax.legend(loc="lower left")
+    return fig
+
+
+def cohort_heatmap(matrix: pd.DataFrame, lang: str) -> Figure:
+    """Share of each signup cohort still a customer N months later (cividis: colour-blind safe)."""
+    fig, ax = plt.subplots(figsize=(8, 0.28 * max(len(matrix), 8) + 1.5))
+    ax.set_title(t(lang, "plot.cohort_title"))
+    if matrix.empty:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    values = matrix.to_numpy(dtype=float) * 100
+    im = ax.imshow(values, aspect="auto", cmap="cividis", vmin=0, vmax=100)
+    ax.set_xticks(np.arange(matrix.shape[1]), [str(int(c)) for c in matrix.columns])
+    ax.set_yticks(np.arange(matrix.shape[0]), list(matrix.index))
+    ax.set_xlabel(t(lang, "plot.months_since"))
+    ax.set_ylabel(t(lang, "plot.cohort"))
+    ax.grid(False)
+    cbar = fig.colorbar(im, ax=ax)
+    cbar.set_label(t(lang, "plot.retention_pct"))
     return fig
 
 
@@ -163,7 +208,7 @@ def band_shares(shares: pd.DataFrame, lang: str) -> Figure:
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.set_ylim(0, 100)
     ax.legend(loc="upper left", ncol=3)
-    fig.autofmt_xdate()
+    _month_axis(ax)
     return fig
 
 
@@ -176,11 +221,11 @@ def lead_profile(profile: pd.DataFrame, name: str, lang: str) -> Figure:
         _empty_axes(ax, lang, t(lang, "empty.input"))
         return fig
     prof = prof.sort_values("lag_weeks")
-    lo = (prof["hazard_ratio"] - prof["ci_low"]).clip(lower=0).fillna(0)
-    hi = (prof["ci_high"] - prof["hazard_ratio"]).clip(lower=0).fillna(0)
+    lo = (prof["hazard_ratio"] - prof["ci_low"]).clip(lower=0).fillna(0).to_numpy()
+    hi = (prof["ci_high"] - prof["hazard_ratio"]).clip(lower=0).fillna(0).to_numpy()
     ax.errorbar(
-        prof["lag_weeks"],
-        prof["hazard_ratio"],
+        prof["lag_weeks"].to_numpy(dtype=float),
+        prof["hazard_ratio"].to_numpy(dtype=float),
         yerr=[lo, hi],
         fmt="o-",
         color=OKABE_ITO["blue"],
@@ -189,6 +234,7 @@ def lead_profile(profile: pd.DataFrame, name: str, lang: str) -> Figure:
     )
     ax.axhline(1.0, color=OKABE_ITO["black"], lw=1, ls=":", label=t(lang, "plot.no_effect"))
     ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis)
     ax.set_xlabel(t(lang, "plot.lag_weeks"))
     ax.set_ylabel(t(lang, "plot.hazard_ratio"))
     ax.set_xticks(sorted(prof["lag_weeks"].unique()))
@@ -311,10 +357,10 @@ def top_hazard_ratios(top: pd.DataFrame, lang: str) -> Figure:
         _empty_axes(ax, lang, t(lang, "takeaway.no_leading"))
         return fig
     y = np.arange(len(top))
-    lo = (top["hazard_ratio"] - top["ci_low"]).clip(lower=0).fillna(0)
-    hi = (top["ci_high"] - top["hazard_ratio"]).clip(lower=0).fillna(0)
+    lo = (top["hazard_ratio"] - top["ci_low"]).clip(lower=0).fillna(0).to_numpy()
+    hi = (top["ci_high"] - top["hazard_ratio"]).clip(lower=0).fillna(0).to_numpy()
     ax.errorbar(
-        top["hazard_ratio"],
+        top["hazard_ratio"].to_numpy(dtype=float),
         y,
         xerr=[lo, hi],
         fmt="o",
@@ -324,6 +370,7 @@ def top_hazard_ratios(top: pd.DataFrame, lang: str) -> Figure:
     )
     ax.axvline(1.0, color=OKABE_ITO["black"], lw=1, ls=":", label=t(lang, "plot.no_effect"))
     ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis)
     ax.set_yticks(y, top["label"].astype(str))
     ax.invert_yaxis()
     ax.set_xlabel(t(lang, "plot.hazard_ratio"))

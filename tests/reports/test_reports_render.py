@@ -1,0 +1,249 @@
+"""Render every report with papermill on the hand-made fixture project and check the HTML."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import reports_fixture_project as fx
+
+from churnlab.config import load_params
+from churnlab.reports import stage
+from churnlab.reports.__main__ import main as reports_main
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED = [
+    "action_list",
+    "customer_goal_done_for_me",
+    "data_quality",
+    "executive_summary",
+    "hypotheses",
+    "segment_smb",
+]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _render(root: Path) -> None:
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        stage.run(load_params("params.yaml"))
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = fx.write_project(tmp_path_factory.mktemp("reports_en"), segments=("smb",))
+    _render(root)
+    return root
+
+
+def _pages(project: Path) -> dict[str, str]:
+    return {
+        p.stem: p.read_text(encoding="utf-8")
+        for p in sorted((project / "reports/html").glob("*.html"))
+    }
+
+
+def test_every_report_is_rendered(project):
+    assert sorted(_pages(project)) == EXPECTED
+    assert (project / "reports/index.html").exists()
+
+
+def test_reports_are_self_contained_and_codeless(project):
+    for name, html in {
+        **_pages(project),
+        "index": (project / "reports/index.html").read_text(),
+    }.items():
+        assert "<script" not in html, name
+        assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html), name
+        assert "url(http" not in html and "@import" not in html, name
+        assert "show(pages" not in html and "jp-InputArea" not in html, name  # no code cells
+        assert "Traceback" not in html and "application/vnd.jupyter.stderr" not in html, name
+        for src in re.findall(r'<img[^>]+src="([^"]+)"', html):
+            assert src.startswith("data:image/png;base64,"), (name, src[:40])
+
+
+def test_each_report_has_its_sections_and_images(project):
+    pages = _pages(project)
+    expected = {
+        "executive_summary": [
+            "Headline figures",
+            "Takeaways",
+            "Retention curves",
+            "Cohort retention",
+            "Health-score bands over time",
+            "The indicators that lead churn most strongly",
+        ],
+        "hypotheses": [
+            "Verdicts",
+            "Lead profile",
+            "Retention by lamp state (landmark)",
+            "Where the lamp should switch on",
+            "Lamp performance",
+            "Suggested action",
+        ],
+        "data_quality": [
+            "Accepted and quarantined rows per table",
+            "Why rows were quarantined",
+            "Missing optional tables",
+            "Examples of quarantined rows",
+        ],
+        "action_list": ["Health bands this week", "Accounts to act on, by CSM", "Opportunities"],
+        "segment_smb": ["Segment report: smb", "Takeaways", "Retention curves"],
+    }
+    for name, headings in expected.items():
+        for h in headings:
+            assert h in pages[name], (name, h)
+    n_images = {k: v.count("data:image/png;base64,") for k, v in pages.items()}
+    assert n_images["hypotheses"] == 9  # 3 plots x 3 testable hypotheses
+    assert n_images["executive_summary"] == 5
+    assert n_images["segment_smb"] == 3
+
+
+def test_numbers_match_the_model_files(project):
+    pages = _pages(project)
+    hyp = json.loads((project / "models/hypotheses.json").read_text())["hypotheses"]
+    h1 = next(h for h in hyp if h["id"] == "H1")
+    assert (
+        f"{h1['hazard_ratio']:.2f} ({h1['ci_low']:.2f}–{h1['ci_high']:.2f})" in pages["hypotheses"]
+    )
+    assert "2.50 (1.80–3.47)" in pages["executive_summary"]
+    kpis = json.loads((project / "models/kpis.json").read_text())
+    assert f"{kpis['monthly'][-1]['nrr'] * 100:.1f}%" in pages["executive_summary"]  # 98.7%
+    assert "concordance 0.74 (baseline 0.61)" in pages["executive_summary"]
+    assert "1,022" in pages["data_quality"] or "1,000" in pages["data_quality"]
+    index = (project / "reports/index.html").read_text()
+    assert "1 of 4 hypotheses lead churn" in index
+    assert "3 accounts, 2 churned; 2 in the red band now." in index  # smb: a1, a2 red
+
+
+def test_data_names_are_escaped(project):
+    pages = _pages(project)
+    # nbconvert re-serialises text nodes, so quotes may appear literally; markup never does
+    assert '&lt;script&gt;alert("x")&lt;/script&gt; &amp; Sons' in pages["action_list"]
+    assert fx.JA_NAME in pages["action_list"]
+    assert "&lt;img src=" in pages["data_quality"] and '<img src="x"' not in pages["data_quality"]
+
+
+def test_index_links_every_report(project):
+    index = (project / "reports/index.html").read_text()
+    links = re.findall(r'href="([^"]+)"', index)
+    assert sorted(links) == sorted(f"html/{k}.html" for k in EXPECTED)
+    for link in links:
+        assert (project / "reports" / link).exists()
+
+
+def test_rerender_is_byte_identical(project):
+    before = {k: v.encode() for k, v in _pages(project).items()}
+    index_before = (project / "reports/index.html").read_bytes()
+    old = Path.cwd()
+    os.chdir(project)
+    try:  # the per-report command dvc.yaml's foreach stages call, in fresh kernels
+        assert reports_main(["render", "hypotheses", "segment_smb"]) == 0
+        assert reports_main(["index"]) == 0
+    finally:
+        os.chdir(old)
+    after = {k: v.encode() for k, v in _pages(project).items()}
+    assert after == before
+    assert (project / "reports/index.html").read_bytes() == index_before
+
+
+def test_japanese_reports(tmp_path):
+    root = fx.write_project(tmp_path / "ja", language="ja", segments=("smb",), goals=())
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        params = load_params("params.yaml")
+        stage.render_reports(params, ["hypotheses"])
+        stage.write_index(params)
+    finally:
+        os.chdir(old)
+    hyp = (root / "reports/html/hypotheses.html").read_text()
+    assert '<html lang="ja">' in hyp
+    assert "仮説の検証結果" in hyp and "チャーンに先行" in hyp and "先行プロファイル" in hyp
+    assert "適合率 30.0%、再現率 55.0%" in hyp
+    index = (root / "reports/index.html").read_text()
+    assert "churnlab レポート一覧" in index and "3 社、うち解約 2 社" in index
+
+
+def test_failed_notebook_is_reported_with_its_path(tmp_path):
+    root = fx.write_project(tmp_path / "bad", segments=(), goals=())
+    (root / "models/hypotheses.json").write_text('{"hypotheses": [{"id": "X", "lead_profile": 5}]}')
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        with pytest.raises(Exception, match=r"hypothesis_verdicts.ipynb.*churnlab-reports-failed"):
+            stage.render_reports(load_params("params.yaml"), ["hypotheses"])
+    finally:
+        os.chdir(old)
+    assert not (root / "reports/html/hypotheses.html").exists()
+
+
+@pytest.mark.browser
+def test_reports_in_headless_chromium(project, tmp_path):
+    """Open the index and every linked report offline; nothing may leave the machine."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            "/usr/bin/chromium is missing: `make test` installs it (apt-get install chromium)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    requests, console_errors, failed = [], [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on(
+                "console",
+                lambda msg: console_errors.append(msg.text) if msg.type == "error" else None,
+            )
+            page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+            # anything not local is aborted (and recorded above), so the test can never fetch
+            page.route(
+                "**/*",
+                lambda route: (
+                    route.continue_()
+                    if route.request.url.startswith(("file://", "data:"))
+                    else route.abort()
+                ),
+            )
+            index = (project / "reports/index.html").resolve().as_uri()
+            page.goto(index)
+            page.screenshot(path=str(shots / "index.png"), full_page=True)
+            links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+            assert len(links) == len(EXPECTED)
+            for link in links:
+                response = page.goto(link)
+                assert response is not None and response.ok, link
+                images = page.eval_on_selector_all(
+                    "img", "els => els.map(e => [e.complete, e.naturalWidth])"
+                )
+                assert images, f"{link}: no images"
+                assert all(done and width > 0 for done, width in images), link
+                assert page.locator("h1").count() == 1, link
+                page.screenshot(path=str(shots / (Path(link).stem + ".png")), full_page=True)
+        finally:
+            browser.close()
+    assert not console_errors, console_errors
+    assert not failed, failed
+    outside = [u for u in requests if not u.startswith(("file://", "data:"))]
+    assert not outside, outside
+    assert len(list(shots.glob("*.png"))) == len(EXPECTED) + 1
