@@ -6,7 +6,7 @@ probability 1 - exp(-c * period * exp(log_mult)), where `log_mult` (week of the 
 segment effect plus log(hazard_ratio) of every driver that is on that week, `period` is 1 for
 monthly and 12 * annual_relative_churn for annual renewals, and `c` is calibrated so the
 average monthly logo churn (churned accounts / account-months at risk in the window) hits
-`simulate.monthly_churn_target`. Accounts active before the window cannot churn before it.
+`simulate.monthly_churn_target`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def renewal_risk(
 ) -> RenewalRisk:
     week = np.clip(renew_day // 7, 0, grid.n_weeks - 1)
     log_mult = np.take_along_axis(log_mult_w, week, axis=1)
-    eligible = (renew_day >= grid.start_day) & (renew_day <= grid.end_day)
+    eligible = renew_day <= grid.end_day
     period = np.where(annual, 12.0 * annual_rel, 1.0)
     return RenewalRisk(log_mult, eligible, period, u, signup_day, renew_day, annual)
 
@@ -56,9 +56,9 @@ def churn_day(risk: RenewalRisk, k: np.ndarray) -> np.ndarray:
 
 
 def churn_counts(risk: RenewalRisk, grid: Grid, k: np.ndarray) -> dict[str, np.ndarray]:
-    """Churned accounts and account-months at risk inside the window, by billing period."""
+    """Churned accounts and account-months at risk, by billing period."""
     day = churn_day(risk, k)
-    enter = np.maximum(risk.signup_day, grid.start_day)
+    enter = risk.signup_day
     leave = np.where(k >= 0, day, grid.end_day + 1)
     months = np.maximum(leave - enter, 0) / DAYS_PER_MONTH
     return {

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from churnlab.simulate import tables
 from churnlab.simulate.churn import RenewalRisk, churn_counts, churn_day, churn_index, renewal_risk
@@ -55,7 +56,7 @@ def pilot_risks(spec: Spec, grid: Grid) -> list[RenewalRisk]:
 @dataclass
 class BlockOutput:
     tables: dict[str, pd.DataFrame]
-    events: dict[str, np.ndarray]
+    events: pa.Table
     churned: np.ndarray  # [monthly, annual]
     months: np.ndarray  # account-months at risk [monthly, annual]
     trajectories: dict[str, int]
@@ -95,7 +96,7 @@ def simulate_company_block(spec: Spec, grid: Grid, scale: float, number: int) ->
     traj = block.accounts["trajectory"].value_counts().to_dict()
     return BlockOutput(
         tables=out_tables,
-        events=tables.events_frame(grid, block, uid, ev),
+        events=tables.events_arrow(grid, block, uid, ev),
         churned=counts["churned"],
         months=counts["months"],
         trajectories={str(key): int(v) for key, v in traj.items()},

@@ -29,8 +29,12 @@ LOGIN, EXPORT = 0, len(EVENT_TYPES) - 1
 EVENTS_PER_ACTIVE_WEEK = 3.0  # a fully adopted user's events per week
 LOGIN_SHARE = 0.45
 VACATION_RATE = 0.04  # share of user-weeks with no activity at all
-QUIET_FACTOR = 0.1  # key person's activity while disengaged
+QUIET_FACTOR = (
+    0.0  # disengaged key person: silent (their change vs trailing mean is then 0, not noise)
+)
+KP_MIN_ADOPTION = 0.7
 DOW_WEIGHTS = np.array([0.21, 0.21, 0.21, 0.2, 0.13, 0.02, 0.02])
+DOW_CUM = np.cumsum(DOW_WEIGHTS)[:-1]
 # First UTC hour of a 10-hour office day per region (Japan, North America, Europe, APAC).
 REGION_UTC_START = np.array([0, 13, 7, 1])
 EXPORT_BACKGROUND_RATE = 0.03  # accounts exporting data in an ordinary week
@@ -43,7 +47,7 @@ TOUCH_KINDS = ("meeting", "decision_maker_meeting", "training", "event_attendanc
 
 def _office_time(rng, week: np.ndarray, region: np.ndarray) -> np.ndarray:
     """Microseconds since grid origin: a weekday and office hour within `week`."""
-    dow = rng.choice(7, size=len(week), p=DOW_WEIGHTS)
+    dow = np.searchsorted(DOW_CUM, rng.random(len(week)), side="right")
     in_day = REGION_UTC_START[region] * 3_600_000_000 + rng.integers(
         0, 10 * 3_600_000_000, len(week)
     )
@@ -71,12 +75,15 @@ def draw_events(rng, grid: Grid, block, alive_end: np.ndarray) -> pd.DataFrame:
     act = users["act_day"].to_numpy()
     active = ~np.isnan(act)
     act_week = np.where(active, np.floor(np.nan_to_num(act) / 7), grid.n_weeks).astype(np.int64)
-    first = np.maximum(act_week, grid.start_week)
+    first = act_week
     last = np.minimum((alive_end[u_acct] - 1) // 7, grid.end_week)
     cell_u, cell_w = _cells(first, last)
     cell_a = u_acct[cell_u]
-    rate = users["activity"].to_numpy()[cell_u] * block.adoption[cell_a, cell_w]
     is_kp = users["role"].to_numpy()[cell_u] == 1
+    adoption = block.adoption[cell_a, cell_w]
+    # The champion works in the product even while the rest of the account has not adopted it.
+    adoption = np.where(is_kp, np.maximum(adoption, KP_MIN_ADOPTION), adoption)
+    rate = users["activity"].to_numpy()[cell_u] * adoption
     rate = np.where(is_kp & block.kp_quiet[cell_a, cell_w], rate * QUIET_FACTOR, rate)
     rate = np.where(rng.random(len(cell_u)) < VACATION_RATE, 0.0, rate)
     n_ev = rng.poisson(rate * EVENTS_PER_ACTIVE_WEEK)
@@ -105,18 +112,19 @@ def draw_events(rng, grid: Grid, block, alive_end: np.ndarray) -> pd.DataFrame:
     u = np.concatenate([p[1] for p in parts])
     t = np.concatenate([p[2] for p in parts])
     e = np.concatenate([p[3] for p in parts])
-    ok = (t >= act_us[u]) & (t < alive_end[a] * US_PER_DAY) & (t >= grid.start_day * US_PER_DAY)
+    ok = (t >= act_us[u]) & (t < alive_end[a] * US_PER_DAY)
     ok &= t < (grid.end_day + 1) * US_PER_DAY
-    out = pd.DataFrame({"acct": a[ok], "user": u[ok], "ts": t[ok], "etype": e[ok]})
-    order = np.lexsort(
-        (
-            out["etype"].to_numpy(),
-            out["user"].to_numpy(),
-            out["ts"].to_numpy(),
-            out["acct"].to_numpy(),
-        )
+    a, u, t, e = a[ok], u[ok], t[ok], e[ok]
+    # One int64 key (account in the high bits, microseconds below) sorts by account, then time.
+    order = np.argsort((a.astype(np.int64) << 48) | t, kind="stable")
+    return pd.DataFrame(
+        {
+            "acct": a[order].astype(np.int32),
+            "user": u[order].astype(np.int32),
+            "ts": t[order],
+            "etype": e[order].astype(np.int8),
+        }
     )
-    return out.iloc[order].reset_index(drop=True)
 
 
 def _exports(rng, grid: Grid, block, alive_end: np.ndarray):
@@ -127,9 +135,7 @@ def _exports(rng, grid: Grid, block, alive_end: np.ndarray):
     admin_of = np.full(n, -1)
     admin_of[users["acct"].to_numpy()[admin]] = admin
     sw = acc["signup_day"].to_numpy() // 7
-    acct, week = _cells(
-        np.maximum(sw, grid.start_week), np.minimum((alive_end - 1) // 7, grid.end_week)
-    )
+    acct, week = _cells(sw, np.minimum((alive_end - 1) // 7, grid.end_week))
     hit = rng.random(len(acct)) < EXPORT_BACKGROUND_RATE
     count = np.where(hit, 1 + rng.poisson(0.5, len(acct)), 0)
     churned = np.nonzero((alive_end <= grid.end_day) & (rng.random(n) < EXPORT_BURST_PROB))[0]
@@ -145,7 +151,7 @@ def _exports(rng, grid: Grid, block, alive_end: np.ndarray):
 
 def _account_weeks(grid: Grid, block, alive_end: np.ndarray):
     sw = block.accounts["signup_day"].to_numpy() // 7
-    return _cells(np.maximum(sw, grid.start_week), np.minimum((alive_end - 1) // 7, grid.end_week))
+    return _cells(sw, np.minimum((alive_end - 1) // 7, grid.end_week))
 
 
 def _in_life(grid: Grid, block, alive_end, acct, ts):
@@ -153,7 +159,6 @@ def _in_life(grid: Grid, block, alive_end, acct, ts):
     return (
         (ts >= signup_us)
         & (ts < alive_end[acct] * US_PER_DAY)
-        & (ts >= grid.start_day * US_PER_DAY)
         & (ts < (grid.end_day + 1) * US_PER_DAY)
     )
 

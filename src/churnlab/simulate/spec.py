@@ -15,15 +15,16 @@ from churnlab.errors import ConfigError
 # Accounts are simulated in fixed blocks of CHUNK, each with its own seed stream, so the
 # partitioning of the output (events_partition_accounts) never changes the data.
 CHUNK = 250
-# Pre-existing accounts signed up at most this many weeks before start_date.
-PRE_WEEKS = 104
+# Accounts already customers at start_date signed up at most this many weeks before it; their
+# whole history is simulated and written, so the data begins PRE_WEEKS before start_date.
+PRE_WEEKS = 52
 
 SEGMENTS = ("smb", "mid_market", "enterprise")
 GOALS = ("done_for_me", "learn_myself")
 TRAJECTORIES = ("fast", "slow_starter", "sluggish")
 
 DEFAULT_EFFECTS: dict[str, dict[str, float]] = {
-    "key_person_activity_change": {"hazard_ratio": 3.5, "lead_weeks": 8, "window_weeks": 4},
+    "key_person_activity_change": {"hazard_ratio": 5.0, "lead_weeks": 8, "window_weeks": 4},
     "nps_unanswered": {"hazard_ratio": 3.0, "lead_weeks": 4},
     "csm_changed_recently": {"hazard_ratio": 2.5, "lead_weeks": 12, "window_weeks": 8},
     "license_activation_rate": {"hazard_ratio": 2.0, "threshold": 0.5},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from churnlab.simulate.observe import EVENT_TYPES, TICKET_CATEGORIES, TOUCH_KINDS
 from churnlab.simulate.timegrid import US_PER_DAY, Grid
@@ -101,14 +102,20 @@ def users_table(grid: Grid, block, uid: np.ndarray, alive_end: np.ndarray) -> pd
     return out[keep].sort_values("user_id", kind="stable", ignore_index=True)
 
 
-def events_frame(grid: Grid, block, uid: np.ndarray, ev: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Events as plain arrays (ids, UTC microseconds since the epoch, type)."""
-    return {
-        "account_id": block.accounts["account_id"].to_numpy()[ev["acct"].to_numpy()],
-        "user_id": uid[ev["user"].to_numpy()],
-        "occurred_at_us": ev["ts"].to_numpy() + grid.origin_us,
-        "event_type": np.array(EVENT_TYPES)[ev["etype"].to_numpy()],
-    }
+def events_arrow(grid: Grid, block, uid: np.ndarray, ev: pd.DataFrame) -> pa.Table:
+    """Events as an Arrow table; ids are looked up from small dictionaries (fast, no objects)."""
+    return pa.table(
+        {
+            "account_id": pa.array(block.accounts["account_id"].to_numpy()).take(
+                ev["acct"].to_numpy()
+            ),
+            "user_id": pa.array(uid).take(ev["user"].to_numpy()),
+            "occurred_at": pa.array(
+                ev["ts"].to_numpy() + grid.origin_us, pa.timestamp("us", tz="UTC")
+            ),
+            "event_type": pa.array(list(EVENT_TYPES)).take(ev["etype"].to_numpy()),
+        }
+    )
 
 
 def tickets_table(grid: Grid, block, tk: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +139,7 @@ def surveys_table(grid: Grid, block, uid: np.ndarray, alive_end: np.ndarray) -> 
     a = sv["acct"].to_numpy()
     horizon = np.minimum(alive_end[a], grid.end_day + 1)
     sent = sv["sent_day"].to_numpy()
-    keep = (sent >= grid.start_day) & (sent < horizon)
+    keep = sent < horizon
     ans = sv["answered_day"].to_numpy()
     answered = ans < horizon
     users = block.users

@@ -1,7 +1,7 @@
 """Calendar arithmetic for the simulator: integer day and week indices from one Monday origin.
 
-Everything latent is simulated on a weekly grid that starts PRE_WEEKS before the data window,
-so accounts that were already customers at `start_date` have a real history.
+Everything is simulated on a weekly grid that starts PRE_WEEKS before `start_date`, so accounts
+that were already customers at `start_date` have a real, complete history in the data.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ US_PER_DAY = 86_400_000_000
 @dataclass(frozen=True)
 class Grid:
     origin: pd.Timestamp  # a Monday; day 0 / week 0
-    start_day: int  # first day of the data window
+    start_day: int  # simulate.start_date: new signups from here (earlier ones pre-exist)
     end_day: int  # last day of the data window (inclusive)
     n_weeks: int
 

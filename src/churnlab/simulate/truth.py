@@ -55,12 +55,12 @@ def indicator_truth(spec: Spec) -> dict[str, dict[str, Any]]:
             "hazard_ratio": kp["hazard_ratio"],
             "window_weeks": int(kp["window_weeks"]),
             "description": (
-                "Key-person disengagement episodes: from week T0 the key person's weekly events "
-                "fall to 10% (until the risk window ends). The drop is visible as a large negative "
+                "Key-person disengagement episodes: from week T0 the key person goes silent "
+                "(no events until the risk window ends). The drop is visible as a large negative "
                 "change of the key person's events last week vs their trailing 4-week mean from "
                 f"T0+1; the churn hazard is x{kp['hazard_ratio']} in weeks "
                 f"[T0+1+{int(kp['lead_weeks'])}, T0+1+{int(kp['lead_weeks'] + kp['window_weeks'])}). "
-                "Sluggish accounts have episodes 3x as often. Vacation weeks cause harmless drops."
+                "About 0.3-0.8 episodes per account-year (sluggish accounts most). Vacation weeks cause harmless drops."
             ),
         },
         "nps_unanswered": {
@@ -72,7 +72,7 @@ def indicator_truth(spec: Spec) -> dict[str, dict[str, Any]]:
             "window_weeks": 13,
             "description": (
                 "Quarterly NPS surveys to the key person. A survey sent into a cooling relationship "
-                f"goes unanswered (95%; otherwise 20% go unanswered). The non-answer is visible "
+                f"goes unanswered (95%; otherwise 15% go unanswered). The non-answer is visible "
                 f"{NPS_ANSWER_DAYS} days after sending (week S); the hazard is x{nps['hazard_ratio']} "
                 f"from week S+1+{int(nps['lead_weeks'])} until the next survey's S+1+"
                 f"{int(nps['lead_weeks'])} (about 13 weeks)."

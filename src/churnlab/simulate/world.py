@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnlab.simulate.spec import GOALS, SEGMENTS, TRAJECTORIES, Spec
+from churnlab.simulate.spec import GOALS, PRE_WEEKS, SEGMENTS, TRAJECTORIES, Spec
 from churnlab.simulate.timegrid import Grid, add_months, range_mask
 
 REGIONS = ("Japan", "North America", "Europe", "APAC")
@@ -35,7 +35,9 @@ SEATS = {"smb": (3, 4.0), "mid_market": (10, 12.0), "enterprise": (25, 30.0)}
 # Enterprises sign annual contracts more often; normalised so the mix matches annual_share.
 ANNUAL_TILT = {"smb": 0.7, "mid_market": 1.2, "enterprise": 2.0}
 ROLES = ("admin", "key_person", "decision_maker", "member")
-ROLE_ACTIVITY = np.array([1.0, 1.6, 0.35, 1.0])
+# The key person is the account's champion and power user: busy and steady.
+ROLE_ACTIVITY = np.array([1.0, 3.0, 0.35, 1.0])
+ROLE_SPREAD = np.array([0.5, 0.25, 0.5, 0.5])  # lognormal sigma of users' activity
 
 JA_CORES = (
     "山田",
@@ -97,10 +99,10 @@ EN_SUFFIX = (
 EN_LEGAL = ("Inc.", "Ltd.", "GmbH", "LLC", "Pty Ltd")
 
 # Weekly start rate of a key-person disengagement episode, by trajectory.
-KP_EPISODE_RATE = np.array([0.003, 0.005, 0.010])
+KP_EPISODE_RATE = np.array([0.004, 0.006, 0.012])
 # Probability a quarterly NPS survey lands in a "cooling" relationship, by trajectory.
 NPS_COOLING = np.array([0.08, 0.12, 0.25])
-NPS_BASE_UNANSWERED = 0.2
+NPS_BASE_UNANSWERED = 0.15
 NPS_FIRST_WEEK, NPS_EVERY_WEEKS, NPS_ANSWER_DAYS = 6, 13, 14
 CSM_CHANGE_RATE = 1.0 / 65.0
 CSM_POOLS = {"smb": (1, 9), "mid_market": (9, 17), "enterprise": (17, 25)}  # csm number ranges
@@ -147,7 +149,7 @@ def draw_accounts(rng: np.random.Generator, spec: Spec, grid: Grid, first: int, 
     extra = np.array([SEATS[s][1] for s in SEGMENTS])
     seats0 = base[seg] + rng.poisson(extra[seg])
     pre = rng.random(n) < spec.preexisting_share
-    pre_day = grid.start_day - rng.integers(1, 7 * 104, size=n)
+    pre_day = grid.start_day - rng.integers(1, 7 * PRE_WEEKS + 1, size=n)
     new_day = rng.integers(grid.start_day, max(grid.start_day + 1, grid.end_day - 28), size=n)
     signup_day = np.where(pre, pre_day, new_day)
     # Japanese names for most Japanese accounts, e.g. 株式会社北斗テック.
@@ -239,7 +241,8 @@ def draw_users(rng: np.random.Generator, acc: pd.DataFrame) -> pd.DataFrame:
             "role": role,
             "invite_day": invite,
             "act_day": act,
-            "activity": rng.lognormal(0.0, 0.5, len(acct)) * ROLE_ACTIVITY[role],
+            "activity": np.exp(ROLE_SPREAD[role] * rng.standard_normal(len(acct)))
+            * ROLE_ACTIVITY[role],
         }
     )
 
