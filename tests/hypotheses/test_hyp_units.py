@@ -122,12 +122,13 @@ def test_bh_qvalues_by_hand_and_nan_is_not_a_test():
     np.testing.assert_allclose(q, [0.04, 0.16 / 3, np.nan, 0.16 / 3, 0.5])
 
 
-def _profile(coefs, qs):
+def _profile(coefs, qs, se=0.05):
     lags = [0, 1, 2, 4, 8, 12]
     return pd.DataFrame(
         {
             "lag_weeks": lags,
             "coef": coefs,
+            "se": se,
             "hazard_ratio": np.exp(coefs),
             "p_value": qs,
             "q_value": qs,
@@ -141,12 +142,18 @@ def test_verdict_rules():
     assert decide(peak8, +1, 4, 0.05)[::2] == ("leads churn", 8)
     peak0 = _profile([1.5, 1.2, 1.0, 0.8, 0.5, 0.3], [0.001] * 6)
     assert decide(peak0, +1, 4, 0.05)[::2] == ("too late to act on", 0)
+    # a persistent condition: equally strong at every lag -> the longest lag within 1 SE
+    persistent = _profile([0.80, 0.84, 0.81, 0.80, 0.78, 0.79], [0.001] * 6, se=0.1)
+    assert decide(persistent, +1, 4, 0.05)[::2] == ("leads churn", 12)
+    # ... but a peak clearly above the longer lags keeps its own lag
+    clear_peak = _profile([1.5, 1.35, 1.0, 0.8, 0.5, 0.3], [0.001] * 6, se=0.2)
+    assert decide(clear_peak, +1, 4, 0.05)[2] == 1
     flat = _profile([0.1] * 6, [0.3] * 6)
     assert decide(flat, +1, 4, 0.05)[0] == "no evidence"
     opposite = _profile([-0.8] * 6, [0.001] * 6)
     assert decide(opposite, +1, 4, 0.05)[0] == "opposite direction"
     # for an opportunity lamp a protective effect is the expected direction
-    assert decide(opposite, -1, 4, 0.05)[0] == "too late to act on"
+    assert decide(opposite, -1, 4, 0.05)[::2] == ("leads churn", 12)
     failed = _profile([np.nan] * 6, [np.nan] * 6)
     failed["problem"] = "too little data: 3 events in 40 accounts (need 20 and 50)"
     verdict, reason, lag = decide(failed, +1, 4, 0.05)

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-# A coefficient worth more than this many covariate SDs in log-hazard (a lamp: HR > e^16)
-# means the likelihood kept rising without bound - separation, not an effect.
-MAX_ABS_STD_COEF = 8.0
+# A log-HR of more than this across a covariate's observed range (a lamp: HR > e^15, 3e6)
+# means the likelihood kept rising without bound - separation, not an effect. Likewise a
+# standard error this many times larger: the likelihood is flat in that direction.
+MAX_RANGE_LOGHR = 15.0
+MAX_RANGE_SE = 50.0
 
 
 @dataclass
@@ -96,6 +98,13 @@ class _RiskSets:
 def _loglik_grad_info(
     rs: _RiskSets, x: np.ndarray, beta: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray]:
+    with np.errstate(all="ignore"):  # a too-long Newton step gives inf/nan; step halving retries
+        return _evaluate(rs, x, beta)
+
+
+def _evaluate(
+    rs: _RiskSets, x: np.ndarray, beta: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
     eta = x @ beta
     shift = eta.max() if len(eta) else 0.0  # overflow guard; cancels in the likelihood
     w = np.exp(eta - shift)
@@ -118,9 +127,9 @@ def _loglik_grad_info(
     return loglik, grad, info
 
 
-def _singular_reason(beta: np.ndarray, sd: np.ndarray) -> str:
+def _singular_reason(beta: np.ndarray, span: np.ndarray) -> str:
     # The information vanishes both for collinear columns and when exp(beta) has run off.
-    if np.max(np.abs(beta * sd)) > 1.0:
+    if np.max(np.abs(beta * span)) > 5.0:
         return SEPARATION
     return "singular information matrix (collinear covariates)"
 
@@ -158,9 +167,9 @@ def fit_cox(
         return failed("no events")
     if np.any(~np.isfinite(x)):
         return failed("missing or infinite covariate values")
-    sd = x.std(axis=0)
-    if np.any(sd == 0):
-        const = [names[j] for j in np.flatnonzero(sd == 0)]
+    span = x.max(axis=0) - x.min(axis=0)  # the covariate's observed range
+    if np.any(span == 0):
+        const = [names[j] for j in np.flatnonzero(span == 0)]
         return failed(f"constant covariate: {', '.join(const)}")
     xc = x - x.mean(axis=0)  # centring keeps exp() tame; coefficients are unchanged
     rs = _RiskSets(start, stop, event)
@@ -177,7 +186,7 @@ def fit_cox(
         try:
             step = np.linalg.solve(h, grad - penalizer * beta)
         except np.linalg.LinAlgError:
-            return failed(_singular_reason(beta, sd), it, ll0)
+            return failed(_singular_reason(beta, span), it, ll0)
         # Step halving: accept only steps that raise the (penalised) log-likelihood.
         for _ in range(30):
             new = beta + step
@@ -191,17 +200,21 @@ def fit_cox(
         if done:
             converged = True
             break
-        if np.max(np.abs(beta * sd)) > MAX_ABS_STD_COEF:
+        if np.max(np.abs(beta * span)) > MAX_RANGE_LOGHR:
             break  # running off to infinity: stop early, flagged below
 
     h = info + pen
     try:
         cov = np.linalg.inv(h)
     except np.linalg.LinAlgError:
-        return failed(_singular_reason(beta, sd), it, ll0)
+        return failed(_singular_reason(beta, span), it, ll0)
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     problem = None
-    if np.any(np.abs(beta * sd) > MAX_ABS_STD_COEF) or np.any(~np.isfinite(se)):
+    if (
+        np.any(np.abs(beta * span) > MAX_RANGE_LOGHR)
+        or np.any(~np.isfinite(se))
+        or np.any(se * span > MAX_RANGE_SE)
+    ):
         problem = SEPARATION
     elif not converged:
         problem = f"did not converge in {max_iter} iterations"

@@ -1,12 +1,15 @@
 """False-discovery control across hypotheses x lags, and the verdict rules.
 
-Verdict rule (stated in the report): among the lags that stay significant after
-Benjamini-Hochberg (q <= alpha) with the expected sign, the best lag is the one with the
-largest |log HR| - the peak of the lead profile, which sits at the true lead under a
-"signal first, churn later" mechanism. `leads churn` if that best lag >= the minimum
-actionable lead, `too late to act on` if it is shorter. (A persistent lamp stays significant
-at longer lags than its true lead, only weaker, so "significant at any lag >= min" would
-call every coincident signal a leader; the peak does not.)
+Verdict rule (stated in the report): take the lags that stay significant after
+Benjamini-Hochberg (q <= alpha) with the expected sign. The peak is the one with the largest
+|log HR|. The best lag is the LONGEST of them whose |log HR| is within one standard error of
+the peak's (the one-standard-error rule): under "signal first, churn later" the profile
+peaks at the true lead, and a persistent condition (e.g. low licence activation) is about
+equally informative at every lag, so the longest lag not clearly weaker than the peak is how
+far ahead the lamp already works. `leads churn` if the best lag >= the minimum actionable
+lead, `too late to act on` if shorter. (A coincident lamp that stays on is still significant
+at long lags, only clearly weaker, so "significant at any lag >= min" would wrongly call it a
+leader; the rule above does not.)
 """
 
 from __future__ import annotations
@@ -49,20 +52,24 @@ def decide(
     right = sig[np.sign(sig["coef"]) == expected_sign]
     wanted = "raises" if expected_sign > 0 else "lowers"
     if not right.empty:
-        best = right.loc[right["coef"].abs().idxmax()]
+        peak = right.loc[right["coef"].abs().idxmax()]
+        close = right[right["coef"].abs() >= abs(peak["coef"]) - peak["se"]]
+        best = close.loc[close["lag_weeks"].idxmax()]
         lag = int(best["lag_weeks"])
         lags = ", ".join(str(int(v)) for v in right["lag_weeks"])
         if lag >= min_lead:
             return (
                 LEADS,
                 f"the lamp {wanted} churn hazard (HR {best['hazard_ratio']:.2f}, q {best['q_value']:.2g}) "
-                f"and is strongest {lag} weeks ahead (significant at lags {lags})",
+                f"and works {lag} weeks ahead (peak HR {peak['hazard_ratio']:.2f} at lag "
+                f"{int(peak['lag_weeks'])}; significant at lags {lags})",
                 lag,
             )
         return (
             TOO_LATE,
-            f"the lamp {wanted} churn hazard but is strongest only {lag} weeks ahead "
-            f"(HR {best['hazard_ratio']:.2f}; minimum actionable lead {min_lead} weeks)",
+            f"the lamp {wanted} churn hazard but works only {lag} weeks ahead "
+            f"(HR {best['hazard_ratio']:.2f}; at longer lags it is clearly weaker; "
+            f"minimum actionable lead {min_lead} weeks)",
             lag,
         )
     if not sig.empty:
