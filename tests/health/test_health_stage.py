@@ -231,3 +231,29 @@ def test_stage_without_hypotheses_json_names_the_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match="hypotheses.json: not found"):
         run(params)
+
+
+def test_weeks_before_churn_is_observed_are_left_out(world):
+    # Give 200 accounts 30 event-free weeks before the first churn is observed (survivors
+    # "before the export starts"): the fit must ignore those rows, so the weights equal those
+    # of the original world. Indicators there are unknown, so later lags are unchanged.
+    first_event = world.loc[world["event"] == 1, "week_start"].min()
+    some = world.groupby("account_id").head(1).head(200)
+    pre = []
+    for k in range(1, 31):
+        rows = some.assign(week_start=first_event - pd.Timedelta(weeks=k), event=0)
+        pre.append(rows.assign(x=np.nan, y=np.nan, z=np.nan))
+    padded = pd.concat([*pre, world], ignore_index=True)
+    kwargs = dict(horizon_weeks=8, train_fraction=0.6, red=0.25, amber=0.10, bootstrap_reps=5,
+                  seed=1)  # fmt: skip
+    lamps = lamp_table(TESTED, None)
+    res_pad, _ = compute_health(padded, lamps, observation_start=first_event, **kwargs)
+    res, _ = compute_health(world, lamps, observation_start=first_event, **kwargs)
+    assert res_pad["observation_start"] == first_event.date().isoformat()
+    assert res_pad["model"]["n_rows_final"] == int((world["week_start"] >= first_event).sum())
+    w_pad = [w["coef"] for w in res_pad["model"]["weights_final"]]
+    assert w_pad == pytest.approx([w["coef"] for w in res["model"]["weights_final"]])
+    # default observation start = first week with a churn event
+    res_default, _ = compute_health(padded, lamps, **kwargs)
+    assert res_default["observation_start"] == first_event.date().isoformat()
+    assert res_default["model"]["n_rows_final"] == res_pad["model"]["n_rows_final"]

@@ -69,8 +69,9 @@ def account_rows():
 @pytest.fixture(scope="module")
 def kpis():
     return compute_kpis(
-        contract_rows(), account_rows(), AS_OF, headline_months=12, cohort_months=12
-    )
+        contract_rows(), account_rows(), AS_OF, headline_months=12, cohort_months=12,
+        observation_start=T("2024-01-01"),
+    )  # fmt: skip
 
 
 def month_row(result, month):
@@ -191,7 +192,7 @@ def test_stage_writes_deterministic_outputs(tmp_path, monkeypatch):
             "models_dir": "models",
         },
         "panel": {"as_of": "2025-07-01"},
-        "kpis": {"cohort_months": 12},
+        "kpis": {"cohort_months": 12, "observation_start": "2024-01-01"},
     }
     run(params)
     first = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
@@ -214,3 +215,63 @@ def test_stage_names_missing_column(tmp_path, monkeypatch):
     params = {"base": {"interim_dir": "data/interim", "processed_dir": "p", "models_dir": "m"}}
     with pytest.raises(UserError, match=r"contracts\.parquet: missing column\(s\) mrr"):
         run(params)
+
+
+def test_left_truncation_of_accounts_older_than_the_data():
+    """P and Q were customers before churn was recorded (2024-01-01) and are only in the data
+    because they survived to it; R and S signed up on 2024-01-01. R churns 2024-02-01, Q
+    2024-03-01. KM must let P and Q enter the risk set at ~12 months of tenure."""
+    contracts = pd.DataFrame(
+        {
+            "contract_id": ["p", "q", "r", "s"],
+            "account_id": ["P", "Q", "R", "S"],
+            "start_date": pd.to_datetime(["2023-01-01", "2023-01-01", "2024-01-01", "2024-01-01"]),
+            "end_date": pd.to_datetime([None, "2024-03-01", "2024-02-01", None]),
+            "billing_period": "monthly",
+            "mrr": 10.0,
+            "cancelled_at": pd.NaT,
+        }
+    )
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["P", "Q", "R", "S"],
+            "signup_date": contracts["start_date"],
+            "segment": "smb",
+            "customer_goal": "learn_myself",
+        }
+    )
+    as_of = T("2024-12-31")
+    result, tables = compute_kpis(
+        contracts, accounts, as_of, 12, 12, observation_start=T("2024-01-01")
+    )
+    km = tables["km_curves"]
+    overall = km[km["by"] == "overall"].set_index("months")["survival"]
+    # R at 31 days: at risk R, S (P, Q not yet entered) -> 1/2; Q at 425 days: P, Q -> 1/4
+    # (S is censored at 365 days, the tenure at which P and Q enter)
+    assert overall.loc[31 / 30.4375] == pytest.approx(0.5)
+    assert overall.loc[425 / 30.4375] == pytest.approx(0.25)
+    assert result["monthly"][0]["month"] == "2024-01-01"
+    assert set(tables["cohort_retention"]["cohort_month"]) == {T("2024-01-01")}
+    # default observation start = the earliest churn date (R, 2024-02-01)
+    default, _ = compute_kpis(contracts, accounts, as_of, 12, 12)
+    assert default["headline"]["observation_start"] == "2024-02-01"
+    assert default["monthly"][0]["month"] == "2024-02-01"
+    assert default["monthly"][0]["churned_accounts"] == 1  # R, active on the eve (Jan 31)
+
+
+def test_km_falls_back_when_nobody_is_at_risk_in_a_gap():
+    # R churns at 1 month, S is censored at 6, and P, Q only enter at 12: nobody is at risk in
+    # between, KM collapses, so the Breslow-Fleming-Harrington estimator is used instead
+    from churnlab.kpis.survival import km_curve
+
+    months = np.array([1.0, 6.0, 18.0, 14.0])
+    event = np.array([1, 0, 0, 1])
+    entry = np.array([0.0, 0.0, 12.0, 12.0])
+    curve = km_curve(months, event, entry)
+    assert (curve["estimator"] == "breslow_fleming_harrington").all()
+    # BFH: S = exp(-cumulative hazard) = exp(-(1/2 + 1/2)) after both events
+    assert curve["survival"].iloc[-1] == pytest.approx(np.exp(-1.0))
+    assert curve.loc[curve["months"] == 12.0, "survival"].item() == pytest.approx(np.exp(-0.5))
+    assert (curve["ci_low"] <= curve["survival"]).all() and (
+        curve["survival"] <= curve["ci_high"]
+    ).all()

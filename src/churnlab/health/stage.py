@@ -61,7 +61,11 @@ DEFINITIONS = {
     "bands": "red: P >= band_probabilities.red; amber: P >= band_probabilities.amber; "
     "else green. `bands.validation` gives the observed churn within the horizon per band on "
     "the validation weeks.",
-    "validation": "Fit on weeks before split_week, score the later weeks. concordance = "
+    "observation_start": "First week in which churn can be observed (health_score."
+    "observation_start, else the first week with a churn event); earlier panel weeks are "
+    "survivors by construction and are left out of fitting and validation.",
+    "validation": "Fit on the first train_fraction of observed weeks (before split_week), "
+    "score the later weeks. concordance = "
     "time-varying: each account churning in a week vs every account at risk that week, by "
     "the weekly hazard. auc / lift / calibration = churn within the horizon, on validation "
     "rows whose whole horizon is observed. 95% intervals: percentile bootstrap over accounts.",
@@ -100,6 +104,7 @@ def compute_health(
     seed: int,
     onboarding_weeks: int = 12,
     expansion_weeks: int = 52,
+    observation_start: pd.Timestamp | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Fit, validate and score. Returns the JSON-ready result and the scored panel
     (panel columns + eta, churn_probability, score, band, maturity)."""
@@ -109,9 +114,16 @@ def compute_health(
     event = panel["event"].astype(int)
     groups = panel["account_id"]
 
-    split = split_week(panel["week_start"], train_fraction)
-    train = (panel["week_start"] < split).to_numpy()
-    valid = ~train
+    # Churn is only observable from observation_start on (e.g. an export that starts with the
+    # customers alive on some date): earlier weeks are survivors by construction and would
+    # drag the hazard towards zero, so they are left out of fitting and validation.
+    if observation_start is None:
+        has_event = panel.loc[panel["event"] == 1, "week_start"]
+        observation_start = has_event.min() if len(has_event) else panel["week_start"].min()
+    observed = (panel["week_start"] >= observation_start).to_numpy()
+    split = split_week(panel.loc[observed, "week_start"], train_fraction)
+    train = observed & (panel["week_start"] < split).to_numpy()
+    valid = observed & ~train
     if event[train].sum() == 0:
         raise UserError(
             f"panel.parquet: no churn events before {split.date()} (the first "
@@ -188,8 +200,7 @@ def compute_health(
     )
 
     # --- final model: same specification on all weeks -----------------------------------
-    everything = np.ones(len(panel), dtype=bool)
-    final_fit = _fit_pair(raw, event, groups, everything, use_lamps=has_lamps)
+    final_fit = _fit_pair(raw, event, groups, observed, use_lamps=has_lamps)
     eta = final_fit.linear_predictor(raw)
     scored = panel.copy()
     scored["churn_probability"] = horizon_probability_path(final_fit, panel, used, horizon_weeks)
@@ -223,6 +234,7 @@ def compute_health(
         "schema_version": 1,
         "horizon_weeks": horizon_weeks,
         "train_fraction": train_fraction,
+        "observation_start": pd.Timestamp(observation_start).date().isoformat(),
         "score_source": source,
         "message": message,
         "definitions": DEFINITIONS,
@@ -239,8 +251,8 @@ def compute_health(
             "reference_levels": full_fit.design.reference,
             "n_rows_train": int(train.sum()),
             "n_events_train": int(event[train].sum()),
-            "n_rows_final": int(len(panel)),
-            "n_events_final": int(event.sum()),
+            "n_rows_final": int(observed.sum()),
+            "n_events_final": int(event[observed].sum()),
             "converged": bool(full_fit.converged and final_fit.converged),
         },
         "baseline_model": {"weights_train": base_fit.weights()},
@@ -315,6 +327,9 @@ def run(params: dict) -> None:
         seed=int(params["base"].get("seed", 0)),
         onboarding_weeks=int(maturity_cfg.get("onboarding_weeks", 12)),
         expansion_weeks=int(maturity_cfg.get("expansion_weeks", 52)),
+        observation_start=(
+            pd.Timestamp(cfg["observation_start"]) if cfg.get("observation_start") else None
+        ),
     )
 
     # --- this week's lists ---------------------------------------------------------------

@@ -51,8 +51,13 @@ DEFINITIONS = {
     "(not logo-churned) on the last day of month k since signup (k = 0 is the signup month). "
     "Unobserved cells omitted.",
     "km_curves": "Kaplan-Meier logo retention from the first contract start (months = days / "
-    "30.4375), censored at as_of; billing_period is the account's first contract's.",
+    "30.4375), censored at as_of, left-truncated at observation_start; billing_period is the "
+    "account's first contract's.",
     "complete_months": "Only months whose last day is on or before as_of are reported.",
+    "observation_start": "First day churn is recorded (kpis.observation_start, else the "
+    "earliest churn date). Accounts that started earlier are in the data because they "
+    "survived to it: the monthly series starts in that month, cohorts that signed up before "
+    "it are omitted, and KM curves let those accounts enter the risk set at that date.",
 }
 
 
@@ -88,17 +93,32 @@ def resolve_as_of(
     return max(pd.Timestamp(c) for c in candidates).normalize()
 
 
+def observed_from(life: pd.DataFrame, contracts: pd.DataFrame) -> pd.Timestamp:
+    """Default observation start: the earliest churn date (else the earliest contract)."""
+    churns = life["churn_date"].dropna()
+    return churns.min() if len(churns) else contracts["start_date"].min()
+
+
 def compute_kpis(
     contracts: pd.DataFrame,
     accounts: pd.DataFrame,
     as_of: pd.Timestamp,
     headline_months: int,
     cohort_months: int,
+    observation_start: pd.Timestamp | None = None,
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """All KPI numbers (JSON-ready dict) and report tables, from typed contracts/accounts."""
+    """All KPI numbers (JSON-ready dict) and report tables, from typed contracts/accounts.
+
+    observation_start: the first day churn is recorded (None = the earliest churn date in the
+    data). Accounts that started earlier are in the data only because they survived to it, so
+    the monthly series starts in that month, cohorts signed up earlier are left out, and the
+    KM curves treat those accounts as entering the risk set late (left truncation)."""
     contracts = contracts[contracts["start_date"] <= as_of]
     life = account_lifetimes(contracts, as_of)
-    months = complete_months(contracts["start_date"].min(), as_of)
+    if observation_start is None:
+        observation_start = observed_from(life, contracts)
+    first_month = observation_start.to_period("M").to_timestamp()
+    months = complete_months(max(contracts["start_date"].min(), first_month), as_of)
     am = account_months(contracts, life, months)
     series = monthly_series(am, months)
 
@@ -125,7 +145,7 @@ def compute_kpis(
         next_start = months[-1] + pd.offsets.MonthBegin(1)
         t1 = next_start - pd.Timedelta(days=1)
         t0 = next_start - pd.DateOffset(months=12) - pd.Timedelta(days=1)
-        if t0 >= months[0]:
+        if t0 + pd.Timedelta(days=1) >= months[0]:
             trailing = trailing_retention(contracts, t0, t1)
             headline["grr_12m"] = trailing["grr"]
             headline["nrr_12m"] = trailing["nrr"]
@@ -140,7 +160,7 @@ def compute_kpis(
 
     attrs = accounts.set_index("account_id")
     life_attrs = life.join(attrs[["segment", "customer_goal"]], on="account_id")
-    dur = durations(life, as_of)
+    dur = durations(life, as_of, observation_start)
     curves = km_curves(
         dur,
         {
@@ -154,7 +174,9 @@ def compute_kpis(
     signup = accounts[["account_id", "signup_date"]].rename(columns={"signup_date": "cohort_day"})
     first = life[["account_id", "first_start"]].set_index("account_id")["first_start"]
     signup["cohort_day"] = signup["cohort_day"].fillna(signup["account_id"].map(first))
+    signup = signup[signup["cohort_day"] >= first_month]
     cohorts = cohort_retention(signup, life, as_of, cohort_months)
+    headline["observation_start"] = observation_start.date().isoformat()
 
     result = {
         "schema_version": 1,
@@ -194,12 +216,14 @@ def run(params: dict) -> None:
     tables_meta = read_json(meta_path) if meta_path.exists() else None
     as_of = resolve_as_of((params.get("panel") or {}).get("as_of"), contracts, tables_meta)
 
+    obs = cfg.get("observation_start")
     result, tables = compute_kpis(
         contracts,
         accounts,
         as_of,
         headline_months=int(cfg.get("headline_months", 12)),
         cohort_months=int(cfg.get("cohort_months", 12)),
+        observation_start=pd.Timestamp(obs) if obs else None,
     )
     write_json(models / "kpis.json", result)
     for name, table in tables.items():
