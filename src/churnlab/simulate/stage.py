@@ -21,6 +21,7 @@ from churnlab.config import base_path
 from churnlab.io import write_json, write_parquet
 from churnlab.simulate.churn import calibrate_scale
 from churnlab.simulate.company import pilot_risks, simulate_company_block
+from churnlab.simulate.messy import FaultInjector, csv_strings, write_csv
 from churnlab.simulate.spec import CHUNK, Spec, spec_from_params
 from churnlab.simulate.timegrid import make_grid
 from churnlab.simulate.truth import ground_truth
@@ -69,14 +70,18 @@ def simulate_company(spec: Spec, out_dir: Path) -> dict[str, Any]:
     trajectories: dict[str, int] = {}
     faults = None
     if spec.messy:
-        from churnlab.simulate.messy import FaultInjector
-
         faults = FaultInjector(spec, grid)
     for part, first_block in enumerate(range(0, n_blocks, per_part)):
         part_events = []
         for number in range(first_block, min(first_block + per_part, n_blocks)):
             out = simulate_company_block(spec, grid, scale, number)
-            part_events.append(out.events)
+            if faults is None:
+                part_events.append(out.events)
+            else:
+                part_events.append(faults.events(number, out.block, out.events))
+                out.tables["touchpoints"] = faults.touchpoints(
+                    number, out.block, out.tables["touchpoints"]
+                )
             for name, df in out.tables.items():
                 small.setdefault(name, []).append(df)
             churned += out.churned
@@ -91,13 +96,13 @@ def simulate_company(spec: Spec, out_dir: Path) -> dict[str, Any]:
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(events, path, compression="zstd")
         else:
-            faults.write_events_part(events, out_dir / "events" / f"part-{part:05d}.csv", part)
+            write_csv(events, out_dir / "events" / f"part-{part:05d}.csv")
     merged = {name: pd.concat(frames, ignore_index=True) for name, frames in small.items()}
     for name, df in merged.items():
         if faults is None:
             write_parquet(df, out_dir / f"{name}.parquet")
         else:
-            faults.write_table(name, df, out_dir / f"{name}.csv")
+            write_csv(csv_strings(df), out_dir / f"{name}.csv")
     if faults is not None:
         write_json(out_dir / "_faults.json", faults.inventory())
     rates = months.sum() and churned.sum() / months.sum()
