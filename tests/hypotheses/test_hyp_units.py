@@ -175,3 +175,34 @@ def test_landmark_groups_use_lamp_at_the_landmark_only():
     assert not g["lamp_on"].any()
     np.testing.assert_array_equal(g["weeks"], [3, 3, 1])
     np.testing.assert_array_equal(g["churned"], [True, False, True])
+
+
+def test_truth_scoring_by_hand():
+    from churnlab.hypotheses.truth_check import score_against_truth, summary
+
+    truth = {
+        "indicators": {
+            "a": {"role": "leading", "direction": "low", "lead_weeks": 8},
+            "b": {"role": "leading", "direction": "high", "lead_weeks": 12},
+            "c": {"role": "coincident", "direction": "high", "lead_weeks": 1},
+            "d": {"role": "decoy", "direction": "high", "lead_weeks": None},
+        }
+    }
+
+    def h(i, ind, verdict, lag, direction="high", kind="risk"):
+        return {"id": i, "indicator": ind, "direction": direction, "kind": kind,
+                "verdict": verdict, "best_lag_weeks": lag}  # fmt: skip
+
+    hyps = [
+        h("a1", "a", "leads churn", 10, "low"),  # within 2 weeks: recovered
+        h("b1", "b", "leads churn", 8),  # lead off by 4: missed
+        h("c1", "c", "too late to act on", 0),
+        h("d1", "d", "leads churn", 4),  # false discovery
+        h("d2", "d", "leads churn", 4, "low"),  # other direction: not scored
+        h("o1", "a", "leads churn", 8, "low", "opportunity"),  # not scored
+    ]
+    scored = score_against_truth(hyps, truth)
+    assert list(scored["id"]) == ["a1", "b1", "c1", "d1"]
+    assert list(scored["correct"]) == [True, False, True, False]
+    s = summary(scored)
+    assert s["power"] == 0.5 and s["false_discovery_share"] == 1.0 and s["coincident_too_late"] == 1
