@@ -26,7 +26,8 @@ def tenure_band(tenure_weeks: pd.Series) -> pd.Series:
     labels = [f"{a}-{b - 1}w" for a, b in zip(TENURE_EDGES[:-1], TENURE_EDGES[1:], strict=True)]
     labels.append(f"{TENURE_EDGES[-1]}w+")
     bins = [*TENURE_EDGES, np.inf]
-    return pd.cut(tenure_weeks, bins=bins, labels=labels, right=False).astype(str)
+    # categorical, not str: the design matrix compares every row with each level
+    return pd.cut(tenure_weeks, bins=bins, labels=labels, right=False)
 
 
 def raw_features(panel: pd.DataFrame, lamps: pd.DataFrame, ahead: int = 0) -> pd.DataFrame:
@@ -37,9 +38,9 @@ def raw_features(panel: pd.DataFrame, lamps: pd.DataFrame, ahead: int = 0) -> pd
     is not in the future (h <= L), else the latest value (lamps persist)."""
     out = pd.DataFrame(index=panel.index)
     out["tenure"] = tenure_band(panel["tenure_weeks"] + ahead)
-    out["billing_period"] = panel["billing_period"].astype(str)
+    out["billing_period"] = panel["billing_period"].astype(str).astype("category")
     if "plan" in panel.columns and panel["plan"].notna().any():
-        out["plan"] = panel["plan"].fillna("unknown").astype(str)
+        out["plan"] = panel["plan"].fillna("unknown").astype(str).astype("category")
     for row in lamps.itertuples(index=False):
         values = lag_within_account(panel, row.indicator, max(row.lag_weeks - ahead, 0))
         out[f"lamp:{row.id}"] = lamp_on(values, row.direction, row.threshold)
@@ -81,6 +82,7 @@ def make_design(raw: pd.DataFrame, event: pd.Series, use_lamps: bool) -> Design:
     ev = event.to_numpy()
     for var in [c for c in ("tenure", "billing_period", "plan") if c in raw.columns]:
         counts = raw[var].value_counts()
+        counts = counts[counts > 0]
         ref = str(sorted(counts.index[counts == counts.max()])[0])
         kept = []
         for lv in sorted(counts.index):

@@ -45,7 +45,7 @@ from churnlab.health.validation import (
 )
 from churnlab.io import read_json, write_json, write_parquet
 
-PANEL_COLUMNS = ["account_id", "week_start", "event", "tenure_weeks", "billing_period"]
+PANEL_COLUMNS = ["account_id", "week_start", "event", "tenure_weeks", "billing_period", "mrr"]
 
 DEFINITIONS = {
     "model": "Discrete-time hazard GLM (binomial, complementary log-log link) on account-week "
@@ -217,8 +217,7 @@ def compute_health(
     latest = scored[latest_mask & (scored["event"] == 0)]
     grid = pd.MultiIndex.from_product([MATURITY_LEVELS, BANDS], names=["maturity", "band"])
     cells_now = latest.groupby(["maturity", "band"]).agg(
-        accounts=("account_id", "size"),
-        mrr=("mrr", "sum") if "mrr" in latest else ("event", "size"),
+        accounts=("account_id", "size"), mrr=("mrr", "sum")
     )
     view = pd.DataFrame(index=grid).join(cells_now).join(cells_v).reset_index()
     view[["accounts", "rows"]] = view[["accounts", "rows"]].fillna(0).astype(int)
