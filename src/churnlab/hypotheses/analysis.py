@@ -232,7 +232,10 @@ def _run(
             keep = np.isfinite(x)
             ph = ph_interaction(start[keep], stop[keep], event[keep], x[keep], adjust[keep])
             rec["ph_check"] = {"lag_weeks": lag, "method": "lamp x log(tenure) interaction", **ph}
-            chosen_lamps[hid] = x
+            # Combined model: a lamp whose indicator has no value is off (nothing to show the
+            # CSM); only rows before the lag reaches back into the account's history are unknown.
+            seen = np.isfinite(lag_within_account(panel, "start", lag))
+            chosen_lamps[hid] = np.where(seen, np.nan_to_num(x, nan=0.0), np.nan)
             chosen_lags[hid] = lag
 
     combined = combined_model(
