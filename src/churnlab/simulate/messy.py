@@ -19,12 +19,9 @@ Faults are drawn per block of accounts (own seed stream), so partitioning never 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from churnlab.simulate.spec import Spec
 from churnlab.simulate.timegrid import US_PER_DAY, Grid
@@ -203,10 +200,3 @@ def csv_strings(df: pd.DataFrame) -> pd.DataFrame:
             text = s.astype(object).where(s.notna(), "").astype(str).to_numpy()
         out[col] = text
     return pd.DataFrame(out)
-
-
-def write_csv(table: pa.Table | pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(table, pd.DataFrame):
-        table = pa.table({c: pa.array(table[c].to_numpy(), pa.string()) for c in table.columns})
-    pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))

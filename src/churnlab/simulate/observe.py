@@ -26,7 +26,7 @@ FEATURES = (
 )
 EVENT_TYPES = ("login", *FEATURES, "data_export")
 LOGIN, EXPORT = 0, len(EVENT_TYPES) - 1
-EVENTS_PER_ACTIVE_WEEK = 3.0  # a fully adopted user's events per week
+EVENTS_PER_ACTIVE_WEEK = 2.0  # a fully adopted user's events per week
 LOGIN_SHARE = 0.45
 VACATION_RATE = 0.04  # share of user-weeks with no activity at all
 QUIET_FACTOR = (

@@ -1,7 +1,8 @@
 """`churnlab simulate`: write the simulated company to `base.raw_dir` (CONTRACTS.md §1).
 
 Output: one Parquet file per table, `events/part-NNNNN.parquet` written every
-`simulate.events_partition_accounts` accounts (bounded memory), and `ground_truth.json`.
+`simulate.events_partition_accounts` accounts, and `ground_truth.json`. Every table is streamed
+block by block (250 accounts), so memory is bounded by one partition, not the company.
 With `simulate.messy: true` every table is written as CSV with injected faults and a
 `_faults.json` inventory (see `messy.py`).
 """
@@ -13,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from churnlab.config import base_path
-from churnlab.io import write_json, write_parquet
+from churnlab.io import write_json
 from churnlab.simulate.churn import calibrate_scale
 from churnlab.simulate.company import pilot_risks, simulate_company_block
-from churnlab.simulate.messy import FaultInjector, csv_strings, write_csv
+from churnlab.simulate.messy import FaultInjector, csv_strings
+from churnlab.simulate.sinks import SCHEMAS, Sink, arrow_table, string_table
 from churnlab.simulate.spec import CHUNK, Spec, spec_from_params
 from churnlab.simulate.timegrid import make_grid
 from churnlab.simulate.truth import ground_truth
@@ -64,50 +63,44 @@ def simulate_company(spec: Spec, out_dir: Path) -> dict[str, Any]:
     scale = calibrate_scale(pilot_risks(spec, grid), grid, spec.monthly_churn_target)
     n_blocks = -(-spec.n_accounts // CHUNK)
     per_part = spec.events_partition_accounts // CHUNK
-    small: dict[str, list[pd.DataFrame]] = {}
+    suffix = ".csv" if spec.messy else ".parquet"
+    faults = FaultInjector(spec, grid) if spec.messy else None
+    sinks = {
+        name: Sink(out_dir / f"{name}{suffix}", SCHEMAS[name], csv=spec.messy)
+        for name in TABLES
+        if name != "events"
+    }
     churned = np.zeros(2)
     months = np.zeros(2)
     trajectories: dict[str, int] = {}
-    faults = None
-    if spec.messy:
-        faults = FaultInjector(spec, grid)
     for part, first_block in enumerate(range(0, n_blocks, per_part)):
-        part_events = []
+        events = Sink(
+            out_dir / "events" / f"part-{part:05d}{suffix}", SCHEMAS["events"], spec.messy
+        )
         for number in range(first_block, min(first_block + per_part, n_blocks)):
             out = simulate_company_block(spec, grid, scale, number)
             if faults is None:
-                part_events.append(out.events)
+                events.write(out.events)
+                for name, df in out.tables.items():
+                    sinks[name].write(arrow_table(name, df))
             else:
-                part_events.append(faults.events(number, out.block, out.events))
+                events.write(faults.events(number, out.block, out.events))
                 out.tables["touchpoints"] = faults.touchpoints(
                     number, out.block, out.tables["touchpoints"]
                 )
-            for name, df in out.tables.items():
-                small.setdefault(name, []).append(df)
+                for name, df in out.tables.items():
+                    sinks[name].write(string_table(csv_strings(df)))
             churned += out.churned
             months += out.months
             for key, v in out.trajectories.items():
                 trajectories[key] = trajectories.get(key, 0) + v
-        events = pa.concat_tables(part_events)
-        if faults is None:
-            # Written with pyarrow directly (same settings as io.write_parquet): millions of
-            # rows never become Python objects.
-            path = out_dir / "events" / f"part-{part:05d}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(events, path, compression="zstd")
-        else:
-            write_csv(events, out_dir / "events" / f"part-{part:05d}.csv")
-    merged = {name: pd.concat(frames, ignore_index=True) for name, frames in small.items()}
-    for name, df in merged.items():
-        if faults is None:
-            write_parquet(df, out_dir / f"{name}.parquet")
-        else:
-            write_csv(csv_strings(df), out_dir / f"{name}.csv")
+        events.close()
+    for sink in sinks.values():
+        sink.close()
     if faults is not None:
         write_json(out_dir / "_faults.json", faults.inventory())
-    rates = months.sum() and churned.sum() / months.sum()
     churn = {
-        "monthly_logo_churn": float(rates),
+        "monthly_logo_churn": float(churned.sum() / max(months.sum(), 1e-9)),
         "by_billing_period": {
             "monthly": float(churned[0] / max(months[0], 1e-9)),
             "annual": float(churned[1] / max(months[1], 1e-9)),

@@ -36,7 +36,7 @@ SEATS = {"smb": (3, 4.0), "mid_market": (10, 12.0), "enterprise": (25, 30.0)}
 ANNUAL_TILT = {"smb": 0.7, "mid_market": 1.2, "enterprise": 2.0}
 ROLES = ("admin", "key_person", "decision_maker", "member")
 # The key person is the account's champion and power user: busy and steady.
-ROLE_ACTIVITY = np.array([1.0, 3.0, 0.35, 1.0])
+ROLE_ACTIVITY = np.array([1.0, 4.0, 0.35, 1.0])
 ROLE_SPREAD = np.array([0.5, 0.25, 0.5, 0.5])  # lognormal sigma of users' activity
 
 JA_CORES = (
