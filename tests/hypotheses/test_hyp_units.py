@@ -164,6 +164,12 @@ def test_km_curve_by_hand():
     c = km_curve(np.array([1.0, 2, 2, 3]), np.array([True, False, True, False]))
     np.testing.assert_allclose(c["survival"], [1.0, 0.75, 0.5, 0.5])
     np.testing.assert_array_equal(c["at_risk"], [4, 4, 3, 1])
+    # Greenwood on the log scale: week 1 var(log S) = 1/(4*3); week 2 adds 1/(3*2)
+    se = np.sqrt([0, 1 / 12, 1 / 12 + 1 / 6, 1 / 12 + 1 / 6])
+    np.testing.assert_allclose(c["ci_low"], c["survival"] * np.exp(-1.959963984540054 * se))
+    np.testing.assert_allclose(
+        c["ci_high"], np.minimum(1, c["survival"] * np.exp(1.959963984540054 * se))
+    )
 
 
 def test_landmark_groups_use_lamp_at_the_landmark_only():

@@ -42,12 +42,18 @@ def km_curve(weeks: np.ndarray, churned: np.ndarray) -> pd.DataFrame:
     at_risk = len(w) - np.r_[0, np.cumsum(leaving)[:-1]]
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(at_risk > 0, 1 - deaths / at_risk, 1.0)
+        # Greenwood variance of log S; 95% CI on the log scale (R survfit's default)
+        green = np.cumsum(np.where(at_risk > deaths, deaths / (at_risk * (at_risk - deaths)), 0.0))
+    surv = np.cumprod(factor)
+    half = 1.959963984540054 * np.sqrt(green)
     return pd.DataFrame(
         {
             "weeks_since_landmark": t,
             "at_risk": at_risk,
             "churned": deaths,
-            "survival": np.cumprod(factor),
+            "survival": surv,
+            "ci_low": surv * np.exp(-half),
+            "ci_high": np.minimum(1.0, surv * np.exp(half)),
         }
     )
 
