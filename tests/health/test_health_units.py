@@ -182,3 +182,34 @@ def test_current_contract_renewal_dates_and_csm():
     )
     csm = current_csm(assign, T("2025-04-10"))
     assert csm.to_dict() == {"m": "new"}
+
+
+def test_horizon_probability_never_reads_later_weeks():
+    """With the weights fixed, week w's churn probability uses indicator values from weeks
+    <= w only: scrambling every later week leaves it unchanged."""
+    from churnlab.health.model import Design, FittedModel, horizon_probability_path
+
+    rng = np.random.default_rng(3)
+    weeks = pd.date_range("2024-01-01", periods=20, freq="W-MON")
+    panel = pd.DataFrame(
+        {
+            "account_id": np.repeat(["a", "b"], 20),
+            "week_start": np.tile(weeks, 2),
+            "tenure_weeks": np.tile(np.arange(20), 2),
+            "billing_period": "monthly",
+            "x": rng.random(40),
+        }
+    )
+    lamps = pd.DataFrame(
+        [{"id": "x_low", "indicator": "x", "direction": "low", "threshold": 0.5, "lag_weeks": 3}]
+    )
+    design = Design(levels={"tenure": ["13-25w"], "billing_period": []}, lamps=["lamp:x_low"])
+    fit = FittedModel(design, np.array([-4.0, 0.3, 1.5]), np.zeros(3), True)
+    base = horizon_probability_path(fit, panel, lamps, 8)
+    w = 9
+    later = panel["week_start"] > weeks[w]
+    scrambled = panel.assign(x=np.where(later, 1 - panel["x"], panel["x"]))
+    again = horizon_probability_path(fit, scrambled, lamps, 8)
+    upto = (~later).to_numpy()
+    assert np.allclose(base[upto], again[upto])
+    assert not np.allclose(base[~upto], again[~upto])  # and later weeks do move

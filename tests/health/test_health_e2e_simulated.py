@@ -1,0 +1,83 @@
+"""Health score on a small simulated company, with the simulator's true leading lamps as the
+'leads churn' hypotheses (the real hypotheses stage is too slow for a test): the score must
+beat the tenure + plan baseline out of time and red accounts must churn more than green."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from churnlab.config import load_params
+
+pytestmark = pytest.mark.e2e
+
+
+def truth_hypotheses(hyp_yaml: dict, truth: dict) -> dict:
+    """hypotheses.json as if the tests had recovered the truth exactly."""
+    out = []
+    for h in hyp_yaml["hypotheses"]:
+        t = truth["indicators"].get(h["indicator"], {})
+        numeric = isinstance(h.get("threshold"), int | float)
+        leads = t.get("role") == "leading" and t.get("direction") == h["direction"] and numeric
+        out.append(
+            {
+                "id": h["id"],
+                "indicator": h["indicator"],
+                "direction": h["direction"],
+                "kind": h["kind"],
+                "action": h["action"],
+                "threshold": h["threshold"] if numeric else None,
+                "best_lag_weeks": min(int(t.get("lead_weeks") or 0), 12) if leads else None,
+                "verdict": "leads churn" if leads else "no evidence",
+            }
+        )
+    return {"hypotheses": out}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = Path(__file__).resolve().parents[2]
+    tmp = tmp_path_factory.mktemp("health_e2e")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["simulate"]["n_accounts"] = 800
+    params["health_score"]["bootstrap_reps"] = 50
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copy(root / "hypotheses.yaml", tmp / "hypotheses.yaml")
+    return tmp
+
+
+def test_health_score_beats_baseline_on_simulated_company(project, monkeypatch):
+    from churnlab.health.stage import run as health
+    from churnlab.ingest.stage import run as ingest
+    from churnlab.panel.stage import run as panel
+    from churnlab.simulate.stage import run as simulate
+
+    monkeypatch.chdir(project)
+    params = load_params("params.yaml")
+    simulate(params)
+    ingest(params)
+    panel(params)
+    truth = json.loads(Path("data/raw/ground_truth.json").read_text())
+    hyp = truth_hypotheses(yaml.safe_load(Path("hypotheses.yaml").read_text()), truth)
+    Path("models").mkdir(exist_ok=True)
+    Path("models/hypotheses.json").write_text(json.dumps(hyp))
+    health(params)
+
+    result = json.loads(Path("models/health_score.json").read_text())
+    assert result["score_source"] == "lamps + baseline"
+    v = result["validation"]
+    assert v["auc"]["score"]["estimate"] > v["auc"]["baseline"]["estimate"]
+    assert v["concordance"]["score"]["estimate"] > v["concordance"]["baseline"]["estimate"]
+    bands = pd.DataFrame(result["bands"]["validation"]).set_index("band")
+    worst = (
+        "red" if pd.notna(bands.loc["red", "rows"]) and bands.loc["red", "rows"] > 0 else "amber"
+    )
+    assert bands.loc[worst, "observed"] > 2 * bands.loc["green", "observed"]
+    actions = pd.read_csv("reports/action_list.csv")
+    assert actions["mrr_at_risk"].is_monotonic_decreasing
+    assert set(actions["hypothesis_id"]) <= {
+        h["id"] for h in hyp["hypotheses"] if h["verdict"] == "leads churn"
+    }
