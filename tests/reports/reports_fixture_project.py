@@ -58,8 +58,14 @@ HYPOTHESES = [
             }
             for lag, hr in [(0, 2.9), (1, 2.8), (2, 2.7), (4, 2.6), (8, 2.5), (12, 1.4)]
         ],
-        "glm_check": {"hazard_ratio": 2.4, "ci_low": 1.7, "ci_high": 3.3, "agrees": True},
-        "ph_check": {},
+        "headline_lag_weeks": 8,
+        # GLM HR at lag 8 = exp(0.875) = 2.40; CI exp(0.875 -/+ 1.96 * 0.17) = 1.72-3.35
+        "glm_check": {
+            "per_lag": [{"lag_weeks": 8, "coef": 0.875, "se": 0.17, "disagreement": None}],
+            "agrees_at_best_lag": True,
+            "n_disagreements": 0,
+        },
+        "ph_check": {"lag_weeks": 8, "p_value": 0.51, "proportional": True},
         "threshold": 0.4,
         "threshold_ci": [0.35, 0.45],
         "lift": 2.1,
@@ -89,7 +95,14 @@ HYPOTHESES = [
             {"lag_weeks": 0, "hazard_ratio": 3.1, "ci_low": 2.0, "ci_high": 4.8},
             {"lag_weeks": 4, "hazard_ratio": 1.0, "ci_low": 0.7, "ci_high": 1.4},
         ],
-        "glm_check": {"hazard_ratio": 1.2, "ci_low": 0.8, "ci_high": 1.9, "agrees": False},
+        "headline_lag_weeks": 0,
+        "glm_check": {
+            "per_lag": [
+                {"lag_weeks": 0, "coef": 0.18, "se": 0.2, "disagreement": "significant in Cox only"}
+            ],
+            "agrees_at_best_lag": False,
+        },
+        "ph_check": {"lag_weeks": 0, "p_value": 0.01, "proportional": False},
         "threshold": 3,
         "lift": 1.5,
         "precision": 0.2,
@@ -108,7 +121,8 @@ HYPOTHESES = [
         "action": "Ask for feedback in the QBR",
         "verdict": "no evidence",
         "verdict_reason": "CI includes 1 at every lag",
-        "best_lag_weeks": 4,
+        "best_lag_weeks": None,
+        "headline_lag_weeks": 0,
         "hazard_ratio": 1.05,
         "ci_low": 0.8,
         "ci_high": 1.4,
@@ -126,7 +140,7 @@ HYPOTHESES = [
         "direction": "high",
         "kind": "risk",
         "action": "Introduce the new CSM in person",
-        "verdict": "not_testable",
+        "verdict": "not testable",
         "verdict_reason": "table csm_assignments is missing",
         "lead_profile": [],
     },
@@ -229,6 +243,35 @@ def tables_json() -> dict:
     }
 
 
+def health_json() -> dict:
+    """models/health_score.json's validation and band blocks (CONTRACTS.md §4)."""
+    return {
+        "validation": {
+            "split_week": "2025-02-24",
+            "n_accounts": 6,
+            "n_events": 3,
+            "concordance": {
+                "score": {"estimate": 0.74, "ci_low": 0.6, "ci_high": 0.85},
+                "baseline": {"estimate": 0.61, "ci_low": 0.5, "ci_high": 0.7},
+            },
+            "auc": {"score": {"estimate": 0.78}, "baseline": {"estimate": 0.65}},
+            "top_decile_lift": {"score": 3.2, "baseline": 2.0},
+        },
+        "bands": {
+            "validation": [
+                {
+                    "band": "green",
+                    "accounts": 4,
+                    "rows": 20,
+                    "mean_predicted": 0.04,
+                    "observed": 0.05,
+                },
+                {"band": "red", "accounts": 2, "rows": 6, "mean_predicted": 0.4, "observed": 0.5},
+            ]
+        },
+    }
+
+
 def km_curves() -> pd.DataFrame:
     """The kpis stage's monthly KM table (by, group, months, survival, ci_low, ci_high)."""
     rows = []
@@ -310,31 +353,26 @@ def write_project(
     write_json(
         models / "hypotheses.json", {"hypotheses": HYPOTHESES, "combined_model": {}, "settings": {}}
     )
-    write_json(
-        models / "health_score.json",
-        {
-            "validation": {
-                "model": {"concordance": 0.74, "auc": {"value": 0.78}},
-                "baseline": {"concordance": 0.61},
-            }
-        },
-    )
+    write_json(models / "health_score.json", health_json())
+    # hypothesis tables as the hypotheses stage writes them (CONTRACTS.md §4)
     km = pd.DataFrame(
         [
-            ("H1", lamp, w, s)
-            for lamp, curve in ((False, [1, 0.98, 0.97]), (True, [1, 0.9, 0.8]))
+            ("H1", 13, lamp, w, n, s)
+            for lamp, n, curve in (("off", 5, [1, 0.98, 0.97]), ("on", 2, [1, 0.9, 0.8]))
             for w, s in zip([0, 4, 8], curve, strict=True)
-        ],
-        columns=["hypothesis_id", "lamp_on", "weeks", "survival"],
+        ]
+        + [("H1", 26, "off", 0, 4, 1.0), ("H1", 26, "on", 0, 1, 1.0)],
+        columns=["id", "landmark_week", "lamp", "weeks_since_landmark", "at_risk", "survival"],
     )
-    write_parquet(km, proc / "hypothesis_tables/km_curves.parquet")
+    write_parquet(km, proc / "hypothesis_tables/landmark_km.parquet")
     thr = pd.DataFrame(
         {
-            "hypothesis_id": "H1",
+            "id": "H1",
             "threshold": [0.2, 0.3, 0.4, 0.5],
             "precision": [0.5, 0.4, 0.3, 0.2],
             "recall": [0.2, 0.4, 0.55, 0.7],
             "lift": [3.0, 2.5, 2.1, 1.4],
+            "chosen": [False, False, True, False],
         }
     )
     write_parquet(thr, proc / "hypothesis_tables/threshold_curves.parquet")
@@ -357,23 +395,80 @@ def write_project(
     write_parquet(quarantine, interim / "quarantine/accounts.parquet")
     reports = root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
+    cols = ["rank", "week_start", "account_id", "account_name", "csm_id", "segment", "band", "health_score",
+            "churn_probability", "mrr", "mrr_at_risk", "renewal_date", "hypothesis_id", "indicator",
+            "indicator_value", "lamp_rule", "weeks_on", "action", "verdict"]  # fmt: skip
     pd.DataFrame(
         [
             (
+                1,
+                "2025-03-10",
                 "a2",
                 EVIL_NAME,
                 "csm_1",
+                "smb",
                 "red",
-                "0.80",
+                20.0,
+                0.8,
+                100.0,
+                80.0,
+                "2025-04-06",
+                "H1",
                 "license_activation_rate",
+                0.3,
+                "license_activation_rate < 0.4",
+                3,
                 "Run an activation workshop",
+                "leads churn",
             ),
-            ("a6", JA_NAME, "csm_2", "amber", "0.40", "nps_unanswered", "Ask for feedback"),
+            (
+                2,
+                "2025-03-10",
+                "a6",
+                JA_NAME,
+                "csm_2",
+                "mid_market",
+                "amber",
+                60.0,
+                0.4,
+                100.0,
+                40.0,
+                "2025-04-06",
+                "H1",
+                "license_activation_rate",
+                0.35,
+                "license_activation_rate < 0.4",
+                1,
+                "Run an activation workshop",
+                "leads churn",
+            ),
         ],
-        columns=["account_id", "name", "csm_id", "band", "score", "lamps", "action"],
+        columns=cols,
     ).to_csv(reports / "action_list.csv", index=False)
     pd.DataFrame(
-        [("a4", "Acme", "csm_1", "green", "0.10", "goal_achieved", "Propose the upgrade")],
-        columns=["account_id", "name", "csm_id", "band", "score", "lamps", "action"],
+        [
+            (
+                1,
+                "2025-03-10",
+                "a4",
+                "Acme",
+                "csm_1",
+                "enterprise",
+                "green",
+                90.0,
+                0.1,
+                300.0,
+                30.0,
+                "2025-04-06",
+                "H5",
+                "goal_achieved",
+                1.0,
+                "goal_achieved > 0.5",
+                2,
+                "Propose the upgrade",
+                "no evidence",
+            )
+        ],
+        columns=cols,
     ).to_csv(reports / "opportunity_list.csv", index=False)
     return root

@@ -126,6 +126,94 @@ def test_actions_by_csm_puts_unassigned_last():
     assert [g for g, _ in groups] == ["b", "z", "unassigned"]
 
 
+def test_glm_cross_check_is_a_hazard_ratio_at_the_headline_lag():
+    hyps = frames.hypotheses_table({"hypotheses": fx.HYPOTHESES}).set_index("id")
+    # exp(0.875) = 2.399; exp(0.875 -/+ 1.959964 * 0.17) = 1.719, 3.348
+    assert hyps.loc["H1", "glm_hazard_ratio"] == pytest.approx(2.399, abs=1e-3)
+    assert hyps.loc["H1", "glm_ci_low"] == pytest.approx(1.719, abs=1e-3)
+    assert hyps.loc["H1", "glm_ci_high"] == pytest.approx(3.348, abs=1e-3)
+    assert hyps.loc["H1", "lag_weeks"] == 8 and hyps.loc["H3", "lag_weeks"] == 0
+    assert pd.isna(hyps.loc["H3", "glm_hazard_ratio"])  # no GLM entry at that lag
+    assert hyps.loc["H2", "glm_disagreement"] == "significant in Cox only"
+
+
+def test_glm_and_ph_sentences():
+    hyps = frames.hypotheses_table({"hypotheses": fx.HYPOTHESES}).set_index("id")
+    h1 = pages.glm_text(hyps.loc["H1"], "en")
+    assert (
+        h1
+        == "Discrete-time hazard cross-check: HR 2.40 (95% CI 1.72–3.35), consistent with the Cox model."
+    )
+    assert "DISAGREES" in pages.glm_text(hyps.loc["H2"], "en")
+    assert "significant in Cox only" in pages.glm_text(hyps.loc["H2"], "en")
+    assert "look proportional (p = 0.510)" in pages.ph_text(hyps.loc["H1"], "en")
+    assert "changes with tenure (p = 0.010)" in pages.ph_text(hyps.loc["H2"], "en")
+    assert pages.ph_text(hyps.loc["H4"], "en") is None
+
+
+def test_chosen_threshold_prefers_the_curve_flag():
+    curve = frames.threshold_curve(
+        pd.DataFrame({"id": "H", "threshold": [0.5, 0.2], "chosen": [True, False]})
+    )
+    assert curve["threshold"].tolist() == [0.2, 0.5]
+    assert pages.chosen_threshold(curve, pd.Series({"threshold": 0.9})) == 0.5
+    assert pages.chosen_threshold(curve.iloc[0:0], pd.Series({"threshold": 0.9})) == 0.9
+
+
+def test_landmark_km_keeps_each_landmark():
+    rows = pd.DataFrame(
+        {
+            "id": "H",
+            "landmark_week": [13, 13, 26],
+            "lamp": ["on", "off", "on"],
+            "weeks_since_landmark": [0, 0, 0],
+            "at_risk": [3, 9, 2],
+            "survival": [1.0, 1.0, 1.0],
+        }
+    )
+    km = frames.km_curve(rows)
+    assert km["landmark_week"].tolist() == [13, 13, 26]
+    assert km["lamp_on"].tolist() == [False, True, True]
+    assert km["at_risk"].tolist() == [9, 3, 2]
+
+
+def test_validation_pair_reads_estimates():
+    validation = fx.health_json()["validation"]
+    assert takeaways.validation_pair(validation, "concordance") == (0.74, 0.61)
+    assert takeaways.validation_pair(validation, "top_decile_lift") == (3.2, 2.0)
+    assert all(np.isnan(takeaways.validation_pair({}, "auc")))
+
+
+def test_action_table_shows_contract_columns_in_order():
+    df = pd.read_csv(
+        __import__("io").StringIO(
+            "rank,account_id,account_name,csm_id,band,health_score,mrr,mrr_at_risk,lamp_rule,weeks_on,action,verdict\n"
+            "1,a1,Acme <x>,c1,red,20.5,1000,800.4,x < 0.5,3,Call them,leads churn\n"
+        ),
+        dtype=str,
+    )
+    html = pages.action_table(df, "en", "mrr_at_risk", "")
+    headers = [
+        h
+        for h in (
+            "Rank",
+            "Account",
+            "Account ID",
+            "Band",
+            "Health score (0–100)",
+            "MRR at risk",
+            "Lamp",
+            "Weeks on",
+            "Action",
+        )
+    ]
+    positions = [html.index(f">{h}</th>") for h in headers]
+    assert positions == sorted(positions)
+    assert ">MRR</th>" not in html and "verdict" not in html and "c1" not in html
+    assert "Acme &lt;x&gt;" in html and ">800</td>" in html
+    assert '<span class="band band-red">red</span>' in html
+
+
 # --- takeaways ----------------------------------------------------------------------------
 
 
@@ -160,7 +248,7 @@ def test_executive_takeaways_from_fixture_numbers():
         hyps,
         frames.top_leading(hyps),
         frames.latest_bands(fx.health_scores()),
-        {"model": {"concordance": 0.74}, "baseline": {"concordance": 0.61}},
+        fx.health_json()["validation"],
         "en",
     )
     assert lines[0] == "Logo churn rose from 2.0% to 4.0% per month over the last 3 months."
@@ -378,3 +466,22 @@ def test_empty_inputs_render_placeholders():
         pages.cohort_report(data, "en", "segment", "smb"),
     ):
         assert blocks
+
+
+def test_check_inputs_names_the_missing_file_and_stage(tmp_path):
+    from churnlab.reports.loaders import Paths
+    from churnlab.reports.stage import check_inputs
+
+    root = fx.write_project(tmp_path / "p")
+    paths = Paths.from_dirs(
+        root / "models",
+        root / "data/processed",
+        root / "data/interim",
+        root / "reports",
+        root / "metrics",
+    )
+    check_inputs(paths, {"kpis", "hypotheses", "health", "panel", "quality"})
+    (root / "models/hypotheses.json").unlink()
+    check_inputs(paths, {"kpis", "panel"})  # a segment page does not need it
+    with pytest.raises(UserError, match=r"hypotheses.json: not found; run `churnlab hypotheses`"):
+        check_inputs(paths, {"hypotheses"})

@@ -7,6 +7,7 @@ rather than failing when an upstream stage did not produce something.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -195,8 +196,30 @@ def latest_bands(scores: pd.DataFrame) -> pd.Series:
 # --- hypotheses ----------------------------------------------------------------------------
 
 
+def glm_at_lag(glm_check: dict, lag: object) -> dict:
+    """The discrete-time GLM cross-check at one lag as a hazard ratio with a 95% CI.
+
+    hypotheses.json stores GLM coefficients (cloglog, so exp(coef) is a hazard ratio) per lag.
+    """
+    for entry in glm_check.get("per_lag") or []:
+        if lag is not None and entry.get("lag_weeks") == lag and entry.get("coef") is not None:
+            coef, se = float(entry["coef"]), entry.get("se")
+            half = 1.959964 * float(se) if se is not None else math.nan
+            return {
+                "hazard_ratio": math.exp(coef),
+                "ci_low": math.exp(coef - half),
+                "ci_high": math.exp(coef + half),
+                "disagreement": entry.get("disagreement"),
+            }
+    return {}
+
+
 def hypotheses_table(hyp: dict) -> pd.DataFrame:
-    """One row per hypothesis with the scalar fields of models/hypotheses.json and `verdict_key`."""
+    """One row per hypothesis with the scalar fields of models/hypotheses.json and `verdict_key`.
+
+    `lag_weeks` is the lag the headline numbers come from (`headline_lag_weeks`, else the best
+    lag); GLM columns are the cross-check at that lag; `ph_*` the proportional-hazards check.
+    """
     rows = []
     for h in hyp.get("hypotheses", []):
         row = {k: v for k, v in h.items() if not isinstance(v, dict | list)}
@@ -205,13 +228,22 @@ def hypotheses_table(hyp: dict) -> pd.DataFrame:
             ci if isinstance(ci, list) and len(ci) == 2 else (None, None)
         )
         row["verdict_key"] = verdict_key(h.get("verdict"))
+        lag = h.get("headline_lag_weeks", h.get("best_lag_weeks"))
+        row["lag_weeks"] = lag
         glm = h.get("glm_check") or {}
-        for k in ("hazard_ratio", "ci_low", "ci_high", "agrees"):
-            row[f"glm_{k}"] = glm.get(k)
+        at_lag = glm_at_lag(glm, lag)
+        for k in ("hazard_ratio", "ci_low", "ci_high", "disagreement"):
+            row[f"glm_{k}"] = at_lag.get(k)
+        row["glm_agrees"] = glm.get("agrees_at_best_lag")
+        row["glm_n_disagreements"] = glm.get("n_disagreements")
+        ph = h.get("ph_check") or {}
+        row["ph_proportional"] = ph.get("proportional")
+        row["ph_p_value"] = ph.get("p_value")
         rows.append(row)
     cols = ["id", "statement", "stage", "indicator", "direction", "kind", "action", "verdict", "verdict_key",
-            "hazard_ratio", "ci_low", "ci_high", "q_value", "best_lag_weeks", "threshold", "precision", "recall",
-            "lift", "median_warning_weeks", "n_accounts", "n_events"]  # fmt: skip
+            "verdict_reason", "hazard_ratio", "ci_low", "ci_high", "q_value", "best_lag_weeks", "lag_weeks",
+            "threshold", "threshold_rule", "precision", "recall", "lift", "median_warning_weeks", "n_accounts",
+            "n_events", "glm_hazard_ratio", "glm_agrees", "ph_proportional"]  # fmt: skip
     df = pd.DataFrame(rows)
     for c in cols:
         if c not in df:
@@ -279,44 +311,52 @@ def hypothesis_rows(table: pd.DataFrame, hypothesis_id: str) -> pd.DataFrame:
 
 
 def km_curve(rows: pd.DataFrame) -> pd.DataFrame:
-    """Normalise a landmark-KM table to weeks, survival, lamp_on (bool), ci_low, ci_high."""
-    out = pd.DataFrame(columns=["weeks", "survival", "lamp_on", "ci_low", "ci_high"])
+    """Normalise a landmark-KM table to landmark_week, weeks, survival, lamp_on (bool), ci_*.
+
+    The hypotheses stage writes several landmark weeks per hypothesis; tables without a
+    landmark column get landmark_week 0.
+    """
+    cols = ["landmark_week", "weeks", "survival", "lamp_on", "ci_low", "ci_high", "at_risk"]
     if rows.empty:
-        return out
-    tcol = pick(rows, ("weeks", "timeline", "weeks_after_landmark", "t", "time", "week"))
+        return pd.DataFrame(columns=cols)
+    tcol = pick(rows, ("weeks_since_landmark", "weeks", "timeline", "weeks_after_landmark", "t"))
     scol = pick(rows, ("survival", "km_estimate", "surv", "retention"))
-    gcol = pick(rows, ("lamp_on", "lamp", "group", "state", "lamp_state"))
+    gcol = pick(rows, ("lamp", "lamp_on", "group", "state", "lamp_state"))
     if tcol is None or scol is None or gcol is None:
-        return out
+        return pd.DataFrame(columns=cols)
     g = rows[gcol]
-    lamp = (
-        g.astype(bool)
-        if g.dtype == bool or pd.api.types.is_numeric_dtype(g)
-        else g.astype(str).str.lower().isin(["on", "true", "1", "lamp_on", "lamp on"])
-    )
+    if g.dtype == bool or pd.api.types.is_numeric_dtype(g):
+        lamp = g.astype(bool)
+    else:
+        lamp = g.astype(str).str.lower().isin(["on", "true", "1", "lamp_on", "lamp on"])
     res = pd.DataFrame(
         {
+            "landmark_week": rows["landmark_week"].astype(int) if "landmark_week" in rows else 0,
             "weeks": rows[tcol].astype(float),
             "survival": rows[scol].astype(float),
             "lamp_on": lamp.to_numpy(),
         }
     )
-    lo, hi = (
-        pick(rows, ("ci_low", "lower", "ci_lower")),
-        pick(rows, ("ci_high", "upper", "ci_upper")),
-    )
-    res["ci_low"] = rows[lo].astype(float).to_numpy() if lo else np.nan
-    res["ci_high"] = rows[hi].astype(float).to_numpy() if hi else np.nan
-    return res.sort_values(["lamp_on", "weeks"]).reset_index(drop=True)
+    for out_col, candidates in (
+        ("ci_low", ("ci_low", "lower", "ci_lower")),
+        ("ci_high", ("ci_high", "upper", "ci_upper")),
+        ("at_risk", ("at_risk",)),
+    ):
+        src = pick(rows, candidates)
+        res[out_col] = rows[src].astype(float).to_numpy() if src else np.nan
+    return res.sort_values(["landmark_week", "lamp_on", "weeks"]).reset_index(drop=True)
 
 
 def threshold_curve(rows: pd.DataFrame) -> pd.DataFrame:
-    """Normalise a threshold-curve table to threshold, precision, recall, lift."""
-    if rows.empty or pick(rows, ("threshold", "cutoff")) is None:
-        return pd.DataFrame(columns=["threshold", "precision", "recall", "lift"])
-    res = pd.DataFrame({"threshold": rows[pick(rows, ("threshold", "cutoff"))].astype(float)})
+    """Normalise a threshold-curve table to threshold, precision, recall, lift, chosen."""
+    cols = ["threshold", "precision", "recall", "lift", "chosen"]
+    tcol = pick(rows, ("threshold", "cutoff")) if not rows.empty else None
+    if tcol is None:
+        return pd.DataFrame(columns=cols)
+    res = pd.DataFrame({"threshold": rows[tcol].astype(float)})
     for c in ("precision", "recall", "lift"):
         res[c] = rows[c].astype(float).to_numpy() if c in rows else np.nan
+    res["chosen"] = rows["chosen"].astype(bool).to_numpy() if "chosen" in rows else False
     return res.sort_values("threshold").reset_index(drop=True)
 
 

@@ -16,7 +16,6 @@ from churnlab.reports import markup as m
 from churnlab.reports.i18n import t, verdict_key, verdict_word
 from churnlab.reports.loaders import ReportData, as_of
 from churnlab.reports.takeaways import (
-    concordances,
     executive_takeaways,
     segment_takeaways,
     verdict_counts_text,
@@ -108,8 +107,9 @@ def executive_summary(data: ReportData, lang: str) -> list[Block]:
     blocks += [
         m.heading(t(lang, "sec.health_trend")),
         plotting.png_bytes(plotting.band_shares(frames.band_share_by_week(data.scores), lang)),
-        m.heading(t(lang, "sec.top_hypotheses")),
     ]
+    blocks += validation_section(data, lang)
+    blocks.append(m.heading(t(lang, "sec.top_hypotheses")))
     top_plot = (
         top.assign(label=[_indicator_label(data, i) for i in top["indicator"]])
         if not top.empty
@@ -137,12 +137,12 @@ def verdict_table(hyps: pd.DataFrame, data: ReportData, lang: str) -> str:
                     hyps["hazard_ratio"], hyps["ci_low"], hyps["ci_high"], strict=True
                 )
             ],
-            t(lang, "col.best_lag"): hyps["best_lag_weeks"].map(m.fmt_int),
+            t(lang, "col.lag"): hyps["lag_weeks"].map(m.fmt_int),
             t(lang, "col.q"): hyps["q_value"].map(m.fmt_p),
             t(lang, "col.warning"): hyps["median_warning_weeks"].map(lambda w: m.fmt_num(w, 1)),
         }
     )
-    numeric = [t(lang, k) for k in ("col.hr", "col.best_lag", "col.q", "col.warning")]
+    numeric = [t(lang, k) for k in ("col.hr", "col.lag", "col.q", "col.warning")]
     return m.table(rows, numeric=numeric, raw=[t(lang, "col.verdict")])
 
 
@@ -166,7 +166,7 @@ def _table_for(data: ReportData, prefixes: tuple[str, ...]) -> pd.DataFrame:
 
 def lamp_text(row: pd.Series, data: ReportData, lang: str) -> str:
     op = t(lang, "op.high" if str(row.get("direction")) == "high" else "op.low")
-    return t(
+    return t(  # the stage's own rule text (e.g. "x < 0.5") is shown by the action list
         lang,
         "lamp.text",
         indicator=_indicator_label(data, row.get("indicator")),
@@ -179,14 +179,22 @@ def lamp_text(row: pd.Series, data: ReportData, lang: str) -> str:
     )
 
 
+def _present(value: object) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
 def glm_text(row: pd.Series, lang: str) -> str | None:
+    """The discrete-time GLM cross-check at the headline lag, saying so when it disagrees."""
     hr = row.get("glm_hazard_ratio")
-    if hr is None or (isinstance(hr, float) and math.isnan(hr)):
+    if not _present(hr):
         return None
-    agrees = row.get("glm_agrees")
-    agree = (
-        "" if agrees is None else t(lang, "lamp.glm_agree" if bool(agrees) else "lamp.glm_disagree")
-    )
+    disagreement = row.get("glm_disagreement")
+    if _present(disagreement):
+        agree = t(lang, "lamp.glm_disagree") + f" ({disagreement})"
+    elif _present(row.get("glm_agrees")):
+        agree = t(lang, "lamp.glm_agree" if bool(row.get("glm_agrees")) else "lamp.glm_disagree")
+    else:
+        agree = ""
     return t(
         lang,
         "lamp.glm",
@@ -195,6 +203,23 @@ def glm_text(row: pd.Series, lang: str) -> str | None:
         hi=m.fmt_num(row.get("glm_ci_high")),
         agree=agree,
     )
+
+
+def ph_text(row: pd.Series, lang: str) -> str | None:
+    """Proportional-hazards check in words (lamp x log(tenure) interaction)."""
+    prop = row.get("ph_proportional")
+    if not _present(prop):
+        return None
+    key = "ph.ok" if bool(prop) else "ph.bad"
+    return t(lang, "lamp.ph", text=t(lang, key, p=m.fmt_p(row.get("ph_p_value"))))
+
+
+def chosen_threshold(curve: pd.DataFrame, row: pd.Series) -> float:
+    """The lamp threshold: the curve's `chosen` point, else the hypothesis' threshold."""
+    if not curve.empty and curve["chosen"].any():
+        return float(curve.loc[curve["chosen"], "threshold"].iloc[0])
+    value = pd.to_numeric(pd.Series([row.get("threshold")]), errors="coerce").iloc[0]
+    return float(value)
 
 
 def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
@@ -227,8 +252,8 @@ def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
             )
         )
         blocks.append(m.heading(t(lang, "sec.threshold"), 4))
-        chosen = pd.to_numeric(pd.Series([row.get("threshold")]), errors="coerce").iloc[0]
         curve = frames.threshold_curve(frames.hypothesis_rows(thr_all, hid))
+        chosen = chosen_threshold(curve, row)
         blocks.append(
             plotting.png_bytes(
                 plotting.threshold_curve(
@@ -237,9 +262,7 @@ def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
             )
         )
         lines = [lamp_text(row, data, lang)]
-        glm = glm_text(row, lang)
-        if glm:
-            lines.append(glm)
+        lines += [x for x in (glm_text(row, lang), ph_text(row, lang)) if x]
         blocks.append(m.heading(t(lang, "sec.lamp"), 4) + m.bullet_list(lines))
         blocks.append(
             m.heading(t(lang, "sec.action"), 4) + m.paragraph(str(row.get("action") or "–"))
@@ -319,31 +342,52 @@ def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> li
 # --- action list ---------------------------------------------------------------------------
 
 
-def _action_columns(df: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Readable column names for the action list; bands as coloured pills."""
-    out = df.copy()
+# Action-list columns shown, in order (CONTRACTS.md §4), with their header keys.
+ACTION_COLUMNS = [
+    ("rank", "col.rank"),
+    ("account_name", "col.account"),
+    ("name", "col.account"),
+    ("account_id", "col.account_id"),
+    ("band", "col.band"),
+    ("health_score", "col.health_score"),
+    ("score", "col.score"),
+    ("mrr_at_risk", "col.mrr_at_risk"),
+    ("mrr", "col.mrr"),
+    ("renewal_date", "col.renewal"),
+    ("lamp_rule", "col.rule"),
+    ("lamps", "col.lamps"),
+    ("weeks_on", "col.weeks_on"),
+    ("action", "col.action"),
+]
+NUMERIC_ACTION_COLUMNS = {"rank", "health_score", "score", "mrr_at_risk", "mrr", "weeks_on"}
+
+
+def _band_badge(band: object, lang: str) -> str:
+    b = str(band).lower()
+    text = t(lang, f"band.{b}") if b in ("red", "amber", "green") else str(band)
+    return m.badge(f"band band-{b}", text)
+
+
+def action_table(df: pd.DataFrame, lang: str, money: str, empty_text: str) -> str:
+    """The chosen action-list columns with translated headers; bands as coloured pills."""
+    if df.empty:
+        return m.table(df, empty_text=empty_text)
+    skip = {"mrr"} if money == "mrr_at_risk" and "mrr_at_risk" in df else {"mrr_at_risk"}
+    keep, seen_headers = [], set()
+    for col, key in ACTION_COLUMNS:
+        if col in df and col not in skip and t(lang, key) not in seen_headers:
+            keep.append((col, t(lang, key)))
+            seen_headers.add(t(lang, key))
+    out = df[[c for c, _ in keep]].copy()
     if "band" in out:
-        out["band"] = [
-            m.badge(
-                f"band band-{m.esc(str(b).lower())}",
-                t(lang, f"band.{str(b).lower()}")
-                if str(b).lower() in ("red", "amber", "green")
-                else str(b),
-            )
-            for b in out["band"]
-        ]
-    names = {
-        "account_id": t(lang, "col.account"),
-        "name": t(lang, "col.account"),
-        "band": t(lang, "col.band"),
-        "score": t(lang, "col.score"),
-        "lamps": t(lang, "col.lamps"),
-        "action": t(lang, "col.action"),
-        "actions": t(lang, "col.action"),
-    }
-    if "name" in out and "account_id" in out:
-        names["account_id"] = "ID"
-    return out.rename(columns=names)
+        out["band"] = [_band_badge(b, lang) for b in out["band"]]
+    for col in ("mrr_at_risk", "mrr"):
+        if col in out:
+            out[col] = pd.to_numeric(out[col], errors="coerce").map(lambda v: m.fmt_num(v, 0))
+    out.columns = [h for _, h in keep]
+    numeric = [h for c, h in keep if c in NUMERIC_ACTION_COLUMNS]
+    raw = [t(lang, "col.band")] if "band" in df else []
+    return m.table(out, numeric=numeric, raw=raw)
 
 
 def action_list(data: ReportData, lang: str, accounts: set[str] | None = None) -> list[Block]:
@@ -367,21 +411,15 @@ def action_list(data: ReportData, lang: str, accounts: set[str] | None = None) -
     if not groups:
         blocks.append(m.paragraph(t(lang, "empty", what=t(lang, "empty.no_actions")), "empty"))
     for csm, df in groups:
-        shown = _action_columns(df.drop(columns=[c for c in ("csm_id", "csm") if c in df]), lang)
-        blocks.append(m.heading(t(lang, "csm.heading", csm=csm, n=len(df)), 3))
-        blocks.append(
-            m.table(shown, raw=[t(lang, "col.band")] if t(lang, "col.band") in shown else [])
-        )
+        blocks.append(m.heading(t(lang, "csm.heading", csm=csm, n=_n_accounts(df)), 3))
+        blocks.append(action_table(df, lang, "mrr_at_risk", ""))
     blocks.append(m.heading(t(lang, "sec.opportunities")))
-    opp_shown = _action_columns(opps, lang)
-    blocks.append(
-        m.table(
-            opp_shown,
-            raw=[t(lang, "col.band")] if t(lang, "col.band") in opp_shown else [],
-            empty_text=t(lang, "empty", what=t(lang, "empty.no_rows")),
-        )
-    )
+    blocks.append(action_table(opps, lang, "mrr", t(lang, "empty", what=t(lang, "empty.no_rows"))))
     return blocks
+
+
+def _n_accounts(df: pd.DataFrame) -> int:
+    return int(df["account_id"].nunique()) if "account_id" in df else len(df)
 
 
 # --- segment / customer-goal report --------------------------------------------------------
@@ -442,34 +480,58 @@ def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> li
     return blocks + action_list(data, lang, accounts=ids)
 
 
-def validation_table(data: ReportData, lang: str) -> str:
-    """Health score vs baseline: concordance (and AUC, top-decile lift when present)."""
+def _with_ci(block: object) -> str:
+    """'0.715 (0.657–0.768)' from {estimate, ci_low, ci_high}, or a plain number."""
+    if isinstance(block, dict):
+        est = block.get("estimate", block.get("value"))
+        if block.get("ci_low") is not None:
+            return f"{m.fmt_num(est, 3)} ({m.fmt_num(block.get('ci_low'), 3)}–{m.fmt_num(block.get('ci_high'), 3)})"
+        return m.fmt_num(est, 3)
+    return m.fmt_num(block, 3)
+
+
+def validation_section(data: ReportData, lang: str) -> list[Block]:
+    """Out-of-time validation of the health score against the baseline, and band calibration."""
     validation = data.health.get("validation") or {}
-    model = validation.get("model", validation)
-    base = validation.get("baseline") or {}
     rows = []
     for key in ("concordance", "auc", "top_decile_lift"):
-        if key in model or key in base:
+        block = validation.get(key)
+        if isinstance(block, dict):
             rows.append(
-                (key, m.fmt_num(_scalar(model.get(key)), 3), m.fmt_num(_scalar(base.get(key)), 3))
+                (
+                    t(lang, f"metric.{key}"),
+                    _with_ci(block.get("score")),
+                    _with_ci(block.get("baseline")),
+                )
             )
-    c, _ = concordances(validation)
+    if not rows:
+        return []
     df = pd.DataFrame(
         rows, columns=[t(lang, "col.metric"), t(lang, "col.model"), t(lang, "col.baseline")]
     )
-    return (
-        m.table(
-            df,
-            numeric=[t(lang, "col.model"), t(lang, "col.baseline")],
-            empty_text=t(lang, "empty", what=t(lang, "empty.input")),
+    blocks: list[Block] = [m.heading(t(lang, "sec.validation"))]
+    if validation.get("split_week"):
+        note = t(
+            lang,
+            "validation.note",
+            split=str(validation["split_week"])[:10],
+            n=m.fmt_int(validation.get("n_accounts")),
+            events=m.fmt_int(validation.get("n_events")),
         )
-        if rows or not math.isnan(c)
-        else ""
-    )
-
-
-def _scalar(value: object) -> object:
-    """AUC may come as {"value", "ci_low", "ci_high"}; show the point estimate."""
-    if isinstance(value, dict):
-        return value.get("value", value.get("estimate"))
-    return value
+        blocks.append(m.paragraph(note, "note"))
+    blocks.append(m.table(df, numeric=[t(lang, "col.model"), t(lang, "col.baseline")]))
+    bands = pd.DataFrame((data.health.get("bands") or {}).get("validation") or [])
+    if not bands.empty and {"band", "mean_predicted", "observed"} <= set(bands.columns):
+        shown = pd.DataFrame(
+            {
+                t(lang, "col.band"): [_band_badge(b, lang) for b in bands["band"]],
+                t(lang, "col.n_accounts"): bands.get("accounts", pd.Series(dtype=float)).map(
+                    m.fmt_int
+                ),
+                t(lang, "col.predicted"): bands["mean_predicted"].map(m.fmt_pct),
+                t(lang, "col.observed"): bands["observed"].map(m.fmt_pct),
+            }
+        )
+        numeric = [t(lang, k) for k in ("col.n_accounts", "col.predicted", "col.observed")]
+        blocks.append(m.table(shown, numeric=numeric, raw=[t(lang, "col.band")]))
+    return blocks

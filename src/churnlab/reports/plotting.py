@@ -242,69 +242,98 @@ def lead_profile(profile: pd.DataFrame, name: str, lang: str) -> Figure:
     return fig
 
 
-def km_by_lamp(km: pd.DataFrame, name: str, lang: str) -> Figure:
-    """Landmark Kaplan–Meier retention for accounts with the lamp on vs off at the landmark."""
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.set_title(t(lang, "plot.km_title", name=name))
-    if km.empty:
-        _empty_axes(ax, lang, t(lang, "empty.input"))
+def km_by_lamp(km: pd.DataFrame, name: str, lang: str, max_panels: int = 4) -> Figure:
+    """Landmark Kaplan–Meier retention, lamp on vs off at the landmark; one panel per landmark.
+
+    Accounts are grouped by the lamp's state at the landmark week only (no "ever on"
+    grouping, which would give the lamp-on group immortal time).
+    """
+    landmarks = sorted(km["landmark_week"].unique())[:max_panels] if not km.empty else []
+    n = max(len(landmarks), 1)
+    fig, axes = plt.subplots(
+        1, n, figsize=(min(4.2 * n, 12), 3.8), sharey=True, squeeze=False, layout="constrained"
+    )
+    fig.suptitle(t(lang, "plot.km_title", name=name), fontweight="bold")
+    if not landmarks:
+        _empty_axes(axes[0][0], lang, t(lang, "empty.input"))
         return fig
-    for lamp in (False, True):
-        g = km[km["lamp_on"] == lamp].sort_values("weeks")
-        if g.empty:
-            continue
-        label = t(lang, "plot.lamp_on" if lamp else "plot.lamp_off")
-        ax.step(
-            g["weeks"], g["survival"] * 100, where="post", color=LAMP_COLOURS[lamp], label=label
-        )
-        if {"ci_low", "ci_high"} <= set(g.columns) and g["ci_low"].notna().any():
-            ax.fill_between(
-                g["weeks"],
-                g["ci_low"] * 100,
-                g["ci_high"] * 100,
-                step="post",
-                color=LAMP_COLOURS[lamp],
-                alpha=0.15,
+    for ax, week in zip(axes[0], landmarks, strict=False):
+        sub = km[km["landmark_week"] == week]
+        for lamp in (False, True):
+            g = sub[sub["lamp_on"] == lamp].sort_values("weeks")
+            if g.empty:
+                continue
+            n_start = int(g["at_risk"].iloc[0]) if g["at_risk"].notna().any() else None
+            label = t(lang, "plot.lamp_on" if lamp else "plot.lamp_off")
+            label += f" (n={n_start})" if n_start is not None else ""
+            ax.step(
+                g["weeks"], g["survival"] * 100, where="post", color=LAMP_COLOURS[lamp], label=label
             )
-    ax.set_xlabel(t(lang, "plot.weeks_after_landmark"))
-    ax.set_ylabel(t(lang, "plot.retention_pct"))
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.legend(loc="lower left")
+            if g["ci_low"].notna().any():
+                ax.fill_between(
+                    g["weeks"],
+                    g["ci_low"] * 100,
+                    g["ci_high"] * 100,
+                    step="post",
+                    color=LAMP_COLOURS[lamp],
+                    alpha=0.15,
+                )
+        ax.set_title(t(lang, "plot.landmark", week=int(week)), fontsize=10)
+        ax.set_xlabel(t(lang, "plot.weeks_after_landmark"))
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        ax.legend(loc="lower left", fontsize=8)
+    axes[0][0].set_ylabel(t(lang, "plot.retention_pct"))
     return fig
 
 
 def threshold_curve(
     curve: pd.DataFrame, chosen: float | None, unit: str, name: str, lang: str
 ) -> Figure:
-    """Precision, recall and lift (÷10, to share the axis) at each candidate lamp threshold."""
+    """Precision and recall (left axis, %) and lift (right axis) at each candidate threshold."""
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.set_title(t(lang, "plot.threshold_title", name=name))
     if curve.empty:
         _empty_axes(ax, lang, t(lang, "empty.input"))
         return fig
     curve = curve.sort_values("threshold")
-    series = (
+    lines = []
+    for col, key, colour, ls in (
         ("precision", "plot.precision", "blue", "-"),
         ("recall", "plot.recall", "orange", "--"),
-    )
-    for col, key, colour, ls in series:
-        if col in curve:
-            ax.plot(
-                curve["threshold"], curve[col], ls=ls, color=OKABE_ITO[colour], label=t(lang, key)
+    ):
+        if curve[col].notna().any():
+            lines += ax.plot(
+                curve["threshold"],
+                curve[col] * 100,
+                marker="o",
+                ms=3,  # a configured threshold is a single point: still visible
+                ls=ls,
+                color=OKABE_ITO[colour],
+                label=t(lang, key),
             )
-    if "lift" in curve:
-        ax.plot(
-            curve["threshold"],
-            curve["lift"] / 10,
-            ls=":",
-            color=OKABE_ITO["green"],
-            label=t(lang, "plot.lift10"),
-        )
-    if chosen is not None and np.isfinite(chosen):
-        ax.axvline(chosen, color=OKABE_ITO["vermillion"], lw=1.5, label=t(lang, "plot.chosen"))
     ax.set_xlabel(t(lang, "plot.threshold", unit=unit))
-    ax.set_ylabel(t(lang, "plot.metric_value"))
-    ax.legend(loc="best")
+    ax.set_ylabel(t(lang, "plot.share_axis"))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set_ylim(0, 100)
+    if curve["lift"].notna().any():
+        ax2 = ax.twinx()
+        ax2.grid(False)
+        ax2.spines["right"].set_visible(True)
+        lines += ax2.plot(
+            curve["threshold"],
+            curve["lift"],
+            ls=":",
+            marker=".",
+            color=OKABE_ITO["green"],
+            label=t(lang, "plot.lift"),
+        )
+        ax2.set_ylabel(t(lang, "plot.lift_axis"))
+        ax2.set_ylim(bottom=0)
+    if chosen is not None and np.isfinite(chosen):
+        lines.append(
+            ax.axvline(chosen, color=OKABE_ITO["vermillion"], lw=1.5, label=t(lang, "plot.chosen"))
+        )
+    ax.legend(lines, [ln.get_label() for ln in lines], loc="best", fontsize=8)
     return fig
 
 

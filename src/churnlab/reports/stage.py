@@ -31,18 +31,25 @@ def _paths(params: dict) -> Paths:
     )
 
 
-def check_inputs(paths: Paths) -> None:
-    """The inputs every run needs; a missing one names the stage that writes it."""
-    required = {
-        paths.panel_meta: "panel",
-        paths.kpis: "kpis",
-        paths.hypotheses: "hypotheses",
-        paths.health: "health-score",
+def check_inputs(paths: Paths, parts: set[str]) -> None:
+    """The inputs the chosen reports need; a missing one names the stage that writes it.
+
+    Optional inputs (kpi/hypothesis tables, action lists, quarantine) may be absent: the
+    report then says "not available" for that section.
+    """
+    required = {paths.panel_meta: "panel"}
+    by_part = {
+        "kpis": {paths.kpis: "kpis"},
+        "hypotheses": {paths.hypotheses: "hypotheses"},
+        "health": {paths.health: "health-score", paths.health_scores: "health-score"},
+        "panel": {paths.panel: "panel"},
     }
+    for part in sorted(parts):
+        required.update(by_part.get(part, {}))
     for path, stage in required.items():
         if not path.exists():
             raise UserError(f"{path}: not found; run `churnlab {stage}` (or `dvc repro`) first")
-    if not paths.tables_json.exists() and not paths.ingest_metrics.exists():
+    if "quality" in parts and not paths.tables_json.exists() and not paths.ingest_metrics.exists():
         raise UserError(f"{paths.tables_json}: not found; run `churnlab ingest` first")
 
 
@@ -67,8 +74,8 @@ def render_reports(params: dict, keys: list[str]) -> None:
     """Render the named reports (in parallel processes, `reports.workers` at a time)."""
     rep = catalog.settings(params)
     render.check_kernel(rep["kernel"])
-    check_inputs(_paths(params))
     reports = [catalog.find(params, k) for k in keys]
+    check_inputs(_paths(params), set().union(*(catalog.PARTS[r.kind] for r in reports)))
     workers = max(1, min(int(rep["workers"]), len(reports)))
     if workers == 1:
         results = [_render_one(params, r) for r in reports]
@@ -84,7 +91,9 @@ def write_index(params: dict) -> Path:
     """reports/index.html linking every report of the catalog."""
     rep = catalog.settings(params)
     paths = _paths(params)
-    data = load(paths, {"kpis", "hypotheses", "health", "actions", "panel", "quality"})
+    parts = {"kpis", "hypotheses", "health", "actions", "panel", "quality"}
+    check_inputs(paths, parts)
+    data = load(paths, parts)
     html = index_html(catalog.all_reports(params), data, rep["language"], HTML_SUBDIR)
     out = paths.reports_dir / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)

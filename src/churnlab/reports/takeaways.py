@@ -89,13 +89,25 @@ def executive_takeaways(
     return out
 
 
+def validation_pair(validation: dict, metric: str) -> tuple[float, float]:
+    """(health score, baseline) point estimates of `metric` from health_score.json validation.
+
+    The health stage writes `{metric: {score: {estimate, ci_low, ci_high}, baseline: {...}}}`;
+    plain numbers (`{metric: {score: 0.7, baseline: 0.6}}`) are accepted too.
+    """
+    block = validation.get(metric) if isinstance(validation, dict) else None
+    if not isinstance(block, dict):
+        return math.nan, math.nan
+
+    def point(v: object) -> float:
+        return _num(v.get("estimate") if isinstance(v, dict) else v)
+
+    return point(block.get("score")), point(block.get("baseline"))
+
+
 def concordances(validation: dict) -> tuple[float, float]:
-    """(health score, baseline) concordance from health_score.json's validation block."""
-    model = validation.get("model", validation) if isinstance(validation, dict) else {}
-    base = validation.get("baseline", {}) if isinstance(validation, dict) else {}
-    return _num(model.get("concordance")), _num(
-        base.get("concordance") if isinstance(base, dict) else None
-    )
+    """(health score, baseline) concordance."""
+    return validation_pair(validation, "concordance")
 
 
 def segment_takeaways(lifetimes: pd.DataFrame, all_lifetimes: pd.DataFrame, lang: str) -> list[str]:
