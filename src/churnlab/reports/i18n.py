@@ -27,7 +27,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "summary.executive_summary": "Monthly logo churn {churn}, NRR {nrr}; {n_leading} of {n_hyp} hypotheses lead churn.",
         "summary.hypotheses": "{n_hyp} hypotheses tested: {counts}.",
         "summary.data_quality": "{accepted} rows accepted, {quarantined} quarantined across {n_tables} tables.",
-        "summary.action_list": "{n_actions} accounts with a lamp on for {n_csms} CSMs; {n_opps} opportunities.",
+        "summary.action_list": "{n_actions} accounts with a lamp on, for {n_csms} CSMs; {n_opps} accounts with an opportunity.",
         "summary.segment": "{n_accounts} accounts, {n_churned} churned; {red} in the red band now.",
         # sections
         "sec.headline": "Headline figures",
@@ -245,7 +245,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "summary.executive_summary": "月次ロゴチャーン {churn}、NRR {nrr}。{n_hyp} 件中 {n_leading} 件の仮説がチャーンに先行。",
         "summary.hypotheses": "{n_hyp} 件の仮説を検証: {counts}。",
         "summary.data_quality": "{n_tables} テーブルで {accepted} 行を受理、{quarantined} 行を隔離。",
-        "summary.action_list": "CSM {n_csms} 名に対しランプ点灯中の {n_actions} 社、機会 {n_opps} 件。",
+        "summary.action_list": "ランプ点灯中の {n_actions} 社(CSM {n_csms} 名)、機会のある {n_opps} 社。",
         "summary.segment": "{n_accounts} 社、うち解約 {n_churned} 社。現在レッド {red} 社。",
         "sec.headline": "主要指標",
         "sec.takeaways": "要点",

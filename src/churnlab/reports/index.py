@@ -16,6 +16,11 @@ from churnlab.reports.takeaways import verdict_counts_text
 CSS_PATH = Path(__file__).parent / "templates" / "churnlab_offline" / "report.css"
 
 
+def _n_accounts(df: pd.DataFrame) -> int:
+    """Distinct accounts (the lists have one row per account x lamp)."""
+    return int(df["account_id"].nunique()) if "account_id" in df else len(df)
+
+
 def summary_line(report: Report, data: ReportData, lang: str) -> str:
     """One sentence per report, from the same inputs the report shows."""
     if report.kind == "executive_summary":
@@ -49,9 +54,9 @@ def summary_line(report: Report, data: ReportData, lang: str) -> str:
         return t(
             lang,
             "summary.action_list",
-            n_actions=len(data.actions),
+            n_actions=_n_accounts(data.actions),
             n_csms=len(groups),
-            n_opps=len(data.opportunities),
+            n_opps=_n_accounts(data.opportunities),
         )
     # segment / customer goal
     life = frames.account_lifetimes(data.panel)
