@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 from pandera.errors import SchemaErrors
@@ -45,12 +46,21 @@ def first_reason(masks: Masks, n: int) -> np.ndarray:
 
 
 def row_hashes(typed: pd.DataFrame, spec: TableSpec) -> np.ndarray:
-    """64-bit hash of each row's normalised contract values (for exact-duplicate detection)."""
-    return pd.util.hash_pandas_object(typed[list(spec.columns)], index=False).to_numpy()
+    """64-bit hash of each row's normalised contract values (for exact-duplicate detection).
+
+    DuckDB's hash is ~7x cheaper than pandas' on millions of pyarrow strings.
+    """
+    frame = typed[list(spec.columns)]
+    columns = ", ".join(f'"{c}"' for c in spec.columns)
+    with duckdb.connect() as con:
+        con.register("frame", frame)
+        # A plain projection keeps row order (DuckDB preserves insertion order).
+        return con.sql(f"SELECT hash({columns}) AS h FROM frame").fetchnumpy()["h"]
 
 
 def duplicate_mask(hashes: np.ndarray, candidate: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """Candidate rows equal to an earlier candidate row or to a row kept from an earlier file.
+    """Candidate rows equal to an earlier candidate row or to a row kept from an earlier file
+    (`seen`: sorted hashes of rows kept so far).
 
     Only rows that passed every other check compete, so a clean row is never dropped in
     favour of a broken copy. With 64-bit hashes a false match among 10M rows has
@@ -58,22 +68,35 @@ def duplicate_mask(hashes: np.ndarray, candidate: np.ndarray, seen: np.ndarray) 
     """
     dup = np.zeros(len(hashes), dtype=bool)
     idx = np.flatnonzero(candidate)
-    h = hashes[idx]
-    dup[idx] = pd.Series(h).duplicated().to_numpy() | np.isin(h, seen)
+    # Work in hash order: equal hashes become neighbours (a stable sort keeps the earliest
+    # row first) and sorted look-ups into `seen` stay cache-friendly on millions of rows.
+    order = np.argsort(hashes[idx], kind="stable")
+    h = hashes[idx][order]
+    dup_sorted = np.zeros(len(h), dtype=bool)
+    dup_sorted[1:] = h[1:] == h[:-1]
+    if len(seen):
+        pos = np.searchsorted(seen, h).clip(max=len(seen) - 1)
+        dup_sorted |= seen[pos] == h
+    dup[idx[order]] = dup_sorted
     return dup
 
 
+def merge_seen(seen: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """`seen` plus the hashes of newly kept rows, still sorted."""
+    # Timsort ("stable") merges the two sorted runs in linear time.
+    return np.sort(np.concatenate([seen, np.sort(kept)]), kind="stable")
+
+
 def duplicate_key_mask(
-    typed: pd.DataFrame, key: tuple[str, ...], candidate: np.ndarray, seen: set
+    typed: pd.DataFrame, key: str | None, candidate: np.ndarray, seen: pd.Index
 ) -> np.ndarray:
     """Candidate rows reusing an id already taken by an earlier (different) row."""
     dup = np.zeros(len(typed), dtype=bool)
-    if not key:
+    if key is None:
         return dup
     idx = np.flatnonzero(candidate)
-    keys = typed[list(key)].iloc[idx]
-    tuples = pd.Series(list(keys.itertuples(index=False, name=None)), dtype=object)
-    dup[idx] = tuples.duplicated().to_numpy() | tuples.isin(seen).to_numpy()
+    ids = typed[key].iloc[idx]
+    dup[idx] = ids.duplicated().to_numpy() | ids.isin(seen).to_numpy()
     return dup
 
 
@@ -84,6 +107,14 @@ def last_contract_end(contracts: pd.DataFrame) -> pd.Series:
     open_ended = contracts["end_date"].isna().groupby(contracts["account_id"]).any()
     last = contracts.groupby("account_id")["end_date"].max()
     return last.mask(open_ended)
+
+
+def local_days(instants: pd.Series, tz: str) -> np.ndarray:
+    """Calendar day (datetime64[D]) of UTC instants on the wall clock of `tz`."""
+    if tz != "UTC":
+        instants = instants.dt.tz_convert(tz)
+    # Casting to days floors, so 23:59 stays on its day; NaT stays NaT.
+    return instants.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
 
 
 def account_failures(
@@ -106,16 +137,14 @@ def account_failures(
     masks: Masks = {"unknown_account": unknown}
     if spec.activity is None:
         return masks
-    local_day = (
-        typed[spec.activity].dt.tz_convert(source_timezone).dt.tz_localize(None).dt.normalize()
-    ).to_numpy()
+    local_day = local_days(typed[spec.activity], source_timezone)
     known = pos >= 0
-    signup = np.full(len(typed), np.datetime64("NaT"), dtype="datetime64[ns]")
-    signup[known] = accounts["signup_date"].to_numpy()[pos[known]]
+    signup = np.full(len(typed), np.datetime64("NaT"), dtype="datetime64[D]")
+    signup[known] = accounts["signup_date"].to_numpy().astype("datetime64[D]")[pos[known]]
     masks["before_signup"] = known & (local_day < signup)
     if spec.after_end_check:
-        end = last_end.reindex(accounts["account_id"]).to_numpy(dtype="datetime64[ns]")
-        limit = np.full(len(typed), np.datetime64("NaT"), dtype="datetime64[ns]")
+        end = last_end.reindex(accounts["account_id"]).to_numpy(dtype="datetime64[D]")
+        limit = np.full(len(typed), np.datetime64("NaT"), dtype="datetime64[D]")
         limit[known] = end[pos[known]] + np.timedelta64(grace_days, "D")
         # NaT limit (open contract or no contracts) compares False: never "after the end".
         masks["after_contract_end"] = known & (local_day >= limit)

@@ -67,7 +67,7 @@ class TableSpec:
     name: str
     columns: dict[str, Col]
     sort: tuple[str, ...]
-    key: tuple[str, ...] = ()  # unique id columns (duplicate_key)
+    key: str | None = None  # unique id column (duplicate_key)
     time_order: tuple[tuple[str, str], ...] = ()  # (earlier, later): later < earlier is rejected
     activity: str | None = None  # time column checked against signup / contract end
     after_end_check: bool = True  # activity after the last contract ended is rejected
@@ -96,7 +96,7 @@ TABLES: dict[str, TableSpec] = {
                 "region": Col(TEXT, optional_column=True),
             },
             sort=("account_id",),
-            key=("account_id",),
+            key="account_id",
             needs_account=False,
             coverage="signup_date",
         ),
@@ -115,7 +115,7 @@ TABLES: dict[str, TableSpec] = {
                 "cancel_reason": Col(TEXT, optional_column=True),
             },
             sort=("account_id", "start_date", "contract_id"),
-            key=("contract_id",),
+            key="contract_id",
             time_order=(("start_date", "end_date"),),
             coverage="start_date",
         ),
@@ -133,7 +133,7 @@ TABLES: dict[str, TableSpec] = {
                 "activated_at": Col(TIMESTAMP),
             },
             sort=("account_id", "user_id"),
-            key=("user_id",),
+            key="user_id",
             time_order=(("invited_at", "activated_at"),),
             activity="invited_at",
             after_end_check=False,  # users rows describe people, not activity
@@ -164,7 +164,7 @@ TABLES: dict[str, TableSpec] = {
                 ),
             },
             sort=("account_id", "opened_at", "ticket_id"),
-            key=("ticket_id",),
+            key="ticket_id",
             time_order=(("opened_at", "first_response_at"), ("opened_at", "closed_at")),
             activity="opened_at",
             coverage="opened_at",
@@ -180,7 +180,7 @@ TABLES: dict[str, TableSpec] = {
                 "nps_score": Col(FLOAT, min_value=0, max_value=10),
             },
             sort=("account_id", "sent_at", "survey_id"),
-            key=("survey_id",),
+            key="survey_id",
             time_order=(("sent_at", "answered_at"),),
             activity="sent_at",
             coverage="sent_at",

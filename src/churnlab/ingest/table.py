@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from churnlab.ingest.checks import (
     account_failures,
     duplicate_key_mask,
     duplicate_mask,
     first_reason,
+    merge_seen,
     row_hashes,
     schema_failures,
 )
@@ -39,7 +42,7 @@ class TableState:
     """Carried from one file of a table to the next (duplicates span files)."""
 
     seen_hashes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
-    seen_keys: set = field(default_factory=set)
+    seen_keys: pd.Index = field(default_factory=lambda: pd.Index([], dtype=object))
 
 
 def _quarantine_frame(part: RawPart, reasons: np.ndarray) -> pd.DataFrame:
@@ -93,11 +96,18 @@ def check_part(
     reasons = first_reason(masks, n)
 
     accepted = pd.isna(reasons)
-    state.seen_hashes = np.concatenate([state.seen_hashes, hashes[accepted]])
+    state.seen_hashes = merge_seen(state.seen_hashes, hashes[accepted])
     if spec.key:
-        keys = typed.loc[accepted, list(spec.key)].itertuples(index=False, name=None)
-        state.seen_keys.update(keys)
+        state.seen_keys = state.seen_keys.append(pd.Index(typed.loc[accepted, spec.key]))
     return typed.loc[accepted], _quarantine_frame(part, reasons)
+
+
+def sort_stable(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Stable sort by `keys`, nulls last; Arrow's sort is ~10x faster than pandas' on
+    millions of string keys."""
+    table = pa.Table.from_pandas(df[keys], preserve_index=False)
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
+    return df.take(order.to_numpy()).reset_index(drop=True)
 
 
 def finish_table(
@@ -105,7 +115,7 @@ def finish_table(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Concatenate the files of a table, sorted deterministically."""
     typed = pd.concat(accepted, ignore_index=True) if accepted else pd.DataFrame()
-    typed = typed.sort_values(list(spec.sort), kind="stable").reset_index(drop=True)
+    typed = sort_stable(typed, list(spec.sort))
     q = pd.concat(quarantined, ignore_index=True)
     front = [c for c in q.columns if c not in SOURCE_COLUMNS]
     q = q[front + SOURCE_COLUMNS]
