@@ -21,8 +21,8 @@ OFFSET = r"[+-]\d{2}:\d{2}$"
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     root = tmp_path_factory.mktemp("messy")
-    simulate_company(make_spec(n_accounts=300, messy=True, messy_rate=0.02), root / "messy")
-    simulate_company(make_spec(n_accounts=300), root / "clean")
+    simulate_company(make_spec(n_accounts=250, messy=True, messy_rate=0.02), root / "messy")
+    simulate_company(make_spec(n_accounts=250), root / "clean")
     return root / "messy", root / "clean"
 
 
