@@ -149,8 +149,9 @@ def test_perfect_separation_is_inconclusive():
 
 def test_empty_panel_does_not_crash():
     panel = synthetic_panel(n_accounts=50, n_weeks=10, seed=1).iloc[:0]
-    rec = _run_one(panel, threshold="suggest")
-    assert rec["verdict"] == "inconclusive"
+    for threshold in ("suggest", 0.5):
+        rec = _run_one(panel, threshold=threshold)
+        assert rec["verdict"] == "inconclusive" and rec["verdict_reason"] == "the panel has no rows"
 
 
 def test_missing_values_are_dropped_not_fatal():

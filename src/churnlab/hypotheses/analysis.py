@@ -150,6 +150,9 @@ def _run(
         if reason:
             rec.update(verdict=NOT_TESTABLE, verdict_reason=reason)
             continue
+        if panel.empty:
+            rec.update(verdict=INCONCLUSIVE, verdict_reason="the panel has no rows")
+            continue
         values = panel[hyp.indicator].to_numpy(dtype=float)
         # Each hypothesis gets its own bootstrap stream, stable if others are added later.
         seed = int(np.random.SeedSequence([s.seed, i]).generate_state(1)[0])
