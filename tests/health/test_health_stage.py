@@ -257,3 +257,17 @@ def test_weeks_before_churn_is_observed_are_left_out(world):
     res_default, _ = compute_health(padded, lamps, **kwargs)
     assert res_default["observation_start"] == first_event.date().isoformat()
     assert res_default["model"]["n_rows_final"] == res_pad["model"]["n_rows_final"]
+
+
+def test_stage_runs_and_says_so_when_nothing_leads(tmp_path, monkeypatch):
+    world = synthetic_world(n_accounts=300, seed=11)
+    tested = [dict(h, verdict="no evidence") for h in TESTED]
+    params = write_project(tmp_path, world, tested)
+    monkeypatch.chdir(tmp_path)
+    run(params)
+    result = json.loads((tmp_path / "models/health_score.json").read_text())
+    assert result["score_source"] == "baseline only"
+    header = (tmp_path / "reports/action_list.csv").read_text(encoding="utf-8").splitlines()
+    assert len(header) == 1 and header[0].startswith("rank,week_start,account_id")
+    # opportunity lamps do not depend on the churn verdict (only `opposite direction` is out)
+    assert len(pd.read_csv(tmp_path / "reports/opportunity_list.csv")) > 0
