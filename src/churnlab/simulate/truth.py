@@ -21,6 +21,8 @@ Schema (CONTRACTS.md §1; keys of `indicators` are the canonical indicator ids o
         window_weeks   for episodic drivers: how many weeks the hazard stays raised
         correlated_with decoys: what they correlate with ("segment"), else null
     covariates       hazard ratios of the adjusted covariates (segment, billing period)
+    proxies          {id: why}: indicators with no causal role that still move with churn
+                     through a shared cause (informational; not part of `indicators`)
     churn            realised churn: monthly_logo_churn (churned / account-months at risk in
                      the window), by_billing_period, churned_accounts, target, hazard_scale
     trajectories     realised shares of fast / slow_starter / sluggish accounts
@@ -175,6 +177,22 @@ def indicator_truth(spec: Spec) -> dict[str, dict[str, Any]]:
     }
 
 
+# Indicators with no role of their own that still move with churn, because they share a cause
+# with a true driver (mostly the adoption trajectory). A marginal test may call them leaders;
+# they are proxies, not causes. Listed so a reader of the verdicts can tell.
+PROXIES = {
+    "onboarding_complete": "same event as days_to_onboarding (not complete = slow onboarding)",
+    "feature_breadth": "sluggish accounts use fewer features; they also activate fewer licences",
+    "weekly_active_users": "adoption trajectory (drives license_activation_rate)",
+    "seat_utilisation": "adoption trajectory (drives license_activation_rate)",
+    "goal_achieved": "fast adopters reach their goal more often; they rarely hit the drivers",
+    "nps_last_score": "sluggish accounts and cooling relationships score lower",
+    "key_person_active": "silent during key-person episodes, for longer than the risk window",
+    "mrr_change": "contractions happen mostly to accounts with low licence activation",
+    "weeks_since_last_login": "key-person silence and low adoption",
+}
+
+
 def ground_truth(spec: Spec, churn: dict[str, Any], trajectories: dict[str, int], window) -> dict:
     total = sum(trajectories.values())
     seg = spec.segment_hazard
@@ -191,6 +209,7 @@ def ground_truth(spec: Spec, churn: dict[str, Any], trajectories: dict[str, int]
                 f"12 x {spec.annual_relative_churn} x the monthly one",
             },
         },
+        "proxies": PROXIES,
         "churn": churn,
         "trajectories": {k: trajectories.get(k, 0) / max(total, 1) for k in TRAJECTORIES},
         "data_window": window,
