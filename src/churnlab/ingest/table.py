@@ -98,7 +98,8 @@ def check_part(
     accepted = pd.isna(reasons)
     state.seen_hashes = merge_seen(state.seen_hashes, hashes[accepted])
     if spec.key:
-        state.seen_keys = state.seen_keys.append(pd.Index(typed.loc[accepted, spec.key]))
+        kept = pd.Index(typed.loc[accepted, spec.key])
+        state.seen_keys = kept if state.seen_keys.empty else state.seen_keys.append(kept)
     return typed.loc[accepted], _quarantine_frame(part, reasons)
 
 
