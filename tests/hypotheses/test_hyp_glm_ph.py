@@ -1,0 +1,63 @@
+"""The GLM cross-check's pooling is exact, and the PH check sees a drifting hazard ratio."""
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from churnlab.hypotheses.design import adjustment_matrix, lamp
+from churnlab.hypotheses.glm_check import compare, fit_cloglog, tenure_bins
+from churnlab.hypotheses.ph_check import ph_interaction
+from churnlab.hypotheses.synthetic import synthetic_panel
+
+
+def test_pooled_cloglog_equals_the_row_level_fit():
+    p = synthetic_panel(n_accounts=300, n_weeks=40, seed=5)
+    adj, _ = adjustment_matrix(p, ["billing_period", "segment"])
+    x = np.column_stack([lamp(p["leader"].to_numpy(), "low", 0.65), adj])
+    event = p["event"].to_numpy().astype(float)
+    groups = pd.factorize(p["account_id"])[0]
+    bins = tenure_bins(p["stop"].to_numpy(), event)
+    pooled = fit_cloglog(event, x, groups, bins)
+    design = np.column_stack([np.ones(len(event)), x, bins])
+    family = sm.families.Binomial(sm.families.links.CLogLog())
+    rows = sm.GLM(event, design, family=family).fit(
+        cov_type="cluster", cov_kwds={"groups": groups, "use_correction": False}
+    )
+    assert pooled["problem"] is None
+    np.testing.assert_allclose(pooled["coef"], rows.params[1], rtol=1e-8)
+    np.testing.assert_allclose(pooled["se"], rows.bse[1], rtol=1e-6)
+
+
+def test_compare_flags_sign_and_significance():
+    assert compare(0.5, 0.001, {"coef": 0.4, "p_value": 0.002}) is None
+    assert compare(0.5, 0.001, {"coef": -0.4, "p_value": 0.002}) == "sign differs"
+    assert compare(0.5, 0.001, {"coef": 0.1, "p_value": 0.4}) == "significant in Cox only"
+    assert compare(0.1, 0.4, {"coef": 0.5, "p_value": 0.01}) == "significant in GLM only"
+    assert compare(0.5, 0.001, {"coef": None, "p_value": None}) is None
+
+
+def _weekly(n, hr_early, hr_late, switch, seed):
+    """Half the accounts have the lamp on; its HR is hr_early before week `switch`, then hr_late."""
+    rng = np.random.default_rng(seed)
+    on = rng.random(n) < 0.5
+    rows = []
+    for i in range(n):
+        for t in range(60):
+            hr = (hr_early if t < switch else hr_late) if on[i] else 1.0
+            died = rng.random() < 0.01 * hr
+            rows.append((t, t + 1, int(died), float(on[i])))
+            if died:
+                break
+    return np.array(rows)
+
+
+def test_ph_check_detects_a_drifting_hazard_ratio():
+    d = _weekly(1500, hr_early=1.0, hr_late=4.0, switch=20, seed=1)
+    res = ph_interaction(d[:, 0], d[:, 1], d[:, 2], d[:, 3], np.zeros((len(d), 0)))
+    assert res["proportional"] is False and res["p_value"] < 1e-3 and res["interaction_coef"] > 0
+
+
+def test_ph_check_accepts_a_constant_hazard_ratio():
+    d = _weekly(1500, hr_early=2.5, hr_late=2.5, switch=20, seed=2)
+    res = ph_interaction(d[:, 0], d[:, 1], d[:, 2], d[:, 3], np.zeros((len(d), 0)))
+    assert res["proportional"] is True and res["problem"] is None
