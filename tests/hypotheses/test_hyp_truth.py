@@ -161,3 +161,11 @@ def test_missing_values_are_dropped_not_fatal():
     assert rec["verdict"] in {"leads churn", "too late to act on"}
     assert rec["lead_profile"][0]["n_rows"] < len(panel)
     assert isinstance(pd.DataFrame(rec["lead_profile"]), pd.DataFrame)
+
+
+def test_row_order_of_the_panel_does_not_matter():
+    panel = synthetic_panel(n_accounts=300, n_weeks=40, seed=6)
+    shuffled = panel.sample(frac=1, random_state=1).reset_index(drop=True)
+    a = _run_one(panel, threshold="suggest", bootstrap_reps=5)
+    b = _run_one(shuffled, threshold="suggest", bootstrap_reps=5)
+    assert a == b

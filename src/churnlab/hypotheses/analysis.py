@@ -5,6 +5,7 @@ values in, a result dict and report tables out."""
 from __future__ import annotations
 
 import contextlib
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,8 +124,7 @@ def run_hypotheses(
     testable: dict[str, str | None],
     s: Settings,
 ) -> Results:
-    """`testable`: indicator id -> None if testable, else the reason it is not (panel meta).
-    The panel must be sorted by account_id, start."""
+    """`testable`: indicator id -> None if testable, else the reason it is not (panel meta)."""
     with _one_blas_thread():
         return _run(panel, hypotheses, testable, s)
 
@@ -135,13 +135,16 @@ def _run(
     testable: dict[str, str | None],
     s: Settings,
 ) -> Results:
+    key = panel[["account_id", "start"]]
+    if not (key.equals(key.sort_values(["account_id", "start"], kind="stable"))):
+        panel = panel.sort_values(["account_id", "start"], kind="stable").reset_index(drop=True)
     adjust, adjust_names = adjustment_matrix(panel, s.adjust_for)
     start = panel["start"].to_numpy(float)
     stop = panel["stop"].to_numpy(float)
     event = panel["event"].to_numpy() == 1
     records, profiles, curves, kms = [], {}, [], []
     lamp_cache: dict[str, tuple[str, float]] = {}
-    for i, hyp in enumerate(hypotheses):
+    for hyp in hypotheses:
         rec = _base_record(hyp)
         records.append(rec)
         reason = testable.get(hyp.indicator)
@@ -154,8 +157,11 @@ def _run(
             rec.update(verdict=INCONCLUSIVE, verdict_reason="the panel has no rows")
             continue
         values = panel[hyp.indicator].to_numpy(dtype=float)
-        # Each hypothesis gets its own bootstrap stream, stable if others are added later.
-        seed = int(np.random.SeedSequence([s.seed, i]).generate_state(1)[0])
+        # Each hypothesis gets its own bootstrap stream, keyed by its id (not its position),
+        # so adding or reordering hypotheses does not change the others' intervals.
+        seed = int(
+            np.random.SeedSequence([s.seed, zlib.crc32(hyp.id.encode())]).generate_state(1)[0]
+        )
         choice, perf = _choose_threshold(panel, values, hyp, s, seed)
         rec.update(
             threshold=choice["threshold"], threshold_source=choice["source"],
