@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from churnlab.simulate.observe import FEATURES
 from churnlab.simulate.spec import GOALS, PRE_WEEKS, SEGMENTS, TRAJECTORIES, Spec
 from churnlab.simulate.timegrid import Grid, add_months, range_mask
 
@@ -353,8 +354,6 @@ def adoption_curves(rng, grid: Grid, acc: pd.DataFrame):
     goal_factor = np.where(acc["goal"].to_numpy() == 0, 0.85, 1.0)[:, None]
     level = np.clip(level * goal_factor, 0, 1.2)
     pref = np.where(acc["goal"].to_numpy() == 1, 1.0, 0.6)[:, None]
-    from churnlab.simulate.observe import FEATURES  # fixed feature list lives with the events
-
     breadth = 1 + np.floor((len(FEATURES) - 1) * np.minimum(1.0, level * pref)).astype(np.int64)
     return level, breadth
 
