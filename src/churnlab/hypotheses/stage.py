@@ -115,7 +115,15 @@ def run(params: dict) -> None:
         {
             "n_hypotheses": len(res.hypotheses),
             "verdicts": {v: counts.get(v, 0) for v in VERDICTS},
-            "leading": sorted(r["id"] for r in res.hypotheses if r["verdict"] == LEADS),
+            "leading_risks": sorted(
+                r["id"] for r in res.hypotheses if r["verdict"] == LEADS and r["kind"] == "risk"
+            ),
+            # an opportunity that "leads churn" marks accounts that churn less, weeks ahead
+            "leading_opportunities": sorted(
+                r["id"]
+                for r in res.hypotheses
+                if r["verdict"] == LEADS and r["kind"] == "opportunity"
+            ),
             "n_glm_disagreements": sum(
                 r["glm_check"].get("n_disagreements", 0) for r in res.hypotheses
             ),
