@@ -17,11 +17,19 @@ Masks = dict[str, np.ndarray]
 
 
 def schema_failures(typed: pd.DataFrame, spec: TableSpec) -> Masks:
-    """Rows violating the pandera schema, by reason (check names are reason codes)."""
+    """Rows violating the pandera schema, by reason (check names are reason codes).
+
+    Pandera spends ~45 µs per failure case building its report, so rows with a blank
+    required value (the schema's `nullable=False`, the commonest failure in exports) are
+    split off in bulk first; pandera then validates the rest, which is nearly free when clean.
+    """
     n = len(typed)
-    masks: Masks = {}
+    required = [c for c, col in spec.columns.items() if col.required]
+    blank = typed[required].isna().any(axis=1).to_numpy()
+    masks: Masks = {"blank_required": blank}
+    rest = typed[~blank]  # keeps the positional RangeIndex labels of `typed`
     try:
-        pandera_schema(spec).validate(typed, lazy=True)
+        pandera_schema(spec).validate(rest, lazy=True)
     except SchemaErrors as exc:
         cases = exc.failure_cases
         reason = cases["check"].astype(str).replace({"not_nullable": "blank_required"})
@@ -30,7 +38,7 @@ def schema_failures(typed: pd.DataFrame, spec: TableSpec) -> Masks:
             raise RuntimeError(f"{spec.name}: schema failure {unexpected}: {cases.head()}") from exc
         for code in reason.unique():
             rows = cases.loc[reason == code, "index"].dropna().astype(np.int64).to_numpy()
-            mask = np.zeros(n, dtype=bool)
+            mask = masks.get(code, np.zeros(n, dtype=bool)).copy()
             mask[rows] = True
             masks[code] = mask
     return masks

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from churnlab.ingest.schemas import (
     CATEGORY,
@@ -62,12 +64,26 @@ def parse_timestamps(s: pd.Series, source_timezone: str) -> tuple[pd.Series, pd.
     aware = present & text.str.contains(_OFFSET_RE, regex=True).fillna(False).astype(bool)
     naive = present & ~aware
     if aware.any():
-        out[aware] = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+        out[aware] = _iso8601(text[aware], utc=True)
     if naive.any():
-        local = pd.to_datetime(text[naive].astype(object), format="ISO8601", errors="coerce")
-        out[naive] = _localize(local, source_timezone)
+        out[naive] = _localize(_iso8601(text[naive], utc=False), source_timezone)
     bad = present & out.isna()
     return out, bad
+
+
+def _iso8601(text: pd.Series, utc: bool) -> pd.Series:
+    """ISO 8601 strings to datetime64[ns] (UTC-aware if `utc`); unparseable -> NaT.
+
+    Arrow's cast is tried first: ~50x faster than pandas on mixed offsets. It parses all
+    or nothing, so any value it rejects (garbage, or a form only pandas accepts such as
+    '2024-1-5') sends the whole column to pandas, which decides value by value.
+    """
+    target = pa.timestamp("ns", tz="UTC" if utc else None)
+    try:
+        arrow = pc.cast(pa.array(text.to_numpy(dtype=object, na_value=None), pa.string()), target)
+        return pd.Series(arrow.to_pandas().array, index=text.index)  # positional, not by label
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_datetime(text.astype(object), format="ISO8601", utc=utc, errors="coerce")
 
 
 def _localize(local: pd.Series, tz: str) -> pd.Series:
