@@ -8,7 +8,7 @@ import pandas as pd
 
 from churnlab.indicators.blocks import Settings
 from churnlab.panel.engines import finish, run_duckdb
-from churnlab.panel.query import panel_sql, select_indicators
+from churnlab.panel.query import panel_steps, select_indicators
 
 
 def ts(text):
@@ -65,7 +65,7 @@ def base_tables():
 def build(tables, as_of="2024-02-14", **settings):
     """Run the DuckDB panel over hand-made tables, all catalog indicators whose tables exist."""
     s = Settings(as_of=as_of, **settings)
-    sql = panel_sql(select_indicators(set(tables)), s)
+    sql = panel_steps(select_indicators(set(tables)), s)
     return finish(run_duckdb(tables, sql, threads=1))
 
 

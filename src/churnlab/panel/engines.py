@@ -8,6 +8,7 @@ Both engines run in UTC so timestamp -> date casts agree, and both results go th
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,17 @@ def finish(raw: pd.DataFrame) -> pd.DataFrame:
 
 def run_duckdb(
     sources: dict[str, Source],
-    sql: str,
+    sql: str | list[tuple[str, str]],
     threads: int = 2,
     memory_limit: str = "4GB",
     temp_directory: str | None = None,
 ) -> pd.DataFrame:
-    """Run DuckDB SQL over the sources; returns the raw result as a DataFrame."""
+    """Run DuckDB SQL over the sources; returns the raw result as a DataFrame.
+
+    `sql` is one query or a list of named steps (`panel_steps`). Steps run one by one into
+    temp tables, each dropped once no later step reads it: DuckDB would otherwise inline a
+    CTE at every use (the events aggregates are read three times) and keep it all in memory.
+    """
     import duckdb
 
     con = duckdb.connect()
@@ -73,10 +79,38 @@ def run_duckdb(
                 con.execute(f"CREATE VIEW {name} AS SELECT * FROM _src_{name}")
             else:
                 path = str(src).replace("'", "''")
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
-        return con.execute(sql).df()
+                con.execute(
+                    f"CREATE VIEW {name} AS SELECT {_micros_select(src)} "
+                    f"FROM read_parquet('{path}')"
+                )
+        if isinstance(sql, str):
+            return con.execute(sql).df()
+        for i, (name, step) in enumerate(sql[:-1]):
+            con.execute(f"CREATE TEMP TABLE {name} AS {step}")
+            for done, _ in sql[: i + 1]:
+                if not any(_reads(later, done) for _, later in sql[i + 1 :]):
+                    con.execute(f"DROP TABLE IF EXISTS {done}")
+        return con.execute(sql[-1][1]).df()
     finally:
         con.close()
+
+
+def _micros_select(path: Source) -> str:
+    """Select list casting nanosecond timestamps (pandas-written Parquet) to microseconds:
+    DuckDB's epoch() has no TIMESTAMP_NS / TIMESTAMPTZ_NS overload."""
+    cols = []
+    for field in pq.read_schema(path):
+        quoted = '"' + field.name.replace('"', '""') + '"'
+        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            target = "TIMESTAMPTZ" if field.type.tz else "TIMESTAMP"
+            cols.append(f"CAST({quoted} AS {target}) AS {quoted}")
+        else:
+            cols.append(quoted)
+    return ", ".join(cols)
+
+
+def _reads(sql: str, name: str) -> bool:
+    return re.search(rf"\b{re.escape(name)}\b", sql) is not None
 
 
 def spark_session(app_name: str = "churnlab-panel", master: str = "local[1]") -> Any:
@@ -108,8 +142,15 @@ def _to_micros(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields), safe=False)
 
 
-def run_spark(spark: Any, sources: dict[str, Source], duckdb_sql: str) -> pd.DataFrame:
-    """Transpile the DuckDB SQL to Spark SQL and run it on the given session."""
+def run_spark(
+    spark: Any, sources: dict[str, Source], duckdb_sql: str | list[tuple[str, str]]
+) -> pd.DataFrame:
+    """Transpile the DuckDB SQL to Spark SQL and run it on the given session.
+
+    With a list of steps each step is transpiled on its own and checkpointed as a temp view
+    (as DuckDB materialises them): one giant WITH query would recompute the spine and the
+    events aggregates at every use and take minutes even on tiny data in local mode.
+    """
     with tempfile.TemporaryDirectory(prefix="churnlab-spark-") as tmp:
         for name, src in sources.items():
             if isinstance(src, pd.DataFrame):
@@ -119,4 +160,8 @@ def run_spark(spark: Any, sources: dict[str, Source], duckdb_sql: str) -> pd.Dat
             path = Path(tmp) / f"{name}.parquet"
             pq.write_table(_to_micros(table), path)
             spark.read.parquet(str(path)).createOrReplaceTempView(name)
-        return spark.sql(to_spark(duckdb_sql)).toPandas()
+        if isinstance(duckdb_sql, str):
+            return spark.sql(to_spark(duckdb_sql)).toPandas()
+        for name, step in duckdb_sql[:-1]:
+            spark.sql(to_spark(step)).localCheckpoint(eager=True).createOrReplaceTempView(name)
+        return spark.sql(to_spark(duckdb_sql[-1][1])).toPandas()

@@ -89,23 +89,21 @@ def _blocks_for(indicators: list[Indicator]) -> list[str]:
     return [name for name in BLOCKS if name in wanted]
 
 
-def panel_sql(indicators: list[Indicator], s: Settings) -> str:
-    """The full panel query in DuckDB SQL. Columns: CONTRACTS §3 except week_start (the
-    engines add it from the integer `wk`)."""
-    ctes = spine_ctes(s)
+def panel_steps(indicators: list[Indicator], s: Settings) -> list[tuple[str, str]]:
+    """The panel as named steps (DuckDB SQL); the last, `panel`, is the final SELECT with
+    the CONTRACTS §3 columns except week_start (engines add it from the integer `wk`).
+    Each step may read the source tables and any earlier step."""
+    steps = spine_ctes(s)
     blocks = _blocks_for(indicators)
     for name in blocks:
-        ctes.extend(BLOCKS[name].ctes(s))
-    with_clause = ",\n".join(f"{name} AS ({sql.strip()})" for name, sql in ctes)
+        steps.extend(BLOCKS[name].ctes(s))
     joins = "\n".join(
         f"JOIN b_{name} {name} ON {name}.account_id = spine.account_id AND {name}.wk = spine.wk"
         for name in blocks
     )
     values = ",\n       ".join(f"CAST({ind.sql} AS DOUBLE) AS {ind.id}" for ind in indicators)
     select_values = f",\n       {values}" if values else ""
-    return f"""WITH
-{with_clause}
-SELECT spine.account_id, spine.wk, CAST(spine.start AS BIGINT) AS start,
+    final = f"""SELECT spine.account_id, spine.wk, CAST(spine.start AS BIGINT) AS start,
        CAST(spine.start + 1 AS BIGINT) AS stop, CAST(spine.event AS BIGINT) AS event,
        CAST(a.segment AS VARCHAR) AS segment, CAST(a.customer_goal AS VARCHAR) AS customer_goal,
        ctr.plan, CAST(ctr.billing_period AS VARCHAR) AS billing_period, ctr.seats, ctr.mrr,
@@ -114,6 +112,18 @@ FROM spine
 LEFT JOIN accounts a ON a.account_id = spine.account_id
 {joins}
 ORDER BY spine.account_id, spine.wk"""
+    return [*steps, ("panel", final)]
+
+
+def steps_to_sql(steps: list[tuple[str, str]]) -> str:
+    """Steps -> one query: every step but the last becomes a CTE."""
+    with_clause = ",\n".join(f"{name} AS ({sql.strip()})" for name, sql in steps[:-1])
+    return f"WITH\n{with_clause}\n{steps[-1][1]}"
+
+
+def panel_sql(indicators: list[Indicator], s: Settings) -> str:
+    """The full panel as one DuckDB query (what Spark runs after transpiling)."""
+    return steps_to_sql(panel_steps(indicators, s))
 
 
 def to_spark(sql: str) -> str:

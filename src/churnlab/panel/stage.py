@@ -20,7 +20,7 @@ from churnlab.indicators.blocks import EPOCH_MONDAY, Settings
 from churnlab.indicators.catalog import CATALOG, testability
 from churnlab.io import read_json, write_json, write_parquet
 from churnlab.panel.engines import finish, run_duckdb, run_spark, spark_session
-from churnlab.panel.query import as_of_query, panel_sql, select_indicators
+from churnlab.panel.query import as_of_query, panel_steps, select_indicators
 
 # Columns the panel SQL reads, per table (ingest guarantees them; checked for a clear error).
 USED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -133,7 +133,7 @@ def run(params: dict) -> None:
 
     settings = settings_from_params(panel_params, has_plan="plan" in columns["contracts"])
     indicators = select_indicators(set(paths))
-    sql = panel_sql(indicators, settings)
+    sql = panel_steps(indicators, settings)
     as_of_sql = as_of_query(settings)
     if engine == "spark":
         spark = spark_session(master=panel_params.get("spark_master", "local[2]"))
