@@ -239,6 +239,15 @@ def test_reports_in_headless_chromium(project, tmp_path):
                 assert images, f"{link}: no images"
                 assert all(done and width > 0 for done, width in images), link
                 assert page.locator("h1").count() == 1, link
+                # embedded CJK glyph subsets (fonts.py) must load, e.g. for 株式会社テスト
+                fonts = page.evaluate(
+                    "document.fonts.ready.then(f => Array.from(f).map(x => [x.family, x.status]))"
+                )
+                assert all(status == "loaded" for _, status in fonts), (link, fonts)
+                if "action_list" in link:
+                    assert [f for f, _ in fonts] == ['"churnlab-cjk"'] or ["churnlab-cjk"] == [
+                        f for f, _ in fonts
+                    ], fonts
                 page.screenshot(path=str(shots / (Path(link).stem + ".png")), full_page=True)
         finally:
             browser.close()

@@ -485,3 +485,21 @@ def test_check_inputs_names_the_missing_file_and_stage(tmp_path):
     check_inputs(paths, {"kpis", "panel"})  # a segment page does not need it
     with pytest.raises(UserError, match=r"hypotheses.json: not found; run `churnlab hypotheses`"):
         check_inputs(paths, {"hypotheses"})
+
+
+def test_cjk_glyphs_are_embedded_as_a_small_deterministic_subset():
+    from churnlab.reports import fonts
+
+    page = "<html><head><style>x{}</style></head><body><p>株式会社テスト &amp; Acme – 2.5×</p></body></html>"
+    assert fonts.needed_characters(page) == "".join(sorted(set("株式会社テスト")))
+    out = fonts.embed_cjk_font(page)
+    assert out == fonts.embed_cjk_font(page)  # deterministic bytes
+    face = out[out.index("@font-face") : out.index("</style>", out.index("@font-face"))]
+    assert "data:font/ttf;base64," in face and "http" not in face
+    assert len(face) < 60_000  # a subset, not the 4 MB font
+    assert (
+        fonts.embed_cjk_font("<html><head></head><body>plain ASCII – ×</body></html>").count(
+            "@font-face"
+        )
+        == 0
+    )

@@ -9,6 +9,7 @@ import pandas as pd
 from churnlab.reports import frames
 from churnlab.reports import markup as m
 from churnlab.reports.catalog import Report
+from churnlab.reports.fonts import embed_cjk_font
 from churnlab.reports.i18n import t
 from churnlab.reports.loaders import ReportData, as_of
 from churnlab.reports.takeaways import verdict_counts_text
@@ -90,7 +91,7 @@ def index_html(
     ]
     title = t(lang, "title.index")
     css = CSS_PATH.read_text(encoding="utf-8")
-    return (
+    return embed_cjk_font(
         "<!DOCTYPE html>\n"
         f'<html lang="{m.esc(lang)}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'

@@ -16,6 +16,7 @@ from typing import Any
 import nbformat
 
 from churnlab.errors import UserError
+from churnlab.reports.fonts import embed_cjk_font
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "churnlab_offline"
@@ -158,6 +159,7 @@ def to_html(nb: nbformat.NotebookNode, language: str) -> str:
         nb, resources={"metadata": {"name": nb.metadata["title"]}}
     )
     body = "\n".join(line.rstrip() for line in body.splitlines()) + "\n"
+    body = embed_cjk_font(body)  # Japanese text stays readable where no CJK font is installed
     refs = external_references(body)
     if refs:
         raise RenderError(
