@@ -154,6 +154,11 @@ def test_verdict_rules():
     assert decide(opposite, +1, 4, 0.05)[0] == "opposite direction"
     # for an opportunity lamp a protective effect is the expected direction
     assert decide(opposite, -1, 4, 0.05)[::2] == ("leads churn", 12)
+    # significant but weak (HR 1.10 < 1.2): not evidence, and the reason says so
+    weak = _profile([np.log(1.1)] * 6, [0.001] * 6)
+    assert decide(weak, +1, 4, 0.05, min_effect_hr=1.0)[0] == "leads churn"
+    verdict, reason, lag = decide(weak, +1, 4, 0.05, min_effect_hr=1.2)
+    assert verdict == "no evidence" and "weak" in reason and lag is None
     failed = _profile([np.nan] * 6, [np.nan] * 6)
     failed["problem"] = "too little data: 3 events in 40 accounts (need 20 and 50)"
     verdict, reason, lag = decide(failed, +1, 4, 0.05)

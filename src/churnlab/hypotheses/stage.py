@@ -28,6 +28,7 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
             horizon_weeks=int(hp["horizon_weeks"]),
             min_actionable_lead_weeks=int(hp["min_actionable_lead_weeks"]),
             fdr_alpha=float(hp["fdr_alpha"]),
+            min_effect_hr=float(hp.get("min_effect_hr", 1.0)),
             min_events=int(hp["min_events"]),
             min_accounts=int(hp["min_accounts"]),
             threshold_min_recall=float(hp["threshold_min_recall"]),
@@ -86,6 +87,7 @@ def run(params: dict) -> None:
     settings = {
         "lags": s.lags, "adjust_for": s.adjust_for, "horizon_weeks": s.horizon_weeks,
         "min_actionable_lead_weeks": s.min_actionable_lead_weeks, "fdr_alpha": s.fdr_alpha,
+        "min_effect_hr": s.min_effect_hr,
         "min_events": s.min_events, "min_accounts": s.min_accounts,
         "threshold_min_recall": s.threshold_min_recall, "bootstrap_reps": s.bootstrap_reps,
         "landmark_weeks": s.landmark_weeks, "landmark_follow_weeks": s.landmark_follow_weeks,
@@ -95,7 +97,7 @@ def run(params: dict) -> None:
         "rules": {
             "lamp": "low: on when indicator < threshold; high: on when indicator > threshold",
             "lead_profile": "time-varying Cox (Efron), lamp lagged k weeks within account, adjusted for adjust_for; rows whose lagged value is unknown are dropped",
-            "verdict": "best lag = largest |log HR| among lags with BH q <= fdr_alpha and the expected sign (risk: HR > 1, opportunity: HR < 1); leads churn if best lag >= min_actionable_lead_weeks, else too late to act on",
+            "verdict": "evidence = lags with BH q <= fdr_alpha, HR at least min_effect_hr away from 1 and the expected sign (risk: HR > 1, opportunity: HR < 1); best lag = the longest of them whose |log HR| is within one SE of the peak's; leads churn if best lag >= min_actionable_lead_weeks, else too late to act on; evidence only in the other direction = opposite direction",
             "fdr": "Benjamini-Hochberg over all fitted hypotheses x lags",
             "lamp_performance": "account-weeks with known outcome; precision = churn within horizon among lamp-on weeks; lift = precision / overall rate; recall = churned accounts with the lamp on in their last horizon weeks; median warning = weeks from the first lamp-on week in that window to churn (capped at horizon)",
         },

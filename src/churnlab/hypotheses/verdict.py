@@ -41,14 +41,24 @@ def bh_qvalues(p: np.ndarray) -> np.ndarray:
 
 
 def decide(
-    profile: pd.DataFrame, expected_sign: int, min_lead: int, alpha: float
+    profile: pd.DataFrame,
+    expected_sign: int,
+    min_lead: int,
+    alpha: float,
+    min_effect_hr: float = 1.0,
 ) -> tuple[str, str, int | None]:
-    """(verdict, reason, best lag) from a lead profile that already has q_value."""
+    """(verdict, reason, best lag) from a lead profile that already has q_value.
+
+    A lag counts as evidence only if q <= alpha AND the HR is at least `min_effect_hr` away
+    from 1 (HR >= min_effect_hr or <= 1/min_effect_hr): with ~100k account-weeks a lamp that
+    changes the hazard by 10% can be "significant", but it is too weak to act on and such
+    blips are where decoys slip through."""
     fitted = profile[profile["p_value"].notna()]
     if fitted.empty:
         problems = sorted({str(p) for p in profile["problem"].dropna()})
         return INCONCLUSIVE, "; ".join(problems) or "no lag could be fitted", None
-    sig = fitted[fitted["q_value"] <= alpha]
+    significant = fitted[fitted["q_value"] <= alpha]
+    sig = significant[significant["coef"].abs() >= np.log(min_effect_hr)]
     right = sig[np.sign(sig["coef"]) == expected_sign]
     wanted = "raises" if expected_sign > 0 else "lowers"
     if not right.empty:
@@ -81,9 +91,15 @@ def decide(
             int(best["lag_weeks"]),
         )
     note = ""
+    if not significant.empty:
+        weak = significant.loc[significant["coef"].abs().idxmax()]
+        note = (
+            f"; significant but weak at lag {int(weak['lag_weeks'])} "
+            f"(HR {weak['hazard_ratio']:.2f}, below the minimum effect {min_effect_hr:g})"
+        )
     failed = profile[profile["p_value"].isna()]
     if not failed.empty:
-        note = f"; lags {', '.join(str(int(v)) for v in failed['lag_weeks'])} not fitted"
+        note += f"; lags {', '.join(str(int(v)) for v in failed['lag_weeks'])} not fitted"
     return (
         NO_EVIDENCE,
         f"no lag significant after FDR control (smallest q {fitted['q_value'].min():.2g}){note}",
