@@ -135,6 +135,8 @@ def test_constant_indicator_is_inconclusive():
     panel = synthetic_panel(n_accounts=300, n_weeks=40, seed=1).assign(constant=3.0)
     rec = _run_one(panel, indicator="constant", threshold="suggest")
     assert rec["verdict"] == "inconclusive" and "single value" in rec["verdict_reason"]
+    rec = _run_one(panel.assign(constant=np.nan), indicator="constant", threshold="suggest")
+    assert rec["verdict"] == "inconclusive" and "no values" in rec["verdict_reason"]
     rec = _run_one(panel, indicator="constant", threshold=5)
     assert rec["verdict"] == "inconclusive" and "never changes" in rec["verdict_reason"]
 

@@ -73,7 +73,9 @@ def _choose_threshold(
         return {
             "threshold": None,
             "source": "suggested",
-            "rule": "indicator has a single value",
+            "rule": "indicator has a single value"
+            if np.isfinite(values).any()
+            else "indicator has no values",
             "ci": None,
         }, pd.DataFrame()
     scan = build_scan(panel, values, hyp.direction, cands, s.horizon_weeks)
