@@ -172,9 +172,10 @@ def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, np.ndarray, pd.D
         ) from None
     frame = table.to_pandas(types_mapper=_string_mapper)
     # Row numbers count the header row; data rows are 1-based after it.
-    skipped = np.array(sorted(n - 1 for n, _ in bad_lines if n > 0), dtype=np.int64)
-    total = len(frame) + len(bad_lines)
-    kept_rows = np.setdiff1d(np.arange(1, total + 1, dtype=np.int64), skipped)[: len(frame)]
+    skipped = np.array([n - 1 for n, _ in bad_lines if n > 0], dtype=np.int64)
+    kept = np.ones(len(frame) + len(bad_lines), dtype=bool)
+    kept[skipped[skipped <= len(kept)] - 1] = False
+    kept_rows = (np.flatnonzero(kept) + 1)[: len(frame)]
     malformed = pd.DataFrame(
         {
             "_raw_line": pd.array([t for _, t in bad_lines], dtype="string"),

@@ -66,9 +66,17 @@ def ingest_table(files: list[Path], table: str, ctx: AccountContext, settings: S
     spec = TABLES[table]
     state = TableState()
     accepted, quarantined = [], []
-    for path in files:
+    for i, path in enumerate(files):
         part = read_part(path, spec, settings.column_map.get(table, {}), settings.encoding)
-        ok, q = check_part(part, spec, ctx, state, settings.source_timezone, settings.grace_days)
+        ok, q = check_part(
+            part,
+            spec,
+            ctx,
+            state,
+            settings.source_timezone,
+            settings.grace_days,
+            more_files=i < len(files) - 1,
+        )
         accepted.append(ok)
         quarantined.append(q)
     return finish_table(accepted, quarantined, spec)
