@@ -58,9 +58,11 @@ def test_optional_column_absent_is_added_as_null(tmp_path):
     clean_tables()["accounts"].drop(columns=["name", "region"]).to_csv(
         raw / "accounts.csv", index=False
     )
-    run_ingest(tmp_path, None)
+    summary = run_ingest(tmp_path, None)
     acc = interim(tmp_path, "accounts")
     assert acc["name"].isna().all() and acc["region"].isna().all()
+    assert acc["name"].dtype == "string" and summary["rows"]["accounts"]["accepted"] == 3
+    assert summary["missing_optional_columns"] == {"accounts": ["name", "region"]}
 
 
 def test_wrong_file_type_names_file_and_expected_types(tmp_path):

@@ -36,6 +36,7 @@ class RawPart:
     frame: pd.DataFrame  # columns renamed to ours; CSV: all strings
     source_row: np.ndarray  # 1-based data row in the file, per frame row
     malformed: pd.DataFrame  # CSV lines that could not be split into the header's columns
+    added_columns: list[str]  # optional contract columns the file lacked (added as null)
 
 
 def _string_mapper(arrow_type: pa.DataType):
@@ -221,7 +222,9 @@ def read_part(path: Path, spec: TableSpec, column_map: dict[str, str], encoding:
             f"{', '.join(map(str, frame.columns)) or 'none'}); map your own names with "
             f"ingest.column_map.{spec.name}"
         )
-    for name, col in spec.columns.items():
-        if col.optional_column and name not in frame.columns:
-            frame[name] = pd.Series(pd.NA, index=frame.index, dtype=pd.StringDtype("pyarrow"))
-    return RawPart(path=path, frame=frame, source_row=rows, malformed=malformed)
+    added = [n for n, c in spec.columns.items() if c.optional_column and n not in frame.columns]
+    for name in added:
+        frame[name] = pd.Series(pd.NA, index=frame.index, dtype=pd.StringDtype("pyarrow"))
+    return RawPart(
+        path=path, frame=frame, source_row=rows, malformed=malformed, added_columns=added
+    )

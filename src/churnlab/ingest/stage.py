@@ -65,7 +65,7 @@ def ingest_table(files: list[Path], table: str, ctx: AccountContext, settings: S
     """Read, check and split every file of one table."""
     spec = TABLES[table]
     state = TableState()
-    accepted, quarantined = [], []
+    accepted, quarantined, absent = [], [], set()
     for i, path in enumerate(files):
         part = read_part(path, spec, settings.column_map.get(table, {}), settings.encoding)
         ok, q = check_part(
@@ -79,7 +79,11 @@ def ingest_table(files: list[Path], table: str, ctx: AccountContext, settings: S
         )
         accepted.append(ok)
         quarantined.append(q)
-    return finish_table(accepted, quarantined, spec)
+        absent.update(part.added_columns)
+    typed, quarantine = finish_table(accepted, quarantined, spec)
+    # A column counts as missing when no file of the table has it.
+    missing = [c for c in spec.columns if c in absent and typed[c].isna().all()]
+    return typed, quarantine, missing
 
 
 def run(params: dict) -> None:
@@ -97,11 +101,16 @@ def run(params: dict) -> None:
         )
 
     ctx = AccountContext()
-    summary: dict[str, Any] = {"rows": {}, "date_coverage": {}, "files": {}}
+    summary: dict[str, Any] = {
+        "rows": {},
+        "date_coverage": {},
+        "files": {},
+        "missing_optional_columns": {},
+    }
     present = [t for t in TABLE_ORDER if files[t] is not None]
     accounts = events = None
     for table in present:
-        typed, quarantine = ingest_table(files[table], table, ctx, settings)
+        typed, quarantine, missing_columns = ingest_table(files[table], table, ctx, settings)
         counts = row_counts(typed, quarantine)
         if counts["read"] == 0 and table in settings.required_tables:
             raise UserError(
@@ -120,6 +129,8 @@ def run(params: dict) -> None:
         summary["rows"][table] = counts
         summary["date_coverage"][table] = date_coverage(typed, TABLES[table])
         summary["files"][table] = [str(p) for p in files[table]]
+        if missing_columns:
+            summary["missing_optional_columns"][table] = missing_columns
         if table == "accounts":
             accounts = typed
             ctx.accounts = typed[["account_id", "signup_date"]]
@@ -169,5 +180,6 @@ def _metrics(summary: dict) -> dict:
         "tables": rows,
         "quarantined_by_reason": by_reason,
         "accounts_without_events": summary["accounts_without_events"],
+        "date_coverage": summary["date_coverage"],
         "tables_missing_optional": len(summary["missing_optional"]),
     }
