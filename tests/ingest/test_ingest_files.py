@@ -274,3 +274,39 @@ def test_params_helper_matches_project_params():
 
     real = yaml.safe_load(Path("params.yaml").read_text())["ingest"]
     assert set(params_for()["ingest"]) <= set(real)
+
+
+def test_excel_csv_with_bom_and_crlf(tmp_path):
+    raw = _raw(tmp_path)
+    text = clean_tables()["accounts"].to_csv(index=False, lineterminator="\r\n")
+    (raw / "accounts.csv").write_bytes(text.encode("utf-8-sig"))
+    summary = run_ingest(tmp_path, None)
+    assert summary["rows"]["accounts"]["accepted"] == 3
+    acc = interim(tmp_path, "accounts")
+    assert acc["account_id"].tolist() == ["A1", "A2", "A3"]  # no BOM, no stray \r
+    assert acc["region"].tolist() == ["us", "jp", "eu"]
+
+
+def test_parquet_naive_timestamps_integer_ids_and_dictionary_strings(tmp_path):
+    raw = _raw(tmp_path)
+    (raw / "tickets.csv").unlink()
+    tickets = pd.DataFrame(
+        {
+            "ticket_id": [101, 102],  # integer ids become "101", "102"
+            "account_id": pd.Categorical(["A1", "A2"]),  # dictionary-encoded in Parquet
+            "opened_at": pd.to_datetime(["2024-01-10 10:00", "2024-03-01 09:00"]),  # naive
+            "first_response_at": pd.to_datetime(["2024-01-10 12:00", None]),
+            "closed_at": pd.to_datetime([None, None]),
+            "category": pd.Categorical(["Bug", "billing"]),
+        }
+    )
+    tickets.to_parquet(raw / "tickets.parquet")
+    run_ingest(tmp_path, None, ingest={"source_timezone": "Asia/Tokyo"})
+    out = interim(tmp_path, "tickets")
+    assert out["ticket_id"].tolist() == ["101", "102"]
+    assert out["category"].tolist() == ["bug", "billing"]
+    assert out["opened_at"].tolist() == [
+        pd.Timestamp("2024-01-10 01:00", tz="UTC"),
+        pd.Timestamp("2024-03-01 00:00", tz="UTC"),
+    ]
+    assert out["closed_at"].isna().all() and str(out["closed_at"].dtype) == "datetime64[ns, UTC]"
