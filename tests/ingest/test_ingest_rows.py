@@ -126,3 +126,19 @@ def test_duplicate_keeps_the_first_copy(tmp_path):
     q = interim(tmp_path, "events", quarantine=True)
     assert q["_source_row"].tolist() == [6, 7, 8]
     assert set(q["_reason"]) == {"duplicate"}
+
+
+def test_copies_of_a_rejected_row_keep_its_reason_not_duplicate(tmp_path):
+    tables = _with_row(clean_tables(), "events", account_id="A404")
+    tables = _with_row(tables, "events", account_id="A404")
+    summary = run_ingest(tmp_path, tables)
+    rows = summary["rows"]["events"]
+    assert (rows["by_reason"]["unknown_account"], rows["by_reason"]["duplicate"]) == (2, 0)
+
+
+def test_duplicate_key_keeps_the_first_account_and_its_events(tmp_path):
+    tables = _with_row(clean_tables(), "accounts", name="Acme (second export)")
+    summary = run_ingest(tmp_path, tables)
+    assert summary["rows"]["accounts"]["by_reason"]["duplicate_key"] == 1
+    assert interim(tmp_path, "accounts").set_index("account_id").loc["A1", "name"] == "Acme"
+    assert summary["rows"]["events"]["quarantined"] == 0

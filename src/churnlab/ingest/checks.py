@@ -70,9 +70,7 @@ def duplicate_mask(hashes: np.ndarray, candidate: np.ndarray, seen: np.ndarray) 
     """Candidate rows equal to an earlier candidate row or to a row kept from an earlier file
     (`seen`: sorted hashes of rows kept so far).
 
-    Only rows that passed every other check compete, so a clean row is never dropped in
-    favour of a broken copy. With 64-bit hashes a false match among 10M rows has
-    probability ~3e-6.
+    With 64-bit hashes a false match among 10M rows has probability ~3e-6.
     """
     dup = np.zeros(len(hashes), dtype=bool)
     idx = np.flatnonzero(candidate)

@@ -44,11 +44,11 @@ REASONS = [
     "negative_mrr",
     "out_of_range",
     "time_order",
-    "duplicate",
-    "duplicate_key",
     "unknown_account",
     "before_signup",
     "after_contract_end",
+    "duplicate",  # only among rows passing every check above
+    "duplicate_key",
 ]
 
 

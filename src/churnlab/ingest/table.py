@@ -80,20 +80,20 @@ def check_part(
     part.frame = frame
     typed, masks = type_frame(frame, spec, source_timezone)
     masks.update(schema_failures(typed, spec))
+    if spec.needs_account and ctx.accounts is not None:
+        masks.update(
+            account_failures(typed, spec, ctx.accounts, ctx.last_end, source_timezone, grace_days)
+        )
     n = len(typed)
     reasons = first_reason(masks, n)
 
-    # Duplicates compete only among rows that passed every per-row check.
+    # Duplicates compete only among rows that passed every other check, so a clean row is
+    # never dropped in favour of a broken copy, and a copy of a rejected row keeps its reason.
     hashes = row_hashes(typed, spec)
     ok = pd.isna(reasons)
     masks["duplicate"] = duplicate_mask(hashes, ok, state.seen_hashes)
     ok &= ~masks["duplicate"]
     masks["duplicate_key"] = duplicate_key_mask(typed, spec.key, ok, state.seen_keys)
-    ok &= ~masks["duplicate_key"]
-    if spec.needs_account and ctx.accounts is not None:
-        masks.update(
-            account_failures(typed, spec, ctx.accounts, ctx.last_end, source_timezone, grace_days)
-        )
     reasons = first_reason(masks, n)
 
     accepted = pd.isna(reasons)
