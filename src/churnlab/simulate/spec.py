@@ -25,7 +25,7 @@ TRAJECTORIES = ("fast", "slow_starter", "sluggish")
 
 DEFAULT_EFFECTS: dict[str, dict[str, float]] = {
     "key_person_activity_change": {"hazard_ratio": 5.0, "lead_weeks": 8, "window_weeks": 4},
-    "nps_unanswered": {"hazard_ratio": 3.0, "lead_weeks": 4},
+    "nps_unanswered": {"hazard_ratio": 5.0, "lead_weeks": 4, "window_weeks": 6},
     "csm_changed_recently": {"hazard_ratio": 2.5, "lead_weeks": 12, "window_weeks": 8},
     "license_activation_rate": {"hazard_ratio": 2.0, "threshold": 0.5},
     "days_to_onboarding": {"hazard_ratio": 1.8, "threshold": 60},

@@ -71,13 +71,14 @@ def indicator_truth(spec: Spec) -> dict[str, dict[str, Any]]:
             "direction": "high",
             "lead_weeks": int(nps["lead_weeks"]),
             "hazard_ratio": nps["hazard_ratio"],
-            "window_weeks": 13,
+            "window_weeks": int(nps["window_weeks"]),
             "description": (
                 "Quarterly NPS surveys to the key person. A survey sent into a cooling relationship "
-                f"goes unanswered (95%; otherwise 15% go unanswered). The non-answer is visible "
-                f"{NPS_ANSWER_DAYS} days after sending (week S); the hazard is x{nps['hazard_ratio']} "
-                f"from week S+1+{int(nps['lead_weeks'])} until the next survey's S+1+"
-                f"{int(nps['lead_weeks'])} (about 13 weeks)."
+                "goes unanswered (95%; otherwise 15% go unanswered). The non-answer is visible "
+                f"{NPS_ANSWER_DAYS} days after sending (week S, so the lamp is on from S+1 until the "
+                f"next survey, ~13 weeks); the hazard is x{nps['hazard_ratio']} in weeks "
+                f"[S+1+{int(nps['lead_weeks'])}, S+1+{int(nps['lead_weeks'] + nps['window_weeks'])}). "
+                f"Lags 0..{int(nps['lead_weeks'])} all see it; {int(nps['lead_weeks'])} is the longest."
             ),
         },
         "csm_changed_recently": {

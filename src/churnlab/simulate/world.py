@@ -419,11 +419,13 @@ def key_person_episodes(rng, grid: Grid, acc: pd.DataFrame, lead: int, window: i
     return quiet, hazard
 
 
-def draw_surveys(rng, grid: Grid, acc: pd.DataFrame, lead: int):
+def draw_surveys(rng, grid: Grid, acc: pd.DataFrame, lead: int, window: int):
     """Quarterly NPS surveys to the key person; returns (surveys, hazard (n, W)).
 
     A survey that lands in a cooling relationship goes unanswered (95%) and raises the hazard
-    from `lead` weeks after the non-answer becomes visible until the next survey's does.
+    for `window` weeks, from `lead` weeks after the non-answer becomes visible (week S + 1).
+    The lamp stays on until the next survey (~13 weeks), longer than the risk: lags up to
+    `lead` all see the risk, longer lags miss it, so `lead` is the longest useful warning.
     """
     n = len(acc)
     k_max = grid.n_weeks // NPS_EVERY_WEEKS + 1
@@ -442,12 +444,10 @@ def draw_surveys(rng, grid: Grid, acc: pd.DataFrame, lead: int):
     mean = np.array([8.3, 7.4, 6.0])[t][:, None] - 2.0 * cooling
     score = np.clip(np.rint(mean + 1.6 * rng.standard_normal((n, k_max))), 0, 10)
     obs_week = np.floor((sent + NPS_ANSWER_DAYS) / 7).astype(np.int64)
-    next_obs = np.concatenate([obs_week[:, 1:], obs_week[:, -1:] + NPS_EVERY_WEEKS], axis=1)
     rows = np.repeat(np.arange(n)[:, None], k_max, axis=1)
     sel = cooling & (sent <= grid.end_day + 1)
-    hazard = range_mask(
-        n, grid.n_weeks, rows[sel], obs_week[sel] + 1 + lead, next_obs[sel] + 1 + lead
-    )
+    first = obs_week[sel] + 1 + lead
+    hazard = range_mask(n, grid.n_weeks, rows[sel], first, first + window)
     keep = sent <= grid.end_day + 1
     surveys = pd.DataFrame(
         {
@@ -506,7 +506,8 @@ def simulate_block(rng: np.random.Generator, spec: Spec, grid: Grid, first: int,
     kp_quiet, x_kp = key_person_episodes(
         rng, grid, acc, int(kp["lead_weeks"]), int(kp["window_weeks"])
     )
-    surveys, x_nps = draw_surveys(rng, grid, acc, int(eff["nps_unanswered"]["lead_weeks"]))
+    nps = eff["nps_unanswered"]
+    surveys, x_nps = draw_surveys(rng, grid, acc, int(nps["lead_weeks"]), int(nps["window_weeks"]))
     csm = eff["csm_changed_recently"]
     csm_changes, x_csm = draw_csm_changes(
         rng, grid, acc, int(csm["lead_weeks"]), int(csm["window_weeks"])
