@@ -310,3 +310,10 @@ def test_parquet_naive_timestamps_integer_ids_and_dictionary_strings(tmp_path):
         pd.Timestamp("2024-03-01 00:00", tz="UTC"),
     ]
     assert out["closed_at"].isna().all() and str(out["closed_at"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_parquet_bytes_named_csv_say_so(tmp_path):
+    raw = _raw(tmp_path)
+    clean_tables()["users"].to_parquet(raw / "users.csv")
+    msg = _error(tmp_path)
+    assert "data/raw/users.csv" in msg and "Parquet" in msg and "expected CSV" in msg

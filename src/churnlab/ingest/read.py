@@ -102,7 +102,12 @@ def _first_line(path: Path) -> bytes:
 def _csv_header(path: Path, encoding: str) -> list[str]:
     # Decode only the header line, so a bad byte further down is reported with its column.
     try:
-        line = _first_line(path).decode(encoding)
+        raw = _first_line(path)
+        if raw.startswith(b"PAR1"):
+            raise UserError(
+                f"{path}: this is a Parquet file; expected CSV text (rename it .parquet)"
+            )
+        line = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         raise UserError(
             f"{path}: header row is not valid {encoding} text ({exc.reason} at byte "
