@@ -159,6 +159,15 @@ def test_verdict_rules():
     assert decide(weak, +1, 4, 0.05, min_effect_hr=1.0)[0] == "leads churn"
     verdict, reason, lag = decide(weak, +1, 4, 0.05, min_effect_hr=1.2)
     assert verdict == "no evidence" and "weak" in reason and lag is None
+    # nothing significant and the CI cannot exclude HR 2: too little data to say "no evidence"
+    vague = _profile([0.3] * 6, [0.4] * 6).assign(ci_low=0.6, ci_high=3.0)
+    assert decide(vague, +1, 4, 0.05)[0] == "no evidence"
+    verdict, reason, _ = decide(vague, +1, 4, 0.05, rule_out_hr=2.0)
+    assert verdict == "inconclusive" and "cannot rule out an effect of HR 2" in reason
+    tight = vague.assign(ci_low=0.8, ci_high=1.3)
+    assert decide(tight, +1, 4, 0.05, rule_out_hr=2.0)[0] == "no evidence"
+    # for an opportunity the bound that matters is the low side (HR 1/2)
+    assert decide(tight.assign(ci_low=0.45), -1, 4, 0.05, rule_out_hr=2.0)[0] == "inconclusive"
     failed = _profile([np.nan] * 6, [np.nan] * 6)
     failed["problem"] = "too little data: 3 events in 40 accounts (need 20 and 50)"
     verdict, reason, lag = decide(failed, +1, 4, 0.05)

@@ -41,6 +41,7 @@ class Settings:
     min_actionable_lead_weeks: int = 4
     fdr_alpha: float = 0.05
     min_effect_hr: float = 1.0
+    rule_out_hr: float | None = None
     min_events: int = 20
     min_accounts: int = 50
     threshold_min_recall: float = 0.2
@@ -215,7 +216,12 @@ def _run(
     for hid, prof in profiles.items():
         rec, hyp = by_id[hid], hyp_by_id[hid]
         verdict, reason, best = decide(
-            prof, hyp.expected_sign, s.min_actionable_lead_weeks, s.fdr_alpha, s.min_effect_hr
+            prof,
+            hyp.expected_sign,
+            s.min_actionable_lead_weeks,
+            s.fdr_alpha,
+            s.min_effect_hr,
+            s.rule_out_hr,
         )
         rec.update(verdict=verdict, verdict_reason=reason, best_lag_weeks=best)
         fitted = prof[prof["p_value"].notna()]

@@ -79,4 +79,13 @@ def lead_profile(
                 disagreement=compare(row["coef"], row["p_value"], glm),
             )  # fmt: skip
         rows.append(row)
-    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+    out = pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+    # Fixed dtypes: a column that is None at every lag must still be float, not object.
+    text = {"problem", "glm_problem", "disagreement"}
+    counts = {"lag_weeks", "n_rows", "n_accounts", "n_events"}
+    for col in PROFILE_COLUMNS:
+        if col in counts:
+            out[col] = out[col].astype("int64")
+        elif col not in text:
+            out[col] = out[col].astype("float64")
+    return out

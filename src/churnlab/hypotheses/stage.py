@@ -29,6 +29,7 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
             min_actionable_lead_weeks=int(hp["min_actionable_lead_weeks"]),
             fdr_alpha=float(hp["fdr_alpha"]),
             min_effect_hr=float(hp.get("min_effect_hr", 1.0)),
+            rule_out_hr=float(hp["rule_out_hr"]) if hp.get("rule_out_hr") else None,
             min_events=int(hp["min_events"]),
             min_accounts=int(hp["min_accounts"]),
             threshold_min_recall=float(hp["threshold_min_recall"]),
@@ -87,7 +88,7 @@ def run(params: dict) -> None:
     settings = {
         "lags": s.lags, "adjust_for": s.adjust_for, "horizon_weeks": s.horizon_weeks,
         "min_actionable_lead_weeks": s.min_actionable_lead_weeks, "fdr_alpha": s.fdr_alpha,
-        "min_effect_hr": s.min_effect_hr,
+        "min_effect_hr": s.min_effect_hr, "rule_out_hr": s.rule_out_hr,
         "min_events": s.min_events, "min_accounts": s.min_accounts,
         "threshold_min_recall": s.threshold_min_recall, "bootstrap_reps": s.bootstrap_reps,
         "landmark_weeks": s.landmark_weeks, "landmark_follow_weeks": s.landmark_follow_weeks,
@@ -97,7 +98,7 @@ def run(params: dict) -> None:
         "rules": {
             "lamp": "low: on when indicator < threshold; high: on when indicator > threshold",
             "lead_profile": "time-varying Cox (Efron), lamp lagged k weeks within account, adjusted for adjust_for; rows whose lagged value is unknown are dropped",
-            "verdict": "evidence = lags with BH q <= fdr_alpha, HR at least min_effect_hr away from 1 and the expected sign (risk: HR > 1, opportunity: HR < 1); best lag = the longest of them whose |log HR| is within one SE of the peak's; leads churn if best lag >= min_actionable_lead_weeks, else too late to act on; evidence only in the other direction = opposite direction",
+            "verdict": "evidence = lags with BH q <= fdr_alpha, HR at least min_effect_hr away from 1 and the expected sign (risk: HR > 1, opportunity: HR < 1); best lag = the longest of them whose |log HR| is within one SE of the peak's; leads churn if best lag >= min_actionable_lead_weeks, else too late to act on; evidence only in the other direction = opposite direction; no evidence only if the 95% CI at the closest lag excludes HR rule_out_hr (risk) or 1/rule_out_hr (opportunity), else inconclusive",
             "fdr": "Benjamini-Hochberg over all fitted hypotheses x lags",
             "lamp_performance": "account-weeks with known outcome; precision = churn within horizon among lamp-on weeks; lift = precision / overall rate; recall = churned accounts with the lamp on in their last horizon weeks; median warning = weeks from the first lamp-on week in that window to churn (capped at horizon)",
         },

@@ -46,6 +46,7 @@ def decide(
     min_lead: int,
     alpha: float,
     min_effect_hr: float = 1.0,
+    rule_out_hr: float | None = None,
 ) -> tuple[str, str, int | None]:
     """(verdict, reason, best lag) from a lead profile that already has q_value.
 
@@ -100,6 +101,19 @@ def decide(
     failed = profile[profile["p_value"].isna()]
     if not failed.empty:
         note += f"; lags {', '.join(str(int(v)) for v in failed['lag_weeks'])} not fitted"
+    # "No evidence" is a claim only if the data could have shown a meaningful effect: the
+    # CI at the closest lag must exclude an effect of `rule_out_hr` in the expected direction.
+    head = fitted.loc[fitted["p_value"].idxmin()]
+    if rule_out_hr and (
+        (head["ci_high"] if expected_sign > 0 else 1.0 / head["ci_low"]) >= rule_out_hr
+    ):
+        return (
+            INCONCLUSIVE,
+            f"too little data to tell: nothing significant, but the 95% CI at lag "
+            f"{int(head['lag_weeks'])} (HR {head['ci_low']:.2f} to {head['ci_high']:.2f}) cannot "
+            f"rule out an effect of HR {rule_out_hr:g}{note}",
+            None,
+        )
     return (
         NO_EVIDENCE,
         f"no lag significant after FDR control (smallest q {fitted['q_value'].min():.2g}){note}",
