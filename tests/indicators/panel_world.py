@@ -134,3 +134,101 @@ def full_tables():
         ts_cols=["achieved_at"],
     )
     return t
+
+
+def three_accounts():
+    """a1 = full_tables(); a2 annual, renewed with a downgrade, then churned; a3 monthly,
+    cancelled mid-term, with events on a Sunday-night / Monday-midnight UTC edge."""
+    t = full_tables()
+    t["accounts"] = pd.concat(
+        [
+            t["accounts"],
+            frame(
+                [
+                    ("a2", "Bärlin GmbH", "2023-06-01", "enterprise", "learn_myself", "de"),
+                    ("a3", "Café", "2023-12-01", "mid_market", "done_for_me", "fr"),
+                ],
+                ["account_id", "name", "signup_date", "segment", "customer_goal", "region"],
+                date_cols=["signup_date"],
+            ),
+        ],
+        ignore_index=True,
+    )
+    t["contracts"] = pd.concat(
+        [
+            t["contracts"],
+            frame(
+                [
+                    (
+                        "c2",
+                        "a2",
+                        "2023-02-15",
+                        "2024-02-15",
+                        "annual",
+                        "pro",
+                        500.0,
+                        20,
+                        None,
+                        None,
+                    ),
+                    (
+                        "c3",
+                        "a2",
+                        "2024-02-15",
+                        "2025-02-15",
+                        "annual",
+                        "lite",
+                        300.0,
+                        10,
+                        "2024-11-01",
+                        "budget",
+                    ),
+                    (
+                        "c4",
+                        "a3",
+                        "2023-12-20",
+                        "2024-02-20",
+                        "monthly",
+                        None,
+                        80.0,
+                        3,
+                        "2024-02-01",
+                        "switched",
+                    ),
+                ],
+                list(t["contracts"].columns),
+                date_cols=["start_date", "end_date", "cancelled_at"],
+            ),
+        ],
+        ignore_index=True,
+    )
+    t["contracts"]["seats"] = t["contracts"]["seats"].astype("Int64")
+    extra_events = [
+        ("a2", "w1", f"2024-01-{d:02d} 10:00", kind)
+        for d in (2, 3, 9, 16, 17, 30)
+        for kind in ("login", "report_view")
+    ] + [
+        ("a3", "x1", "2024-01-07 23:59", "login"),  # Sunday night UTC: week of Jan 1
+        ("a3", "x2", "2024-01-08 00:00", "data_export"),  # Monday 00:00: week of Jan 8
+        ("a3", "x1", "2024-02-19 12:00", "automation"),  # churn week
+    ]
+    t["events"] = pd.concat(
+        [t["events"], frame(extra_events, list(t["events"].columns), ts_cols=["occurred_at"])],
+        ignore_index=True,
+    )
+    t["users"] = pd.concat(
+        [
+            t["users"],
+            frame(
+                [
+                    ("w1", "a2", "key_person", "2023-02-15 00:00", "2023-02-16 00:00"),
+                    ("x1", "a3", "admin", "2023-12-20 00:00", "2023-12-21 00:00"),
+                    ("x2", "a3", "key_person", "2023-12-20 00:00", None),
+                ],
+                list(t["users"].columns),
+                ts_cols=["invited_at", "activated_at"],
+            ),
+        ],
+        ignore_index=True,
+    )
+    return t

@@ -52,12 +52,18 @@ def run_duckdb(
     threads: int = 2,
     memory_limit: str = "4GB",
     temp_directory: str | None = None,
+    events_chunks: int | None = None,
 ) -> pd.DataFrame:
     """Run DuckDB SQL over the sources; returns the raw result as a DataFrame.
 
     `sql` is one query or a list of named steps (`panel_steps`). Steps run one by one into
     temp tables, each dropped once no later step reads it: DuckDB would otherwise inline a
     CTE at every use (the events aggregates are read three times) and keep it all in memory.
+
+    Steps that read `events` run in `events_chunks` slices of accounts (default: one per
+    ~12M events) appended into one table: the per-user-week aggregation is the memory peak
+    and its hash table shrinks with the slice. That is exact because every such step groups
+    by account_id (tests/panel checks chunked == unchunked).
     """
     import duckdb
 
@@ -73,26 +79,46 @@ def run_duckdb(
         con.execute(
             "CREATE MACRO add_months(d, k) AS CAST(d + to_months(CAST(k AS INTEGER)) AS DATE)"
         )
+        relations = {}
         for name, src in sources.items():
             if isinstance(src, pd.DataFrame):
                 con.register(f"_src_{name}", src)
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM _src_{name}")
+                relations[name] = f"SELECT * FROM _src_{name}"
             else:
                 path = str(src).replace("'", "''")
-                con.execute(
-                    f"CREATE VIEW {name} AS SELECT {_micros_select(src)} "
-                    f"FROM read_parquet('{path}')"
-                )
+                relations[name] = f"SELECT {_micros_select(src)} FROM read_parquet('{path}')"
+            con.execute(f"CREATE VIEW {name} AS {relations[name]}")
         if isinstance(sql, str):
             return con.execute(sql).df()
+        chunks = events_chunks or _default_chunks(sources.get("events"))
         for i, (name, step) in enumerate(sql[:-1]):
-            con.execute(f"CREATE TEMP TABLE {name} AS {step}")
+            if chunks > 1 and "events" in relations and _reads_table(step, "events"):
+                for k in range(chunks):
+                    con.execute(
+                        f"CREATE OR REPLACE VIEW events AS SELECT * FROM ({relations['events']}) e "
+                        f"WHERE hash(account_id) % {chunks} = {k}"
+                    )
+                    verb = f"CREATE TEMP TABLE {name} AS" if k == 0 else f"INSERT INTO {name}"
+                    con.execute(f"{verb} {step}")
+                con.execute(f"CREATE OR REPLACE VIEW events AS {relations['events']}")
+            else:
+                con.execute(f"CREATE TEMP TABLE {name} AS {step}")
             for done, _ in sql[: i + 1]:
                 if not any(_reads(later, done) for _, later in sql[i + 1 :]):
                     con.execute(f"DROP TABLE IF EXISTS {done}")
         return con.execute(sql[-1][1]).df()
     finally:
         con.close()
+
+
+EVENTS_PER_CHUNK = 12_000_000
+
+
+def _default_chunks(events: Source | None) -> int:
+    if events is None:
+        return 1
+    n = len(events) if isinstance(events, pd.DataFrame) else pq.read_metadata(events).num_rows
+    return max(1, -(-n // EVENTS_PER_CHUNK))
 
 
 def _micros_select(path: Source) -> str:
@@ -110,7 +136,13 @@ def _micros_select(path: Source) -> str:
 
 
 def _reads(sql: str, name: str) -> bool:
+    """Whether the name occurs as a word (conservative: a column of that name counts too)."""
     return re.search(rf"\b{re.escape(name)}\b", sql) is not None
+
+
+def _reads_table(sql: str, name: str) -> bool:
+    """Whether the SQL reads the relation `name` (FROM / JOIN name)."""
+    return re.search(rf"\b(FROM|JOIN)\s+{re.escape(name)}\b", sql, flags=re.I) is not None
 
 
 def spark_session(app_name: str = "churnlab-panel", master: str = "local[1]") -> Any:
