@@ -143,7 +143,7 @@ def error_outputs(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def to_html(nb: nbformat.NotebookNode, language: str) -> str:
-    """Export with no input cells, no prompts, images inline, and nothing fetched."""
+    """Export with no input cells, no prompts, images inline (data: URIs), and nothing fetched."""
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(
@@ -152,7 +152,7 @@ def to_html(nb: nbformat.NotebookNode, language: str) -> str:
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
-        embed_images=True,
+        embed_images=False,  # plots are already inline PNG outputs; True re-parses the page with bs4 (slow)
         language_code=language,
     )
     body, _ = exporter.from_notebook_node(
