@@ -142,3 +142,17 @@ def test_duplicate_key_keeps_the_first_account_and_its_events(tmp_path):
     assert summary["rows"]["accounts"]["by_reason"]["duplicate_key"] == 1
     assert interim(tmp_path, "accounts").set_index("account_id").loc["A1", "name"] == "Acme"
     assert summary["rows"]["events"]["quarantined"] == 0
+
+
+def test_sql_null_markers_are_null_not_garbage(tmp_path):
+    tables = clean_tables()
+    tables["users"].loc[0, "activated_at"] = "NULL"  # nullable column: accepted as null
+    tables["events"].loc[0, "user_id"] = "\\N"  # required column: blank_required
+    nulls = {"null_values": ["NULL", "\\N"]}
+    summary = run_ingest(tmp_path, tables, ingest=nulls)
+    assert summary["rows"]["users"]["quarantined"] == 0
+    assert interim(tmp_path, "users").set_index("user_id").loc["U1", "activated_at"] is pd.NaT
+    _assert_one(summary, "events", "blank_required")
+    # Without the markers, "NULL" is just an unparseable timestamp.
+    summary = run_ingest(tmp_path, tables, ingest={"null_values": []})
+    _assert_one(summary, "users", "unparseable_date")

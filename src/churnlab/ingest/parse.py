@@ -130,15 +130,22 @@ def parse_numbers(s: pd.Series, integer: bool) -> tuple[pd.Series, pd.Series]:
     return values, bad
 
 
+def null_markers(s: pd.Series, null_values: tuple[str, ...]) -> pd.Series:
+    """Text cells such as NULL or \\N (what SQL tools export for a missing value) as null."""
+    if not null_values or not isinstance(s.dtype, pd.StringDtype):
+        return s
+    return s.mask(s.str.strip().isin(null_values))
+
+
 def type_frame(
-    frame: pd.DataFrame, spec: TableSpec, source_timezone: str
+    frame: pd.DataFrame, spec: TableSpec, source_timezone: str, null_values: tuple[str, ...] = ()
 ) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """The contract columns of `frame`, typed; plus {reason: mask} for unparseable values."""
     typed: dict[str, pd.Series] = {}
     bad_date = pd.Series(False, index=frame.index)
     bad_number = pd.Series(False, index=frame.index)
     for name, col in spec.columns.items():
-        raw = frame[name]
+        raw = null_markers(frame[name], null_values)
         if col.kind in (ID, TEXT):
             typed[name] = as_text(raw)
         elif col.kind == CATEGORY:

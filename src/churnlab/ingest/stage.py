@@ -13,7 +13,13 @@ from churnlab.ingest.checks import last_contract_end
 from churnlab.ingest.quality import accounts_without_events, date_coverage, row_counts
 from churnlab.ingest.read import find_table_files, read_part
 from churnlab.ingest.schemas import TABLE_ORDER, TABLES
-from churnlab.ingest.table import AccountContext, TableState, check_part, finish_table
+from churnlab.ingest.table import (
+    AccountContext,
+    RowRules,
+    TableState,
+    check_part,
+    finish_table,
+)
 from churnlab.io import write_json, write_parquet
 
 
@@ -23,7 +29,7 @@ class Settings:
     column_map: dict[str, dict[str, str]]
     required_tables: list[str]
     encoding: str
-    grace_days: int
+    rules: RowRules
 
     @classmethod
     def from_params(cls, cfg: dict[str, Any]) -> Settings:
@@ -52,12 +58,18 @@ class Settings:
             raise ConfigError(
                 f"params.yaml: ingest.grace_days must be an integer >= 0, got {grace!r}"
             )
+        nulls = cfg.get("null_values") or []
+        if not isinstance(nulls, list) or "" in [str(v).strip() for v in nulls]:
+            raise ConfigError(
+                "params.yaml: ingest.null_values must be a list of non-blank strings "
+                "(blank cells are always null)"
+            )
         return cls(
             source_timezone=tz,
             column_map={t: {str(k): str(v) for k, v in m.items()} for t, m in column_map.items()},
             required_tables=required,
             encoding=str(cfg.get("encoding") or "utf-8"),
-            grace_days=grace,
+            rules=RowRules(tz, grace, tuple(str(v).strip() for v in nulls)),
         )
 
 
@@ -68,15 +80,7 @@ def ingest_table(files: list[Path], table: str, ctx: AccountContext, settings: S
     accepted, quarantined, absent = [], [], set()
     for i, path in enumerate(files):
         part = read_part(path, spec, settings.column_map.get(table, {}), settings.encoding)
-        ok, q = check_part(
-            part,
-            spec,
-            ctx,
-            state,
-            settings.source_timezone,
-            settings.grace_days,
-            more_files=i < len(files) - 1,
-        )
+        ok, q = check_part(part, spec, ctx, state, settings.rules, more_files=i < len(files) - 1)
         accepted.append(ok)
         quarantined.append(q)
         absent.update(part.added_columns)

@@ -37,6 +37,15 @@ class AccountContext:
     last_end: pd.Series | None = None  # account_id -> last contract end (NaT = open)
 
 
+@dataclass(frozen=True)
+class RowRules:
+    """The ingest params that row checks use."""
+
+    source_timezone: str = "UTC"  # zone of naive timestamps (and of the calendar for dates)
+    grace_days: int = 30  # activity allowed after the last contract ended
+    null_values: tuple[str, ...] = ()  # text cells meaning "no value" besides blanks
+
+
 @dataclass
 class TableState:
     """Carried from one file of a table to the next (duplicates span files)."""
@@ -71,18 +80,19 @@ def check_part(
     spec: TableSpec,
     ctx: AccountContext,
     state: TableState,
-    source_timezone: str,
-    grace_days: int,
+    rules: RowRules,
     more_files: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Typed accepted rows and the quarantine of one file; updates `state` in place."""
     frame = part.frame.reset_index(drop=True)
     part.frame = frame
-    typed, masks = type_frame(frame, spec, source_timezone)
+    typed, masks = type_frame(frame, spec, rules.source_timezone, rules.null_values)
     masks.update(schema_failures(typed, spec))
     if spec.needs_account and ctx.accounts is not None:
         masks.update(
-            account_failures(typed, spec, ctx.accounts, ctx.last_end, source_timezone, grace_days)
+            account_failures(
+                typed, spec, ctx.accounts, ctx.last_end, rules.source_timezone, rules.grace_days
+            )
         )
     n = len(typed)
     reasons = first_reason(masks, n)
