@@ -216,6 +216,18 @@ def three_accounts():
         [t["events"], frame(extra_events, list(t["events"].columns), ts_cols=["occurred_at"])],
         ignore_index=True,
     )
+    t["tickets"] = pd.concat(
+        [
+            t["tickets"],
+            frame(
+                # sub-second times: 0.4 s -> 1.9 s is 1.5 s (not 1 or 2)
+                [("t3", "a2", "2024-01-03 10:00:00.400", "2024-01-03 10:00:01.900", None, "bug")],
+                list(t["tickets"].columns),
+                ts_cols=["opened_at", "first_response_at", "closed_at"],
+            ),
+        ],
+        ignore_index=True,
+    )
     t["users"] = pd.concat(
         [
             t["users"],

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
 from panel_world import three_accounts  # noqa: E402
@@ -20,3 +21,11 @@ def test_duckdb_chunked_events_give_the_same_panel():
     one = finish(run_duckdb(data, steps, events_chunks=1))
     for chunks in (2, 3):
         pd.testing.assert_frame_equal(one, finish(run_duckdb(data, steps, events_chunks=chunks)))
+
+
+def test_first_response_hours_keeps_sub_second_precision():
+    data = three_accounts()
+    steps = panel_steps(select_indicators(set(data)), Settings(as_of="2025-03-31"))
+    p = finish(run_duckdb(data, steps))
+    row = p[(p["account_id"] == "a2") & (p["week_start"] == pd.Timestamp("2024-01-08"))]
+    assert row["first_response_hours"].item() == pytest.approx(1.5 / 3600, rel=1e-9)
