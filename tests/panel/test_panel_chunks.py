@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
 from panel_world import three_accounts  # noqa: E402
 
-from churnlab.indicators.blocks import Settings  # noqa: E402
+from churnlab.indicators.blocks import ACCOUNT_SLICEABLE_STEPS, Settings  # noqa: E402
 from churnlab.panel.engines import finish, run_duckdb  # noqa: E402
 from churnlab.panel.query import panel_steps, select_indicators  # noqa: E402
 
@@ -17,10 +17,14 @@ from churnlab.panel.query import panel_steps, select_indicators  # noqa: E402
 def test_duckdb_chunked_events_give_the_same_panel():
     """Only steps that read the events table are sliced, and slices append exactly."""
     data = three_accounts()
-    steps = panel_steps(select_indicators(set(data)), Settings(as_of="2025-03-31"))
-    one = finish(run_duckdb(data, steps, events_chunks=1))
-    for chunks in (2, 3):
-        pd.testing.assert_frame_equal(one, finish(run_duckdb(data, steps, events_chunks=chunks)))
+    # as_of None: the as-of step reads events too and must see all of them, not a slice.
+    for as_of in ("2025-03-31", None):
+        steps = panel_steps(select_indicators(set(data)), Settings(as_of=as_of))
+        assert ACCOUNT_SLICEABLE_STEPS <= {name for name, _ in steps}
+        one = finish(run_duckdb(data, steps, events_chunks=1))
+        for chunks in (2, 3):
+            sliced = finish(run_duckdb(data, steps, events_chunks=chunks))
+            pd.testing.assert_frame_equal(one, sliced)
 
 
 def test_first_response_hours_keeps_sub_second_precision():

@@ -21,6 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 EPOCH_MONDAY = "1970-01-05"
+# Steps that scan the raw events and group by account_id: an engine may run them on slices
+# of accounts and append the results (DuckDB does, to bound memory on big event logs).
+ACCOUNT_SLICEABLE_STEPS = frozenset({"ev_uwk", "ev_ftype"})
 FEATURE_EXCLUDED = ("login", "data_export")  # event types that are not product features
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from churnlab.indicators.blocks import EPOCH_MONDAY
+from churnlab.indicators.blocks import ACCOUNT_SLICEABLE_STEPS, EPOCH_MONDAY
 from churnlab.panel.query import STATIC_COLUMNS, to_spark
 
 Source = pd.DataFrame | str | Path
@@ -60,10 +60,11 @@ def run_duckdb(
     temp tables, each dropped once no later step reads it: DuckDB would otherwise inline a
     CTE at every use (the events aggregates are read three times) and keep it all in memory.
 
-    Steps that read `events` run in `events_chunks` slices of accounts (default: one per
-    ~12M events) appended into one table: the per-user-week aggregation is the memory peak
-    and its hash table shrinks with the slice. That is exact because every such step groups
-    by account_id (tests/panel checks chunked == unchunked).
+    The steps in ACCOUNT_SLICEABLE_STEPS (the raw-event scans, grouped by account_id) run
+    in `events_chunks` slices of accounts (default: one per ~12M events) appended into one
+    table: the per-user-week aggregation is the memory peak and its hash table shrinks with
+    the slice. Exact because those steps group by account_id (tests/panel checks chunked ==
+    unchunked); other steps reading events, e.g. the as-of date, see all of them.
     """
     import duckdb
 
@@ -92,7 +93,7 @@ def run_duckdb(
             return con.execute(sql).df()
         chunks = events_chunks or _default_chunks(sources.get("events"))
         for i, (name, step) in enumerate(sql[:-1]):
-            if chunks > 1 and "events" in relations and _reads_table(step, "events"):
+            if chunks > 1 and name in ACCOUNT_SLICEABLE_STEPS and "events" in relations:
                 for k in range(chunks):
                     con.execute(
                         f"CREATE OR REPLACE VIEW events AS SELECT * FROM ({relations['events']}) e "
@@ -138,11 +139,6 @@ def _micros_select(path: Source) -> str:
 def _reads(sql: str, name: str) -> bool:
     """Whether the name occurs as a word (conservative: a column of that name counts too)."""
     return re.search(rf"\b{re.escape(name)}\b", sql) is not None
-
-
-def _reads_table(sql: str, name: str) -> bool:
-    """Whether the SQL reads the relation `name` (FROM / JOIN name)."""
-    return re.search(rf"\b(FROM|JOIN)\s+{re.escape(name)}\b", sql, flags=re.I) is not None
 
 
 def spark_session(app_name: str = "churnlab-panel", master: str = "local[1]") -> Any:
