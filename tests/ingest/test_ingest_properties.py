@@ -203,3 +203,32 @@ def test_parsers_flag_exactly_the_nonblank_unparseable(values):
     for typed, bad in [parse_dates(s), parse_timestamps(s, "UTC"), parse_numbers(s, False)]:
         assert (typed.isna() == (blank | bad)).all()
         assert not (bad & blank).any()
+
+
+@SLOW
+@given(st.lists(st.sampled_from(["ok", "extra", "short"]), min_size=1, max_size=12))
+def test_ragged_csv_lines_are_counted_and_located(kinds):
+    tables = clean_tables()
+    lines = ["account_id,user_id,occurred_at,event_type"]
+    for i, kind in enumerate(kinds):
+        base = f"A1,U1,2024-01-05T{i:02d}:00:00Z,login"
+        lines.append({"ok": base, "extra": base + ",x", "short": "A1,U1"}[kind])
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        raw = work / "data/raw"
+        raw.mkdir(parents=True)
+        for name, df in tables.items():
+            df.to_csv(raw / f"{name}.csv", index=False)
+        (raw / "events.csv").write_text("\n".join(lines) + "\n")
+        if "ok" not in kinds:
+            with pytest.raises(UserError, match="none of the"):
+                run_ingest(work, None)
+            return
+        rows = run_ingest(work, None)["rows"]["events"]
+        assert rows["read"] == len(kinds)
+        assert rows["accepted"] == kinds.count("ok")
+        assert rows["by_reason"]["malformed_row"] == len(kinds) - kinds.count("ok")
+        q = interim(work, "events", quarantine=True)
+        assert q["_source_row"].tolist() == [i + 1 for i, k in enumerate(kinds) if k != "ok"]
+        accepted_hours = interim(work, "events")["occurred_at"].dt.hour.tolist()
+        assert accepted_hours == [i for i, k in enumerate(kinds) if k == "ok"]
