@@ -503,3 +503,20 @@ def test_cjk_glyphs_are_embedded_as_a_small_deterministic_subset():
         )
         == 0
     )
+
+
+def test_observed_months_drops_unrecorded_and_partial_months():
+    monthly = pd.DataFrame(
+        {"month": pd.date_range("2024-11-01", periods=6, freq="MS"), "logo_churn_rate": 0.1}
+    )
+    kpis = {"headline": {"observation_start": "2024-12-16"}, "monthly": [{"month": "2025-02-01"}]}
+    kept = frames.observed_months(monthly, kpis)["month"].dt.strftime("%Y-%m").tolist()
+    assert kept == ["2024-12", "2025-01", "2025-02"]
+    assert len(frames.observed_months(monthly, {})) == 6
+
+
+def test_top_actions_truncates_with_a_note(fixture_data):
+    html = _html(pages.top_actions(fixture_data, "en", {"a2", "a6"}, n=1))
+    assert "Showing the first 1 of 2 rows" in html
+    assert "&lt;script&gt;" in html and fx.JA_NAME not in html  # a2 ranks first
+    assert "Acme" not in html  # a4's opportunity is not in this group

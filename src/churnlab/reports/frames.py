@@ -164,6 +164,24 @@ def monthly_churn(panel: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def observed_months(monthly: pd.DataFrame, kpis: dict) -> pd.DataFrame:
+    """Keep the months the kpis stage reports: from its observation start to its last complete month.
+
+    Before `observation_start` churn was not recorded (only survivors are in the data), and a
+    trailing partial month would understate churn.
+    """
+    if monthly.empty:
+        return monthly
+    start = (kpis.get("headline") or {}).get("observation_start") or kpis.get("observation_start")
+    months = kpi_monthly(kpis)["month"]
+    keep = pd.Series(True, index=monthly.index)
+    if start:
+        keep &= monthly["month"] >= pd.Timestamp(str(start)[:10]).to_period("M").to_timestamp()
+    if not months.empty:
+        keep &= monthly["month"] <= months.max()
+    return monthly[keep].reset_index(drop=True)
+
+
 def band_share_by_week(scores: pd.DataFrame) -> pd.DataFrame:
     """Share of scored accounts in each band per week: columns week_start, red, amber, green."""
     if scores.empty or "band" not in scores:

@@ -390,31 +390,44 @@ def action_table(df: pd.DataFrame, lang: str, money: str, empty_text: str) -> st
     return m.table(out, numeric=numeric, raw=raw)
 
 
-def action_list(data: ReportData, lang: str, accounts: set[str] | None = None) -> list[Block]:
-    """This week's lamps per CSM (optionally only `accounts`), band mix and opportunities."""
-    actions, opps = data.actions, data.opportunities
-    if accounts is not None:
-        actions = (
-            actions[actions["account_id"].isin(accounts)]
-            if "account_id" in actions
-            else actions.iloc[0:0]
-        )
-        opps = opps[opps["account_id"].isin(accounts)] if "account_id" in opps else opps.iloc[0:0]
-    blocks: list[Block] = []
-    if accounts is None:
-        blocks += [
-            m.heading(t(lang, "sec.band_mix")),
-            plotting.png_bytes(plotting.band_mix(frames.latest_bands(data.scores), lang)),
-        ]
-    blocks.append(m.heading(t(lang, "sec.actions_by_csm")))
-    groups = frames.actions_by_csm(actions, t(lang, "csm.unassigned"))
+def action_list(data: ReportData, lang: str) -> list[Block]:
+    """This week's lamps per CSM, the band mix, and the opportunities."""
+    blocks: list[Block] = [
+        m.heading(t(lang, "sec.band_mix")),
+        plotting.png_bytes(plotting.band_mix(frames.latest_bands(data.scores), lang)),
+        m.heading(t(lang, "sec.actions_by_csm")),
+    ]
+    groups = frames.actions_by_csm(data.actions, t(lang, "csm.unassigned"))
     if not groups:
         blocks.append(m.paragraph(t(lang, "empty", what=t(lang, "empty.no_actions")), "empty"))
     for csm, df in groups:
         blocks.append(m.heading(t(lang, "csm.heading", csm=csm, n=_n_accounts(df)), 3))
         blocks.append(action_table(df, lang, "mrr_at_risk", ""))
     blocks.append(m.heading(t(lang, "sec.opportunities")))
-    blocks.append(action_table(opps, lang, "mrr", t(lang, "empty", what=t(lang, "empty.no_rows"))))
+    empty = t(lang, "empty", what=t(lang, "empty.no_rows"))
+    blocks.append(action_table(data.opportunities, lang, "mrr", empty))
+    return blocks
+
+
+def top_actions(data: ReportData, lang: str, accounts: set[str], n: int = 25) -> list[Block]:
+    """A group's first `n` action rows (the list is already in priority order) + opportunities.
+
+    The full per-CSM list is the action-list report; a team lead's page stays readable.
+    """
+    blocks: list[Block] = []
+    for key, df, money in (
+        ("sec.top_actions", data.actions, "mrr_at_risk"),
+        ("sec.top_opportunities", data.opportunities, "mrr"),
+    ):
+        mine = (
+            df[df["account_id"].astype(str).isin(accounts)] if "account_id" in df else df.iloc[0:0]
+        )
+        blocks.append(m.heading(t(lang, key)))
+        if len(mine) > n:
+            blocks.append(m.paragraph(t(lang, "top.note", n=n, total=len(mine)), "note"))
+        blocks.append(
+            action_table(mine.head(n), lang, money, t(lang, "empty", what=t(lang, "empty.no_rows")))
+        )
     return blocks
 
 
@@ -460,7 +473,7 @@ def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> li
             ignore_index=True,
         )
         retention = plotting.retention_curves(curves, lang, group_label)
-    monthly = frames.monthly_churn(mine)
+    monthly = frames.observed_months(frames.monthly_churn(mine), data.kpis)
     blocks: list[Block] = [
         m.paragraph(
             t(lang, "segment.intro", dimension=t(lang, f"dimension.{dimension}"), value=value),
@@ -477,7 +490,7 @@ def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> li
         m.heading(t(lang, "sec.health_trend")),
         plotting.png_bytes(plotting.band_shares(frames.band_share_by_week(scores), lang)),
     ]
-    return blocks + action_list(data, lang, accounts=ids)
+    return blocks + top_actions(data, lang, ids)
 
 
 def _with_ci(block: object) -> str:

@@ -99,38 +99,51 @@ def _empty_axes(ax, lang: str, what: str) -> None:
 
 
 def churn_trend(monthly: pd.DataFrame, lang: str) -> Figure:
-    """GRR and NRR (left axis, %) with monthly logo churn (right axis, %) by month."""
+    """GRR and NRR (left axis, %) with monthly logo churn (right axis, %) by month.
+
+    Without revenue series (segment pages) logo churn gets the only, left axis.
+    """
     fig, ax = plt.subplots()
-    ax.set_title(t(lang, "plot.churn_trend"))
-    if monthly.empty:
+    if monthly.empty or "logo_churn_rate" not in monthly:
+        ax.set_title(t(lang, "plot.churn_trend"))
         _empty_axes(ax, lang, t(lang, "empty.input"))
         return fig
     x = pd.to_datetime(monthly["month"])
     lines = []
-    for col, key, colour in (("grr", "plot.grr", "blue"), ("nrr", "plot.nrr", "green")):
-        if col in monthly and monthly[col].notna().any():
-            lines += ax.plot(
-                x, monthly[col] * 100, marker="o", ms=3, color=OKABE_ITO[colour], label=t(lang, key)
-            )
-    ax.set_xlabel(t(lang, "plot.month"))
-    ax.set_ylabel(t(lang, "plot.rate_pct"))
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    if "logo_churn_rate" in monthly:
-        ax2 = ax.twinx()
-        ax2.grid(False)
-        ax2.spines["right"].set_visible(True)
-        lines += ax2.plot(
-            x,
-            monthly["logo_churn_rate"] * 100,
-            marker="s",
-            ms=3,
-            ls="--",
-            color=OKABE_ITO["vermillion"],
-            label=t(lang, "plot.logo_churn"),
+    revenue = [
+        (col, key, colour)
+        for col, key, colour in (("grr", "plot.grr", "blue"), ("nrr", "plot.nrr", "green"))
+        if col in monthly and monthly[col].notna().any()
+    ]
+    for col, key, colour in revenue:
+        lines += ax.plot(
+            x, monthly[col] * 100, marker="o", ms=3, color=OKABE_ITO[colour], label=t(lang, key)
         )
-        ax2.set_ylabel(t(lang, "plot.logo_churn"))
-        ax2.yaxis.set_major_formatter(PercentFormatter(decimals=1))
-        ax2.set_ylim(bottom=0)
+    ax.set_xlabel(t(lang, "plot.month"))
+    churn_ax = ax
+    if revenue:
+        ax.set_title(t(lang, "plot.churn_trend"))
+        ax.set_ylabel(t(lang, "plot.rate_pct"))
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        churn_ax = ax.twinx()
+        churn_ax.grid(False)
+        churn_ax.spines["right"].set_visible(True)
+        churn_label = t(lang, "plot.logo_churn")
+    else:
+        ax.set_title(t(lang, "plot.churn_only"))
+        churn_label = t(lang, "plot.logo_churn_left")
+    lines += churn_ax.plot(
+        x,
+        monthly["logo_churn_rate"] * 100,
+        marker="s",
+        ms=3,
+        ls="--",
+        color=OKABE_ITO["vermillion"],
+        label=churn_label,
+    )
+    churn_ax.set_ylabel(churn_label)
+    churn_ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+    churn_ax.set_ylim(bottom=0)
     ax.legend(lines, [ln.get_label() for ln in lines], loc="lower left")
     _month_axis(ax)
     return fig
