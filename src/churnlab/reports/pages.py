@@ -303,8 +303,9 @@ def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> li
             numeric=[t(lang, "col.count")],
             empty_text=t(lang, "empty", what=t(lang, "empty.no_rows")),
         ),
-        plotting.png_bytes(plotting.reason_bars(reasons, lang)),
     ]
+    if not reasons.empty:
+        blocks.append(plotting.png_bytes(plotting.reason_bars(reasons, lang)))
     coverage = data.tables.get("date_coverage") or {}
     cov = pd.DataFrame(
         [(k, (v or [None, None])[0], (v or [None, None])[-1]) for k, v in sorted(coverage.items())],

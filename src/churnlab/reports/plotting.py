@@ -351,24 +351,27 @@ def threshold_curve(
 
 
 def quarantine_bars(counts: pd.DataFrame, lang: str) -> Figure:
-    """Horizontal stacked bars: accepted and quarantined rows per table (log-free, counts)."""
+    """Quarantined share of rows read, per table (%), each bar labelled 'quarantined / read'.
+
+    Shares, not counts: the events table is orders of magnitude larger than the others and
+    would flatten every other bar.
+    """
     fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(counts), 3) + 1.2))
     ax.set_title(t(lang, "plot.quarantine_title"))
     if counts.empty:
         _empty_axes(ax, lang, t(lang, "empty.input"))
         return fig
     y = np.arange(len(counts))
-    ax.barh(y, counts["accepted"], color=OKABE_ITO["blue"], label=t(lang, "plot.accepted"))
-    ax.barh(
-        y,
-        counts["quarantined"],
-        left=counts["accepted"],
-        color=OKABE_ITO["vermillion"],
-        label=t(lang, "plot.quarantined"),
-    )
+    share = counts["share"].fillna(0).to_numpy(dtype=float) * 100
+    ax.barh(y, share, color=OKABE_ITO["vermillion"], label=t(lang, "plot.quarantined"))
+    top = max(float(share.max()), 1.0)
+    for yi, s_pct, q, n in zip(y, share, counts["quarantined"], counts["read"], strict=True):
+        ax.text(s_pct + top * 0.01, yi, f"{int(q):,} / {int(n):,}", va="center", fontsize=8)
     ax.set_yticks(y, counts["table"].astype(str))
     ax.invert_yaxis()
-    ax.set_xlabel(t(lang, "plot.rows"))
+    ax.set_xlim(0, top * 1.25)
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=1))
+    ax.set_xlabel(t(lang, "plot.quarantined_share"))
     ax.set_ylabel(t(lang, "plot.table"))
     ax.legend(loc="lower right")
     return fig
