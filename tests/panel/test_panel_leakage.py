@@ -337,10 +337,10 @@ def test_rows_up_to_week_w_ignore_everything_from_w_on(**world):
 
 
 @pytest.mark.e2e
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**WORLD)
 def test_no_leakage_many_worlds(**world):
-    """The same property on many more worlds (about a minute when the machine is idle)."""
+    """The same property on many more worlds (80 worlds x 3 builds: ~2 min on this shared machine)."""
     check_no_leakage(**world)
 
 

@@ -23,7 +23,8 @@ from churnlab.panel.query import (  # noqa: E402
     to_spark,
 )
 
-pytestmark = pytest.mark.spark
+# Spark local mode takes ~0.5-3 min here (JVM start, ~35 small jobs): also marked e2e.
+pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")

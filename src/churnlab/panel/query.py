@@ -1,9 +1,10 @@
-"""Compose the whole panel as one SQL query (DuckDB dialect) and transpile it for Spark.
+"""Compose the panel as named SQL steps (DuckDB dialect), or as one query for Spark.
 
-Layout of the query: the spine (one row per account per week, start/stop/event, CONTRACTS §1
-churn rule), then the CTEs of every block an included indicator needs, then one SELECT that
-joins the spine-aligned blocks and evaluates each catalog expression. Writing it once in
-DuckDB SQL and transpiling with SQLGlot keeps a single copy of every definition.
+Steps, in order: the spine (one row per account per week, start/stop/event, CONTRACTS §1
+churn rule), the CTEs of every block an included indicator needs, then `panel`, one SELECT
+that joins the spine-aligned blocks and evaluates each catalog expression. DuckDB runs the
+steps one by one (engines.run_duckdb); Spark runs them transpiled by SQLGlot. Every
+definition thus exists once, in DuckDB SQL.
 """
 
 from __future__ import annotations
