@@ -109,7 +109,10 @@ def test_action_list_rows_and_index_summary(chain):
     for name in actions["account_name"].dropna().head(20):
         assert m.esc(name) in page or name in page
     index = _text(chain / "reports/index.html")
-    assert f"{actions['account_id'].nunique()} accounts with a lamp on, for" in index
+    assert f"{m.fmt_int(actions['account_id'].nunique())} accounts with a lamp on, for" in index
+    kpis = json.loads((chain / "models/kpis.json").read_text())
+    # the index line and the executive summary's cards show the same pooled figure
+    assert f"Monthly logo churn {m.fmt_pct(kpis['headline']['monthly_logo_churn'], 2)}" in index
     hyp = json.loads((chain / "models/hypotheses.json").read_text())["hypotheses"]
     n_lead = sum(h["verdict"] == "leads churn" for h in hyp)
     assert f"{n_lead} of {len(hyp)} hypotheses lead churn" in index

@@ -199,6 +199,17 @@ def test_failed_notebook_is_reported_with_its_path(tmp_path):
     assert not (root / "reports/html/hypotheses.html").exists()
 
 
+def _screenshot(page, path: Path) -> None:
+    """Full-page screenshot; pages taller than Chromium's capture limit are clipped."""
+    from playwright.sync_api import Error
+
+    try:
+        page.screenshot(path=str(path), full_page=True)
+    except Error:
+        clip = {"x": 0, "y": 0, "width": 1100, "height": 12000}
+        page.screenshot(path=str(path), full_page=True, clip=clip)
+
+
 @pytest.mark.browser
 def test_reports_in_headless_chromium(project, tmp_path):
     """Open the index and every linked report offline; nothing may leave the machine."""
@@ -233,7 +244,7 @@ def test_reports_in_headless_chromium(project, tmp_path):
             )
             index = (project / "reports/index.html").resolve().as_uri()
             page.goto(index)
-            page.screenshot(path=str(shots / "index.png"), full_page=True)
+            _screenshot(page, shots / "index.png")
             links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
             assert len(links) == len(EXPECTED)
             for link in links:
@@ -254,7 +265,7 @@ def test_reports_in_headless_chromium(project, tmp_path):
                     assert [f for f, _ in fonts] == ['"churnlab-cjk"'] or ["churnlab-cjk"] == [
                         f for f, _ in fonts
                     ], fonts
-                page.screenshot(path=str(shots / (Path(link).stem + ".png")), full_page=True)
+                _screenshot(page, shots / (Path(link).stem + ".png"))
         finally:
             browser.close()
     assert not console_errors, console_errors

@@ -27,12 +27,12 @@ def summary_line(report: Report, data: ReportData, lang: str) -> str:
     if report.kind == "executive_summary":
         monthly = frames.kpi_monthly(data.kpis)
         hyps = frames.hypotheses_table(data.hypotheses)
-        last = monthly.iloc[-1] if not monthly.empty else pd.Series(dtype=object)
+        head = frames.kpi_headline(data.kpis, monthly)  # the same figures as the page's cards
         return t(
             lang,
             "summary.executive_summary",
-            churn=m.fmt_pct(last.get("logo_churn_rate")),
-            nrr=m.fmt_pct(last.get("nrr")),
+            churn=m.fmt_pct(head["logo_churn"], 2),
+            nrr=m.fmt_pct(head["nrr"]),
             n_leading=int((hyps["verdict_key"] == "leads_churn").sum()) if not hyps.empty else 0,
             n_hyp=len(hyps),
         )
@@ -55,9 +55,9 @@ def summary_line(report: Report, data: ReportData, lang: str) -> str:
         return t(
             lang,
             "summary.action_list",
-            n_actions=_n_accounts(data.actions),
+            n_actions=m.fmt_int(_n_accounts(data.actions)),
             n_csms=len(groups),
-            n_opps=_n_accounts(data.opportunities),
+            n_opps=m.fmt_int(_n_accounts(data.opportunities)),
         )
     # segment / customer goal
     life = frames.account_lifetimes(data.panel)
