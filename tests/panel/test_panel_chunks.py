@@ -33,3 +33,13 @@ def test_first_response_hours_keeps_sub_second_precision():
     p = finish(run_duckdb(data, steps))
     row = p[(p["account_id"] == "a2") & (p["week_start"] == pd.Timestamp("2024-01-08"))]
     assert row["first_response_hours"].item() == pytest.approx(1.5 / 3600, rel=1e-9)
+
+
+def test_finish_restores_row_order_when_an_engine_returns_rows_unsorted():
+    data = three_accounts()
+    steps = panel_steps(select_indicators(set(data)), Settings(as_of="2025-03-31"))
+    raw = run_duckdb(data, steps)
+    expected = finish(raw)
+    shuffled = raw.sample(frac=1, random_state=1)
+    pd.testing.assert_frame_equal(finish(shuffled), expected)
+    assert expected["account_id"].is_monotonic_increasing
