@@ -109,7 +109,7 @@ def test_each_report_has_its_sections_and_images(project):
         for h in headings:
             assert h in pages[name], (name, h)
     n_images = {k: v.count("data:image/png;base64,") for k, v in pages.items()}
-    assert n_images["hypotheses"] == 9  # 3 plots x 3 testable hypotheses
+    assert n_images["hypotheses"] == 7  # lead profile + KM x 3 testable, 1 threshold curve
     assert n_images["executive_summary"] == 5
     assert n_images["segment_smb"] == 3
 

@@ -433,7 +433,9 @@ def test_hypothesis_sections_show_every_hypothesis(fixture_data):
     assert "DISAGREES" in html  # H2's GLM cross-check disagrees with Cox
     assert "Precision 30.0%, recall 55.0%, lift 2.1" in html
     # 3 testable hypotheses x 3 plots; H4 (not testable) gets none
-    assert sum(isinstance(b, bytes) for b in blocks) == 9
+    # 3 testable hypotheses x (lead profile + landmark KM) + H1's threshold curve; H4 none
+    assert sum(isinstance(b, bytes) for b in blocks) == 7
+    assert "No threshold curve is available" in html
 
 
 def test_action_list_escapes_names_and_groups_by_csm(fixture_data):
@@ -520,3 +522,17 @@ def test_top_actions_truncates_with_a_note(fixture_data):
     assert "Showing the first 1 of 2 rows" in html
     assert "&lt;script&gt;" in html and fx.JA_NAME not in html  # a2 ranks first
     assert "Acme" not in html  # a4's opportunity is not in this group
+
+
+def test_configured_threshold_gets_a_sentence_not_a_one_point_plot(fixture_data):
+    import copy
+
+    data = copy.copy(fixture_data)
+    thr = fixture_data.hypothesis_tables["threshold_curves"]
+    data.hypothesis_tables = {
+        **fixture_data.hypothesis_tables,
+        "threshold_curves": thr[thr["chosen"]],
+    }
+    blocks = pages.hypothesis_sections(data, "en")
+    assert "The threshold (0.40) is set in hypotheses.yaml" in _html(blocks)
+    assert sum(isinstance(b, bytes) for b in blocks) == 6  # one plot fewer than with the curve

@@ -222,6 +222,9 @@ def chosen_threshold(curve: pd.DataFrame, row: pd.Series) -> float:
     return float(value)
 
 
+MIN_CURVE_POINTS = 3  # fewer candidate thresholds than this are not a curve
+
+
 def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
     """One section per hypothesis: lead profile, landmark KM, threshold curve, lamp, action."""
     hyps = frames.sort_hypotheses(frames.hypotheses_table(data.hypotheses))
@@ -254,13 +257,15 @@ def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
         blocks.append(m.heading(t(lang, "sec.threshold"), 4))
         curve = frames.threshold_curve(frames.hypothesis_rows(thr_all, hid))
         chosen = chosen_threshold(curve, row)
-        blocks.append(
-            plotting.png_bytes(
-                plotting.threshold_curve(
-                    curve, chosen, _indicator_unit(data, row["indicator"]), name, lang
-                )
-            )
-        )
+        if curve["threshold"].nunique() >= MIN_CURVE_POINTS:
+            unit = _indicator_unit(data, row["indicator"])
+            fig = plotting.threshold_curve(curve, chosen, unit, name, lang)
+            blocks.append(plotting.png_bytes(fig))
+        elif curve.empty:
+            blocks.append(m.paragraph(t(lang, "threshold.none"), "note"))
+        else:  # a threshold configured in hypotheses.yaml: one point, nothing to plot
+            text = t(lang, "threshold.configured", threshold=m.fmt_num(chosen))
+            blocks.append(m.paragraph(text, "note"))
         lines = [lamp_text(row, data, lang)]
         lines += [x for x in (glm_text(row, lang), ph_text(row, lang)) if x]
         blocks.append(m.heading(t(lang, "sec.lamp"), 4) + m.bullet_list(lines))
