@@ -75,7 +75,7 @@ def run_duckdb(
     CTE at every use (the events aggregates are read three times) and keep it all in memory.
 
     The steps in ACCOUNT_SLICEABLE_STEPS (the raw-event scans, grouped by account_id) run
-    in `events_chunks` slices of accounts (default: one per ~12M events) appended into one
+    in `events_chunks` slices of accounts (default: one per ~17M events) appended into one
     table: the per-user-week aggregation is the memory peak and its hash table shrinks with
     the slice. Exact because those steps group by account_id (tests/panel checks chunked ==
     unchunked); other steps reading events, e.g. the as-of date, see all of them.
@@ -126,7 +126,7 @@ def run_duckdb(
         con.close()
 
 
-EVENTS_PER_CHUNK = 12_000_000
+EVENTS_PER_CHUNK = 17_000_000  # 50M events -> 3 slices: 2.6 GB peak vs 4.0 unsliced, as fast
 
 
 def _default_chunks(events: Source | None) -> int:
