@@ -10,6 +10,20 @@ from churnlab.indicators.blocks import Settings
 from churnlab.panel.engines import finish, run_duckdb
 from churnlab.panel.query import panel_steps, select_indicators
 
+CONTRACT_COLUMNS = [
+    "contract_id",
+    "account_id",
+    "start_date",
+    "end_date",
+    "billing_period",
+    "plan",
+    "mrr",
+    "seats",
+    "cancelled_at",
+    "cancel_reason",
+]
+CONTRACT_DATE_COLUMNS = ["start_date", "end_date", "cancelled_at"]
+
 
 def ts(text):
     return pd.Timestamp(text, tz="UTC")
@@ -39,19 +53,8 @@ def base_tables():
     )
     contracts = frame(
         [("c1", "a1", "2024-01-03", None, "monthly", "pro", 100.0, 4, None, None)],
-        [
-            "contract_id",
-            "account_id",
-            "start_date",
-            "end_date",
-            "billing_period",
-            "plan",
-            "mrr",
-            "seats",
-            "cancelled_at",
-            "cancel_reason",
-        ],
-        date_cols=["start_date", "end_date", "cancelled_at"],
+        CONTRACT_COLUMNS,
+        date_cols=CONTRACT_DATE_COLUMNS,
     )
     contracts["seats"] = contracts["seats"].astype("Int64")
     events = frame(

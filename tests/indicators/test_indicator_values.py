@@ -6,7 +6,14 @@ Feb 14). A row's value may only use data before its Monday, so activity in week 
 
 import pandas as pd
 import pytest
-from panel_world import base_tables, build, frame, full_tables
+from panel_world import (
+    CONTRACT_COLUMNS,
+    CONTRACT_DATE_COLUMNS,
+    base_tables,
+    build,
+    frame,
+    full_tables,
+)
 
 from churnlab.indicators.catalog import CATALOG
 
@@ -108,19 +115,8 @@ def _contract_panel(rows, as_of="2025-03-31"):
     t = base_tables()
     t["contracts"] = frame(
         rows,
-        [
-            "contract_id",
-            "account_id",
-            "start_date",
-            "end_date",
-            "billing_period",
-            "plan",
-            "mrr",
-            "seats",
-            "cancelled_at",
-            "cancel_reason",
-        ],
-        date_cols=["start_date", "end_date", "cancelled_at"],
+        CONTRACT_COLUMNS,
+        date_cols=CONTRACT_DATE_COLUMNS,
     )
     return build(t, as_of=as_of).set_index("week_start")
 

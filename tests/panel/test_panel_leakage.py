@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
-from panel_world import build, frame  # noqa: E402
+from panel_world import CONTRACT_COLUMNS, CONTRACT_DATE_COLUMNS, build, frame  # noqa: E402
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")  # a Monday
 AS_OF = "2024-03-31"  # 13 weeks
@@ -124,19 +124,8 @@ def company(ev, tk, sv, tp, cs, ms, act, roles, ct):
                 None,
             ),
         ],
-        [
-            "contract_id",
-            "account_id",
-            "start_date",
-            "end_date",
-            "billing_period",
-            "plan",
-            "mrr",
-            "seats",
-            "cancelled_at",
-            "cancel_reason",
-        ],
-        date_cols=["start_date", "end_date", "cancelled_at"],
+        CONTRACT_COLUMNS,
+        date_cols=CONTRACT_DATE_COLUMNS,
     )
     accounts = frame(
         [
