@@ -6,15 +6,22 @@ For each synthetic weekly panel size it times, on the same rows (lamp + 3 adjust
 - churnlab's Efron fitter (`churnlab.hypotheses.cox.fit_cox`),
 - lifelines' CoxTimeVaryingFitter (the library reference; skipped above --lifelines-max rows),
 - the statsmodels cloglog GLM cross-check as the stage runs it (cells pooled, clustered SEs),
-and prints CPU seconds (and wall seconds) and CPU-time ratios to churnlab's fitter. R is not installable here (no CRAN), so
-there is no R column; DESIGN.md §8 has R coxph timings measured elsewhere.
+- R's survival::coxph (ties = "efron") on the same rows, when `Rscript` with the survival
+  package is installed (Debian: `apt-get install r-base-core r-cran-survival`; CRAN is not
+  reachable here). Timed inside R with system.time (user + system CPU), so reading the CSV
+  is not counted; its coefficients are compared with churnlab's;
+and prints CPU seconds (and wall seconds) and CPU-time ratios to churnlab's fitter.
 Fits run with one BLAS thread, as in the stage.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,6 +43,41 @@ def _best_of(fn, repeat: int) -> tuple[float, float, object]:
         wall = min(wall, time.perf_counter() - t)
         cpu = min(cpu, time.process_time() - c)
     return wall, cpu, out
+
+
+R_SCRIPT = """
+suppressMessages(library(survival))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1])
+best <- Inf
+for (i in seq_len(as.integer(args[2]))) {
+  t <- system.time(fit <- coxph(Surv(start, stop, event) ~ . , data = d, ties = "efron"))
+  best <- min(best, t[["user.self"]] + t[["sys.self"]])
+}
+cat(best, coef(fit), "\\n")
+"""
+
+
+def r_coxph(start, stop, event, x: np.ndarray, repeat: int) -> tuple[float, np.ndarray] | None:
+    """(best CPU seconds, coefficients) of R coxph on the same rows, or None without R."""
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        data = pd.DataFrame(x, columns=[f"x{j}" for j in range(x.shape[1])])
+        data.insert(0, "event", event.astype(int))
+        data.insert(0, "stop", stop)
+        data.insert(0, "start", start)
+        data.to_csv(Path(tmp) / "panel.csv", index=False)
+        (Path(tmp) / "fit.R").write_text(R_SCRIPT)
+        out = subprocess.run(
+            ["Rscript", str(Path(tmp) / "fit.R"), str(Path(tmp) / "panel.csv"), str(repeat)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    if out.returncode != 0:
+        print(f"Rscript failed (is r-cran-survival installed?): {out.stderr.strip()[-300:]}")
+        return None
+    values = [float(v) for v in out.stdout.split()]
+    return values[0], np.array(values[1:])
 
 
 def bench(n_accounts: int, n_weeks: int, repeat: int, lifelines_max: int) -> dict:
@@ -65,6 +107,10 @@ def bench(n_accounts: int, n_weeks: int, repeat: int, lifelines_max: int) -> dic
         "glm_coef_lamp": glm["coef"],
         "cox_coef_lamp": float(fit.coef[0]),
     }
+    r = r_coxph(start, stop, event, x, repeat)
+    row["r_coxph_cpu_s"] = np.nan if r is None else r[0]
+    row["r/cox_cpu"] = np.nan if r is None else r[0] / c_own
+    row["r_max_abs_coef_diff"] = np.nan if r is None else float(np.max(np.abs(r[1] - fit.coef)))
     if len(panel) <= lifelines_max:
         from lifelines import CoxTimeVaryingFitter
 

@@ -6,6 +6,7 @@ import pytest
 
 from churnlab.hypotheses.design import adjustment_matrix, churn_within, lag_within_account, lamp
 from churnlab.hypotheses.lamp_perf import (
+    ScanData,
     _weighted_median,
     bootstrap_threshold,
     build_scan,
@@ -14,7 +15,7 @@ from churnlab.hypotheses.lamp_perf import (
     pick_threshold,
 )
 from churnlab.hypotheses.landmark import km_curve, landmark_groups
-from churnlab.hypotheses.verdict import bh_qvalues, decide
+from churnlab.hypotheses.verdict import bh_qvalues, decide, simes, two_level_qvalues
 
 
 def tiny_panel() -> pd.DataFrame:
@@ -100,21 +101,107 @@ def test_weighted_median_repeats_values():
 def test_pick_threshold_rule_and_fallbacks():
     perf = pd.DataFrame(
         {
-            "threshold": [1.0, 2.0, 3.0],
-            "lamp_on_share": [0.1, 0.2, 0.5],
-            "lift": [5.0, 3.0, 1.5],
-            "recall": [0.1, 0.4, 0.8],
-            "median_warning_weeks": [10.0, 2.0, 6.0],
+            "threshold": [1.0, 2.0, 3.0, 4.0],
+            "lamp_on_share": [0.1, 0.2, 0.5, 0.6],
+            "lift": [5.0, 3.0, 1.5, 0.9],
+            "recall": [0.1, 0.4, 0.8, 0.9],
+            "median_warning_weeks": [10.0, 2.0, 6.0, 8.0],
+            "chi_square": [90.0, 80.0, 40.0, 100.0],
         }
     )
-    # row 0 fails recall, row 1 fails warning: row 2 is the best lift that passes both
-    assert pick_threshold(perf, 0.2, 4) == (2, pick_threshold(perf, 0.2, 4)[1])
+    # row 0 fails recall, row 1 fails warning, row 3 does not raise churn (lift < 1):
+    # row 2 is the sharpest split that passes all three
+    idx, rule = pick_threshold(perf, 0.2, 4)
+    assert idx == 2 and "chi-square" in rule
     idx, rule = pick_threshold(perf, 0.2, 12)
     assert idx == 1 and "no threshold gave 12 weeks" in rule
     idx, rule = pick_threshold(perf, 0.95, 4)
     assert idx == 0 and "no threshold reached the minimum recall" in rule
     # opportunity: lowest lift with the lamp on often enough
-    assert pick_threshold(perf, 0.15, 4, kind="opportunity")[0] == 2
+    assert pick_threshold(perf, 0.15, 4, kind="opportunity")[0] == 3
+    # no threshold raises churn: the median split (lamp on in ~half the weeks) is tested
+    idx, rule = pick_threshold(perf.assign(lift=0.8), 0.2, 4)
+    assert idx == 2 and "median split is tested" in rule
+    idx, rule = pick_threshold(perf.assign(lamp_on_share=0.0), 0.2, 4)
+    assert idx is None and "no threshold turns the lamp on" in rule
+
+
+def test_chi_square_column_matches_scipy_on_a_2x2_table():
+    from scipy.stats import chi2_contingency
+
+    # 4 accounts x 10 weeks; the lamp is on for accounts 0-1, two of which' weeks churn
+    scan = ScanData(
+        candidates=np.array([0.5]),
+        on_rows=np.array([[10.0], [10.0], [0.0], [0.0]]),
+        on_churn=np.array([[4.0], [2.0], [0.0], [0.0]]),
+        rows=np.array([10.0, 10.0, 10.0, 10.0]),
+        churn_rows=np.array([4.0, 2.0, 1.0, 0.0]),
+        churner_account=np.array([0, 1, 2]),
+        caught=np.array([[True], [True], [False]]),
+        warning=np.array([[6.0], [3.0], [0.0]]),
+    )
+    got = performance(scan)["chi_square"].iloc[0]
+    table = np.array([[6, 14], [1, 19]])
+    assert got == pytest.approx(chi2_contingency(table, correction=False)[0], rel=1e-12)
+
+
+def test_suggested_threshold_lands_on_a_step_in_risk_not_in_the_tail():
+    """Risk steps up at 60 and rises gently beyond it (as slow onboarding does in the
+    simulator): best lift would pick the far tail; the sharpest split finds the step."""
+    rng = np.random.default_rng(5)
+    n_acc, n_weeks = 3000, 30
+    x = np.repeat(rng.gamma(4.0, 12.0, n_acc), n_weeks)  # days to onboarding, fixed per account
+    acc = np.repeat(np.arange(n_acc), n_weeks)
+    start = np.tile(np.arange(n_weeks), n_acc)
+    hazard = 0.004 * np.where(x > 60, 3.0, 1.0) * (1 + np.maximum(x - 60, 0) / 60)
+    churn_week = np.array(
+        [np.argmax(rng.random(n_weeks) < h) if (rng.random(n_weeks) < h).any() else n_weeks
+         for h in hazard[::n_weeks]]
+    )  # fmt: skip
+    alive = start <= np.repeat(churn_week, n_weeks)
+    panel = pd.DataFrame(
+        {"account_id": acc, "start": start, "stop": start + 1, "x": x,
+         "event": (start == np.repeat(churn_week, n_weeks)).astype(int)}
+    )[alive].reset_index(drop=True)  # fmt: skip
+    values = panel["x"].to_numpy()
+    cands = np.arange(20.0, 140.0, 5.0)
+    perf = performance(build_scan(panel, values, "high", cands, 12))
+    idx, _ = pick_threshold(perf, 0.2, 0)
+    assert 50 <= cands[idx] <= 70
+    assert perf["lift"].idxmax() > idx  # best lift would have gone further out
+
+
+def test_simes_and_two_level_qvalues_by_hand():
+    assert simes(np.array([0.01, 0.04, 0.03, np.nan])) == pytest.approx(0.03)  # 0.01 * 3 / 1
+    assert np.isnan(simes(np.array([np.nan])))
+    families = [
+        np.array([0.001, 0.2]),  # Simes 0.002
+        np.array([0.02, 0.03]),  # Simes 0.03
+        np.array([0.5, 0.9]),  # Simes 0.9
+        np.array([np.nan, np.nan]),  # nothing fitted: not a test
+    ]
+    fam_p, fam_q, lag_q = two_level_qvalues(families, alpha=0.05)
+    np.testing.assert_allclose(fam_p[:3], [0.002, 0.03, 0.9])
+    np.testing.assert_allclose(fam_q[:3], [0.006, 0.045, 0.9])
+    assert np.isnan(fam_p[3]) and np.isnan(fam_q[3])
+    # R = 2 of m = 3 selected: within-family BH q scaled by 3/2
+    np.testing.assert_allclose(lag_q[0], [0.002 * 1.5, 0.2 * 1.5])
+    np.testing.assert_allclose(lag_q[1], [0.045, 0.045])
+    assert (lag_q[2] > 0.05).all() and np.isnan(lag_q[3]).all()
+    # nothing selected: no lag can pass
+    _, _, none = two_level_qvalues([np.array([0.04, 0.5]), np.array([0.3])], alpha=0.01)
+    assert all((q > 0.01).all() for q in none)
+
+
+def test_a_null_family_blip_passes_flat_bh_but_not_two_level():
+    """Nine strong signals and one null hypothesis with one small p among 6 lags: the flat
+    BH over 60 tests lets the blip through, the two-level rule does not."""
+    strong = [np.full(6, 1e-8) for _ in range(9)]
+    blip = np.array([0.012, 0.5, 0.6, 0.7, 0.8, 0.9])
+    flat = bh_qvalues(np.concatenate([*strong, blip]))
+    assert flat[54] <= 0.05
+    _, _, lag_q = two_level_qvalues([*strong, blip], alpha=0.05)
+    assert lag_q[9][0] > 0.05 and (lag_q[0] <= 0.05).all()
 
 
 def test_bh_qvalues_by_hand_and_nan_is_not_a_test():

@@ -67,7 +67,14 @@ HYPOTHESES = [
         },
         "ph_check": {"lag_weeks": 8, "p_value": 0.51, "proportional": True},
         "threshold": 0.4,
+        "threshold_source": "suggested",
         "threshold_ci": [0.35, 0.45],
+        "threshold_tuning": {
+            "tuning_accounts": 3,
+            "tuning_events": 2,
+            "test_accounts": 3,
+            "test_events": 1,
+        },  # fmt: skip
         "lift": 2.1,
         "precision": 0.3,
         "recall": 0.55,
@@ -104,6 +111,7 @@ HYPOTHESES = [
         },
         "ph_check": {"lag_weeks": 0, "p_value": 0.01, "proportional": False},
         "threshold": 3,
+        "threshold_source": "configured",
         "lift": 1.5,
         "precision": 0.2,
         "recall": 0.4,

@@ -273,3 +273,10 @@ def test_reports_in_headless_chromium(project, tmp_path):
     outside = [u for u in requests if not u.startswith(("file://", "data:"))]
     assert not outside, outside
     assert len(list(shots.glob("*.png"))) == len(EXPECTED) + 1
+
+
+def test_kernels_talk_over_private_ipc_sockets_and_leave_nothing(project):
+    """Render workers start kernels at the same moment; TCP ports picked by jupyter_client
+    can collide, so kernels use IPC sockets in a temporary directory that is removed."""
+    left = [p for p in project.rglob("*") if p.is_socket() or p.name.startswith(("kernel-", "k-"))]
+    assert left == []

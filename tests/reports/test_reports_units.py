@@ -527,12 +527,15 @@ def test_top_actions_truncates_with_a_note(fixture_data):
 def test_configured_threshold_gets_a_sentence_not_a_one_point_plot(fixture_data):
     import copy
 
+    html = _html(pages.hypothesis_sections(fixture_data, "en"))
+    assert "The threshold (3.00) is set in hypotheses.yaml" in html
+    # the suggested one says where it was chosen and where it was tested
+    assert "chosen on 3 randomly drawn accounts" in html and "the other 3 accounts" in html
+    n_plots = sum(isinstance(b, bytes) for b in pages.hypothesis_sections(fixture_data, "en"))
     data = copy.copy(fixture_data)
-    thr = fixture_data.hypothesis_tables["threshold_curves"]
-    data.hypothesis_tables = {
-        **fixture_data.hypothesis_tables,
-        "threshold_curves": thr[thr["chosen"]],
-    }
+    data.hypotheses = copy.deepcopy(fixture_data.hypotheses)
+    h1 = data.hypotheses["hypotheses"][0]
+    h1["threshold_source"], h1["threshold_tuning"] = "configured", None
     blocks = pages.hypothesis_sections(data, "en")
     assert "The threshold (0.40) is set in hypotheses.yaml" in _html(blocks)
-    assert sum(isinstance(b, bytes) for b in blocks) == 6  # one plot fewer than with the curve
+    assert sum(isinstance(b, bytes) for b in blocks) == n_plots - 1  # no curve for H1

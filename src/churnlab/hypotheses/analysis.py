@@ -28,8 +28,8 @@ from churnlab.hypotheses.verdict import (
     INCONCLUSIVE,
     NOT_TESTABLE,
     VERDICTS,
-    bh_qvalues,
     decide,
+    two_level_qvalues,
 )
 
 
@@ -44,6 +44,7 @@ class Settings:
     rule_out_hr: float | None = None
     min_events: int = 20
     min_accounts: int = 50
+    min_state_events: int = 10
     threshold_min_recall: float = 0.2
     bootstrap_reps: int = 200
     landmark_weeks: list[int] = field(default_factory=lambda: [13, 26, 52])
@@ -63,12 +64,12 @@ class Results:
 def _choose_threshold(
     panel: pd.DataFrame, values: np.ndarray, hyp: Hypothesis, s: Settings, seed: int
 ) -> tuple[dict, pd.DataFrame]:
-    """Configured threshold -> its performance; `suggest` -> scan, pick, bootstrap interval."""
+    """`suggest` -> scan the candidates on `panel`, pick by the stated rule, bootstrap interval.
+    Returns the choice and the scanned curve (empty for a configured threshold)."""
     if hyp.threshold is not None:
-        scan = build_scan(panel, values, hyp.direction, np.array([hyp.threshold]), s.horizon_weeks)
-        perf = performance(scan)
-        perf["chosen"] = True
-        return {"threshold": hyp.threshold, "source": "configured", "rule": None, "ci": None}, perf
+        return {"threshold": hyp.threshold, "source": "configured", "rule": None, "ci": None}, (
+            pd.DataFrame()
+        )
     cands = candidate_thresholds(values)
     if len(cands) == 0:
         return {
@@ -92,6 +93,38 @@ def _choose_threshold(
     return {"threshold": float(cands[idx]), "source": "suggested", "rule": rule, "ci": ci}, perf
 
 
+def tuning_half(panel: pd.DataFrame, seed: int) -> np.ndarray:
+    """Per row: is the account in the half used to choose suggested thresholds?
+
+    A threshold picked to separate churners best on some accounts flatters any test run on
+    those same accounts (a pure-noise indicator then "works"), so a suggested threshold is
+    chosen on one half and everything inferential is measured on the other. The split is
+    random per account, stratified by whether the account churned (each half gets half the
+    events), and fixed by the seed and the set of account ids (not by row order)."""
+    ids = panel["account_id"].astype(str).to_numpy()
+    uniq, inv = np.unique(ids, return_inverse=True)
+    churned = np.zeros(len(uniq), bool)
+    churned[inv[panel["event"].to_numpy() == 1]] = True
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x7E57]))
+    pick = np.zeros(len(uniq), bool)
+    for group in (np.flatnonzero(churned), np.flatnonzero(~churned)):
+        pick[rng.permutation(group)[: len(group) // 2]] = True
+    return pick[inv]
+
+
+def _split(panel: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, dict]:
+    tune = tuning_half(panel, seed)
+    part = panel[tune].reset_index(drop=True)
+    test = panel[~tune].reset_index(drop=True)
+    sizes = {
+        "tuning_accounts": int(part["account_id"].nunique()),
+        "tuning_events": int(part["event"].sum()),
+        "test_accounts": int(test["account_id"].nunique()),
+        "test_events": int(test["event"].sum()),
+    }
+    return part, ~tune, test, sizes
+
+
 def _base_record(hyp: Hypothesis) -> dict:
     rec = hyp.as_dict()
     rec.pop("threshold")
@@ -99,9 +132,10 @@ def _base_record(hyp: Hypothesis) -> dict:
         verdict=None, verdict_reason=None, best_lag_weeks=None, headline_lag_weeks=None,
         hazard_ratio=None, ci_low=None, ci_high=None, p_value=None, q_value=None,
         lead_profile=[], glm_check={}, ph_check={}, threshold=None, threshold_source=None,
-        threshold_rule=None, threshold_ci=None, lift=None, precision=None, recall=None,
+        threshold_rule=None, threshold_ci=None, threshold_tuning=None, lift=None,
+        precision=None, recall=None,
         rate_off=None, lamp_on_share=None, median_warning_weeks=None, n_accounts=0, n_events=0,
-        landmark_tests=[],
+        landmark_tests=[], hypothesis_p_value=None, hypothesis_q_value=None,
     )  # fmt: skip
     return rec
 
@@ -148,6 +182,8 @@ def _run(
     event = panel["event"].to_numpy() == 1
     records, profiles, curves, kms = [], {}, [], []
     lamp_cache: dict[str, tuple[str, float]] = {}
+    test_rows: dict[str, np.ndarray] = {}  # rows the hypothesis is tested on
+    split = None  # (tuning panel, test-row mask, test panel, sizes), made when first needed
     for hyp in hypotheses:
         rec = _base_record(hyp)
         records.append(rec)
@@ -160,58 +196,70 @@ def _run(
         if panel.empty:
             rec.update(verdict=INCONCLUSIVE, verdict_reason="the panel has no rows")
             continue
-        values = panel[hyp.indicator].to_numpy(dtype=float)
         # Each hypothesis gets its own bootstrap stream, keyed by its id (not its position),
         # so adding or reordering hypotheses does not change the others' intervals.
         seed = int(
             np.random.SeedSequence([s.seed, zlib.crc32(hyp.id.encode())]).generate_state(1)[0]
         )
-        choice, perf = _choose_threshold(panel, values, hyp, s, seed)
+        if hyp.threshold is None:  # suggested: choose on one half, test on the other
+            if split is None:
+                split = _split(panel, s.seed)
+            part, rows, test, sizes = split
+            choice, curve = _choose_threshold(
+                part, part[hyp.indicator].to_numpy(dtype=float), hyp, s, seed
+            )
+            rec["threshold_tuning"] = sizes
+        else:
+            choice, curve = _choose_threshold(panel, np.zeros(0), hyp, s, seed)
+            rows, test = np.ones(len(panel), bool), panel
         rec.update(
             threshold=choice["threshold"], threshold_source=choice["source"],
             threshold_rule=choice["rule"], threshold_ci=choice["ci"],
         )  # fmt: skip
-        if len(perf):
-            curves.append(perf.assign(id=hyp.id))
-            chosen = perf[perf["chosen"]]
-            if len(chosen):
-                c = chosen.iloc[0]
-                rec.update(
-                    lift=c["lift"], precision=c["precision"], recall=c["recall"],
-                    rate_off=c["rate_off"], lamp_on_share=c["lamp_on_share"],
-                    median_warning_weeks=c["median_warning_weeks"],
-                )  # fmt: skip
+        if len(curve):
+            curves.append(curve.assign(id=hyp.id))
         if choice["threshold"] is None:
             rec.update(
                 verdict=INCONCLUSIVE, verdict_reason=f"no usable threshold: {choice['rule']}"
             )
             continue
         thr = choice["threshold"]
+        values = test[hyp.indicator].to_numpy(dtype=float)
+        perf = performance(
+            build_scan(test, values, hyp.direction, np.array([thr]), s.horizon_weeks)
+        ).iloc[0]
+        rec.update(
+            lift=perf["lift"], precision=perf["precision"], recall=perf["recall"],
+            rate_off=perf["rate_off"], lamp_on_share=perf["lamp_on_share"],
+            median_warning_weeks=perf["median_warning_weeks"],
+        )  # fmt: skip
         lamp_cache[hyp.id] = (hyp.direction, thr)
+        test_rows[hyp.id] = rows
         prof = lead_profile(
-            panel, hyp.indicator, hyp.direction, thr, s.lags, adjust, adjust_names,
+            test, hyp.indicator, hyp.direction, thr, s.lags, adjust[rows], adjust_names,
             s.min_events, s.min_accounts, with_glm=s.with_glm,
+            min_state_events=s.min_state_events,
         )  # fmt: skip
         prof["problem"] = [_clean_problem(p, thr) for p in prof["problem"]]
         profiles[hyp.id] = prof
         now = lamp(values, hyp.direction, thr)
-        km, tests = landmark_km(panel, now, s.landmark_weeks, s.landmark_follow_weeks)
+        km, tests = landmark_km(test, now, s.landmark_weeks, s.landmark_follow_weeks)
         rec["landmark_tests"] = tests
         if len(km):
             kms.append(km.assign(id=hyp.id))
 
-    # Benjamini-Hochberg over every fitted hypothesis x lag at once.
-    keys = [(h, j) for h, prof in profiles.items() for j in range(len(prof))]
-    pvals = np.array([profiles[h]["p_value"].iloc[j] for h, j in keys], dtype=float)
-    qvals = bh_qvalues(pvals)
-    for h in profiles:
-        profiles[h]["q_value"] = np.nan
-    for (h, j), q in zip(keys, qvals, strict=True):
-        profiles[h].loc[j, "q_value"] = q
+    # Two-level false-discovery control: hypotheses first, then lags within the selected ones.
+    ids = list(profiles)
+    fam_p, fam_q, lag_q = two_level_qvalues(
+        [profiles[h]["p_value"].to_numpy(dtype=float) for h in ids], s.fdr_alpha
+    )
+    by_id = {r["id"]: r for r in records}
+    for h, fp, fq, q in zip(ids, fam_p, fam_q, lag_q, strict=True):
+        profiles[h]["q_value"] = q
+        by_id[h].update(hypothesis_p_value=fp, hypothesis_q_value=fq)
 
     chosen_lamps: dict[str, np.ndarray] = {}
     chosen_lags: dict[str, int] = {}
-    by_id = {r["id"]: r for r in records}
     hyp_by_id = {h.id: h for h in hypotheses}
     for hid, prof in profiles.items():
         rec, hyp = by_id[hid], hyp_by_id[hid]
@@ -247,7 +295,7 @@ def _run(
             lag = int(head["lag_weeks"])
             direction, thr = lamp_cache[hid]
             x = lamp(lag_within_account(panel, hyp.indicator, lag), direction, thr)
-            keep = np.isfinite(x)
+            keep = np.isfinite(x) & test_rows[hid]
             ph = ph_interaction(start[keep], stop[keep], event[keep], x[keep], adjust[keep])
             rec["ph_check"] = {"lag_weeks": lag, "method": "lamp x log(tenure) interaction", **ph}
             # Combined model: a lamp whose indicator has no value is off (nothing to show the

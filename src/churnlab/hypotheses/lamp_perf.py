@@ -127,6 +127,15 @@ def performance(scan: ScanData, account_weights: np.ndarray | None = None) -> pd
         recall = (cw @ scan.caught) / cw.sum() if cw.sum() else np.full(len(on_rows), np.nan)
         lift = precision / base
         rate_ratio = precision / rate_off
+        # Pearson chi-square of the 2x2 table lamp on/off x churned within the horizon: how
+        # cleanly the threshold splits the weeks (a maximally selected statistic).
+        n, churn_share = all_rows, all_churn / all_rows if all_rows else np.nan
+        on_share = on_rows / n if n else np.nan
+        chi2 = (
+            n
+            * (on_churn / n - on_share * churn_share) ** 2
+            / (on_share * (1 - on_share) * churn_share * (1 - churn_share))
+        )
     warn = [
         _weighted_median(scan.warning[:, j], cw * scan.caught[:, j]) for j in range(len(on_rows))
     ]
@@ -141,6 +150,7 @@ def performance(scan: ScanData, account_weights: np.ndarray | None = None) -> pd
             "rate_ratio": rate_ratio,
             "recall": recall,
             "median_warning_weeks": warn,
+            "chi_square": chi2,
         }
     )
 
@@ -150,8 +160,13 @@ def pick_threshold(
 ) -> tuple[int | None, str]:
     """Index of the chosen row and the rule that chose it.
 
-    risk: best lift among thresholds with recall >= min_recall and median warning >=
-    min_lead; if none qualifies, drop the warning condition, then the recall one.
+    risk: among thresholds whose lamp-on weeks churn more than the rest (lift > 1), with
+    recall >= min_recall and median warning >= min_lead, the one that splits churn-within-
+    horizon weeks from the rest most sharply (largest chi-square: the maximally selected
+    statistic of Lausen & Schumacher's cut-point search). Unlike "best lift" it does not run
+    off into the tail, where a handful of extreme weeks always look riskiest: with a step in
+    risk at some value it lands on the step. If none qualifies, drop the warning condition,
+    then the recall one.
     opportunity (the lamp should mark accounts that churn less): lowest lift among thresholds
     that light the lamp on at least min_recall of the weeks.
     The rule actually used is returned for the report."""
@@ -165,20 +180,29 @@ def pick_threshold(
             return None, "no threshold turns the lamp on"
         best = pool.sort_values(["lift", "lamp_on_share"], ascending=[True, False], kind="stable")
         return int(best.index[0]), rule
+    sharpest = "sharpest split (largest chi-square) of churn-within-horizon weeks, lift > 1"
+    riskier = usable & (perf["lift"] > 1) & perf["chi_square"].notna()
     rules = [
         (
             (perf["recall"] >= min_recall) & (perf["median_warning_weeks"] >= min_lead),
-            f"best lift with recall >= {min_recall:g} and median warning >= {min_lead:g} weeks",
+            f"{sharpest}, recall >= {min_recall:g} and median warning >= {min_lead:g} weeks",
         ),
-        (perf["recall"] >= min_recall, f"best lift with recall >= {min_recall:g} (no threshold gave {min_lead:g} weeks of warning)"),
-        (pd.Series(True, index=perf.index), "best lift (no threshold reached the minimum recall)"),
+        (perf["recall"] >= min_recall, f"{sharpest} and recall >= {min_recall:g} (no threshold gave {min_lead:g} weeks of warning)"),
+        (pd.Series(True, index=perf.index), f"{sharpest} (no threshold reached the minimum recall)"),
     ]  # fmt: skip
     for mask, rule in rules:
-        pool = perf[mask & usable]
+        pool = perf[mask & riskier]
         if len(pool):
             # ties: prefer higher recall, then the lower row number (stable)
-            best = pool.sort_values(["lift", "recall"], ascending=False, kind="stable").index[0]
+            order = ["chi_square", "recall"]
+            best = pool.sort_values(order, ascending=False, kind="stable").index[0]
             return int(best), rule
+    if usable.any():
+        # Nothing to suggest, but the hypothesis should still be tested (most likely to "no
+        # evidence"): take the median split (lamp on closest to half the weeks), a threshold
+        # the outcomes did not choose.
+        middle = (perf.loc[usable, "lamp_on_share"] - 0.5).abs().idxmin()
+        return int(middle), "no threshold made lamp-on weeks churn more: the median split is tested"
     return None, "no threshold turns the lamp on"
 
 

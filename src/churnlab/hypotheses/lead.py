@@ -32,8 +32,14 @@ def lead_profile(
     min_events: int,
     min_accounts: int,
     with_glm: bool = True,
+    min_state_events: int = 0,
 ) -> pd.DataFrame:
-    """One row per lag: Cox HR of the lamp (adjusted), its GLM cross-check, and any problem."""
+    """One row per lag: Cox HR of the lamp (adjusted), its GLM cross-check, and any problem.
+
+    A lag is not fitted when fewer than `min_state_events` churns happen while the lamp is on
+    (or while it is off): a hazard ratio resting on a handful of churns in a rarely lit lamp
+    gives Wald p-values that cannot be trusted (one simulated decoy reached HR 9, p 0.002 on
+    3 churns in 0.07% of weeks)."""
     acc_codes = pd.factorize(panel["account_id"])[0]
     start = panel["start"].to_numpy(float)
     stop = panel["stop"].to_numpy(float)
@@ -51,6 +57,18 @@ def lead_profile(
             row["problem"] = (
                 f"too little data: {n_events} events in {n_accounts} accounts "
                 f"(need {min_events} and {min_accounts})"
+            )
+            rows.append(row)
+            continue
+        on_events = int(event[keep & (x == 1)].sum())
+        off_events = n_events - on_events
+        varies = 0 < np.nanmean(x[keep]) < 1  # a constant lamp: the fitter says so below
+        if varies and min(on_events, off_events) < min_state_events:
+            row["problem"] = (
+                f"perfect separation: every churn happens with the lamp {'on' if off_events == 0 else 'off'}"
+                if min(on_events, off_events) == 0
+                else f"too few churns to compare: {on_events} with the lamp on, "
+                f"{off_events} with it off (need {min_state_events} each)"
             )
             rows.append(row)
             continue

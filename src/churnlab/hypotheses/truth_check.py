@@ -16,6 +16,8 @@ import pandas as pd
 
 from churnlab.io import read_json
 
+SIGNALS = ("leads churn", "too late to act on", "opposite direction")
+
 
 def score_against_truth(hypotheses: list[dict], truth: dict, tolerance: int = 2) -> pd.DataFrame:
     rows = []
@@ -58,6 +60,10 @@ def summary(scored: pd.DataFrame) -> dict:
         "power": float(lead["correct"].mean()) if len(lead) else None,
         "decoys_tested": len(decoy),
         "false_discovery_share": float((~decoy["correct"]).mean()) if len(decoy) else None,
+        # stricter: a decoy with any significant verdict (also "too late" or "opposite")
+        "decoy_any_signal_share": float(decoy["verdict"].isin(SIGNALS).mean())
+        if len(decoy)
+        else None,
         "coincident_too_late": int(coin["correct"].sum()),
         "coincident_tested": len(coin),
     }

@@ -245,6 +245,9 @@ def hypotheses_table(hyp: dict) -> pd.DataFrame:
         row["threshold_ci_low"], row["threshold_ci_high"] = (
             ci if isinstance(ci, list) and len(ci) == 2 else (None, None)
         )
+        tuning = h.get("threshold_tuning") or {}
+        row["tuning_accounts"] = tuning.get("tuning_accounts")
+        row["test_accounts"] = tuning.get("test_accounts")
         row["verdict_key"] = verdict_key(h.get("verdict"))
         lag = h.get("headline_lag_weeks", h.get("best_lag_weeks"))
         row["lag_weeks"] = lag
@@ -261,7 +264,8 @@ def hypotheses_table(hyp: dict) -> pd.DataFrame:
     cols = ["id", "statement", "stage", "indicator", "direction", "kind", "action", "verdict", "verdict_key",
             "verdict_reason", "hazard_ratio", "ci_low", "ci_high", "q_value", "best_lag_weeks", "lag_weeks",
             "threshold", "threshold_rule", "precision", "recall", "lift", "median_warning_weeks", "n_accounts",
-            "n_events", "glm_hazard_ratio", "glm_agrees", "ph_proportional"]  # fmt: skip
+            "n_events", "glm_hazard_ratio", "glm_agrees", "ph_proportional", "threshold_source",
+            "tuning_accounts", "test_accounts"]  # fmt: skip
     df = pd.DataFrame(rows)
     for c in cols:
         if c not in df:

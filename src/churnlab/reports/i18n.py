@@ -59,7 +59,9 @@ _TEXT: dict[str, dict[str, str]] = {
             " much more likely churn is while the lamp is on (HR 2 = twice the weekly churn risk)."
             " The lead profile shows the effect when the indicator is measured 0…N weeks before churn:"
             " a useful lamp is already informative several weeks ahead. q-values are corrected for"
-            " testing many hypotheses at once (Benjamini–Hochberg)."
+            " testing many hypotheses and lags at once (Benjamini–Hochberg in two levels: first which"
+            " hypotheses show anything, then which lags within them), so a single lucky lag does not"
+            " make a leader."
         ),
         # KPI labels
         "kpi.logo_churn": "Monthly logo churn (latest)",
@@ -157,6 +159,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "plot.chosen": "Chosen threshold",
         "threshold.none": "No threshold curve is available for this hypothesis.",
         "threshold.configured": "The threshold ({threshold}) is set in hypotheses.yaml, so there is no threshold curve; its performance is below.",
+        "threshold.split": "The threshold was chosen on {tuning} randomly drawn accounts (the curve above); the effect, lead profile and lamp performance here are measured on the other {test} accounts, so the choice cannot flatter them.",
         "plot.landmark": "Landmark: week {week} of tenure",
         "plot.share_axis": "Precision / recall (%)",
         "plot.lift": "Lift (churn rate when on ÷ overall)",
@@ -283,7 +286,9 @@ _TEXT: dict[str, dict[str, str]] = {
             "各仮説をチーム自身の履歴で検証しています。ハザード比 (HR) はランプ点灯中にチャーンが"
             "どれだけ起きやすいかを示します(HR 2 = 週次チャーンリスクが 2 倍)。先行プロファイルは、"
             "指標をチャーンの 0…N 週前に測ったときの効果です。役立つランプは数週間前から情報を持ちます。"
-            "q 値は多数の仮説を同時に検定したことを補正した値です (Benjamini–Hochberg)。"
+            "q 値は多数の仮説とラグを同時に検定したことを補正した値です(2 段階の Benjamini–Hochberg:"
+            "まず何らかの効果を示す仮説を選び、次にその中でラグを検定)。1 つのラグだけの偶然では"
+            "先行指標と判定されません。"
         ),
         "kpi.logo_churn": "月次ロゴチャーン(直近)",
         "kpi.grr": "GRR(直近)",
@@ -377,6 +382,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "plot.chosen": "選択した閾値",
         "threshold.none": "この仮説の閾値曲線はありません。",
         "threshold.configured": "閾値 ({threshold}) は hypotheses.yaml で設定されているため閾値曲線はありません。性能は下記のとおりです。",
+        "threshold.split": "閾値は無作為に選んだ {tuning} 社で選択しました(上の曲線)。効果・先行プロファイル・ランプ性能は残りの {test} 社で測定しているため、閾値の選び方で結果がよく見えることはありません。",
         "plot.landmark": "ランドマーク: 契約 {week} 週目",
         "plot.share_axis": "適合率 / 再現率 (%)",
         "plot.lift": "リフト(点灯時チャーン率 ÷ 全体)",

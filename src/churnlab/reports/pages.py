@@ -257,14 +257,22 @@ def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
         blocks.append(m.heading(t(lang, "sec.threshold"), 4))
         curve = frames.threshold_curve(frames.hypothesis_rows(thr_all, hid))
         chosen = chosen_threshold(curve, row)
-        if curve["threshold"].nunique() >= MIN_CURVE_POINTS:
+        if row.get("threshold_source") == "configured":  # set in hypotheses.yaml: no curve
+            text = t(lang, "threshold.configured", threshold=m.fmt_num(chosen))
+            blocks.append(m.paragraph(text, "note"))
+        elif curve["threshold"].nunique() >= MIN_CURVE_POINTS:
             unit = _indicator_unit(data, row["indicator"])
             fig = plotting.threshold_curve(curve, chosen, unit, name, lang)
             blocks.append(plotting.png_bytes(fig))
-        elif curve.empty:
+        else:
             blocks.append(m.paragraph(t(lang, "threshold.none"), "note"))
-        else:  # a threshold configured in hypotheses.yaml: one point, nothing to plot
-            text = t(lang, "threshold.configured", threshold=m.fmt_num(chosen))
+        if _present(row.get("tuning_accounts")):
+            text = t(
+                lang,
+                "threshold.split",
+                tuning=m.fmt_int(row["tuning_accounts"]),
+                test=m.fmt_int(row["test_accounts"]),
+            )
             blocks.append(m.paragraph(text, "note"))
         lines = [lamp_text(row, data, lang)]
         lines += [x for x in (glm_text(row, lang), ph_text(row, lang)) if x]

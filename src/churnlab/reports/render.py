@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +62,26 @@ def execute(
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
     failed_copy.parent.mkdir(parents=True, exist_ok=True)
     try:
-        nb = papermill.execute_notebook(
-            str(notebook),
-            str(failed_copy),
-            parameters=parameters,
-            kernel_name=kernel_name,
-            language="python",
-            progress_bar=False,
-            start_timeout=start_timeout,
-            cwd=str(cwd),
-        )
+        # Kernels talk over IPC sockets in a private directory, not TCP ports: with TCP,
+        # jupyter_client picks "free" ports that a kernel started at the same moment by another
+        # render worker can take first ("ZMQError: Address already in use", seen in make report).
+        with tempfile.TemporaryDirectory(prefix="churnlab-kernel-") as sockets:
+            ipc = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/k"}})
+            nb = papermill.execute_notebook(
+                str(notebook),
+                str(failed_copy),
+                parameters=parameters,
+                kernel_name=kernel_name,
+                language="python",
+                progress_bar=False,
+                start_timeout=start_timeout,
+                cwd=str(cwd),
+                config=ipc,
+            )
     except PapermillExecutionError as exc:
         raise RenderError(
             f"{notebook}: cell {exc.exec_count} raised {exc.ename}: {exc.evalue} "
