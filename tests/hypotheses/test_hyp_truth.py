@@ -1,6 +1,8 @@
 """Ground truth: a synthetic panel with a known leading indicator (lead 8 weeks), a
 coincident one and a decoy; and degenerate panels that must give `inconclusive`."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,42 +121,52 @@ def test_tables_and_combined_model(truth_run):
     assert res.combined_model["problem"] is None
 
 
-def _noise_world(n_noise: int = 24, seed: int = 21) -> tuple[pd.DataFrame, list]:
-    """The synthetic world plus `n_noise` pure-noise indicators that, like real ones, are
-    persistent within an account (a per-account level plus weekly wobble), all `suggest`."""
+def _noise_world(seed: int, n_true: int = 8, n_noise: int = 24) -> tuple[pd.DataFrame, list]:
+    """The synthetic world with many hypotheses, as in a real hypotheses file: `n_true` noisy
+    copies of the real leader, and `n_noise` pure-noise sparse counts (a per-account Poisson
+    rate, like tickets or event attendance), all with `threshold: suggest`."""
     panel = synthetic_panel(n_accounts=800, n_weeks=60, lead=8, hazard_ratio=6.0, seed=seed)
     rng = np.random.default_rng(seed)
     acc = pd.factorize(panel["account_id"])[0]
-    names = [f"noise{j}" for j in range(n_noise)]
-    for name in names:
-        level = rng.normal(0, 1, acc.max() + 1)
-        panel[name] = level[acc] + rng.normal(0, 0.5, len(panel))
-    entries = [{"id": "lead", "indicator": "leader", "direction": "low", "threshold": "suggest"}]
+    trues = [f"true{j}" for j in range(n_true)]
+    for name in trues:
+        panel[name] = panel["leader"] + rng.normal(0, 0.3, len(panel))
+    noise = [f"noise{j}" for j in range(n_noise)]
+    for name in noise:
+        rate = rng.lognormal(-1.0, 1.0, acc.max() + 1)
+        panel[name] = rng.poisson(rate[acc]).astype(float)
+    entries = [{"id": n, "indicator": n, "direction": "low", "threshold": "suggest"} for n in trues]
     entries += [
-        {"id": n, "indicator": n, "direction": "high" if j % 2 else "low", "threshold": "suggest"}
-        for j, n in enumerate(names)
+        {"id": n, "indicator": n, "direction": "high", "threshold": "suggest"} for n in noise
     ]
     hyps = parse_hypotheses(
-        [{**BASE, "kind": "risk", **e} for e in entries], known_indicators=SYNTH + names
+        [{**BASE, "kind": "risk", **e} for e in entries], known_indicators=trues + noise
     )
     return panel, hyps
 
 
 def test_noise_indicators_with_suggested_thresholds_are_not_called_signals():
-    """24 persistent pure-noise indicators, each with a data-picked threshold, beside one real
-    leader. Picking a threshold and testing it on the same accounts makes noise look like a
-    signal (measured: 6 of 24 noise lamps significant when both happen on all accounts);
-    choosing on one half and testing on the other, with two-level FDR control, must keep
-    that to at most one."""
-    panel, hyps = _noise_world()
-    testable = {h.indicator: None for h in hyps}
-    res = run_hypotheses(panel, hyps, testable, _settings(bootstrap_reps=0, with_glm=False))
-    by_id = {r["id"]: r for r in res.hypotheses}
-    assert by_id["lead"]["verdict"] == "leads churn", by_id["lead"]["verdict_reason"]
+    """Two worlds of 8 real and 24 pure-noise hypotheses. Measured on these two worlds:
+    the earlier method (threshold picked and tested on the same accounts, one flat BH over
+    hypotheses x lags, no minimum churns per lamp state) calls 4 noise lamps significant;
+    each remedy alone leaves 1-2 (split only 1, two-level FDR only 2, expected-churn minimum
+    only 2); all three together 0, with 16 of 16 real ones found. The test allows <= 1."""
     signals = ("leads churn", "too late to act on", "opposite direction")
-    flagged = [r["id"] for r in res.hypotheses if r["id"] != "lead" and r["verdict"] in signals]
+    flagged, found = [], 0
+    for seed in (21, 22):
+        panel, hyps = _noise_world(seed)
+        testable = {h.indicator: None for h in hyps}
+        res = run_hypotheses(panel, hyps, testable, _settings(bootstrap_reps=0, with_glm=False))
+        flagged += [
+            (seed, r["id"]) for r in res.hypotheses
+            if r["id"].startswith("noise") and r["verdict"] in signals
+        ]  # fmt: skip
+        found += sum(
+            r["verdict"] == "leads churn" for r in res.hypotheses if r["id"].startswith("true")
+        )
     assert len(flagged) <= 1, flagged
-    tuning = by_id["noise0"]["threshold_tuning"]
+    assert found >= 14  # of 16: halving the data for the threshold costs little power here
+    tuning = res.hypotheses[0]["threshold_tuning"]
     assert tuning["tuning_accounts"] + tuning["test_accounts"] == panel["account_id"].nunique()
     assert abs(tuning["tuning_events"] - tuning["test_events"]) <= 1  # stratified by churn
 
@@ -235,16 +247,19 @@ def test_missing_values_are_dropped_not_fatal():
 
 
 def test_row_order_of_the_panel_does_not_matter():
-    panel = synthetic_panel(n_accounts=300, n_weeks=40, seed=6)
+    panel = synthetic_panel(n_accounts=600, n_weeks=40, seed=6)
     shuffled = panel.sample(frac=1, random_state=1).reset_index(drop=True)
     a = _run_one(panel, threshold="suggest", bootstrap_reps=5)
     b = _run_one(shuffled, threshold="suggest", bootstrap_reps=5)
-    assert a == b
+    assert np.isfinite(a["p_value"]) and a["threshold_tuning"] is not None  # fitted, split
+    assert json.dumps(a, sort_keys=True, default=float) == json.dumps(
+        b, sort_keys=True, default=float
+    )
 
 
 def test_a_lamp_lit_for_a_handful_of_churns_is_inconclusive_not_a_leader():
     """A lamp on only in the last weeks of three churners: a huge, 'significant' HR resting on
-    three churns. Each lag needs min_state_events churns with the lamp on and off."""
+    three churns. Each lag needs min_state_events churns expected with the lamp on and off."""
     panel = synthetic_panel(n_accounts=400, n_weeks=40, seed=5)
     churners = panel.loc[panel["event"] == 1, "account_id"].unique()[:3]
     last = panel.groupby("account_id")["start"].transform("max")
@@ -257,7 +272,7 @@ def test_a_lamp_lit_for_a_handful_of_churns_is_inconclusive_not_a_leader():
     )  # fmt: skip
     rec = run_hypotheses(panel, hyps, {"rare": None}, _settings(min_state_events=10)).hypotheses[0]
     assert rec["verdict"] == "inconclusive", rec["verdict_reason"]
-    assert "3 with the lamp on" in rec["verdict_reason"]
+    assert "too few churns to compare: the lamp is on in 0." in rec["verdict_reason"]
     # without the rule the same lamp would have been fitted (and looked like a signal)
     loose = run_hypotheses(panel, hyps, {"rare": None}, _settings(min_state_events=0))
     assert loose.hypotheses[0]["lead_profile"][-1]["p_value"] is not None

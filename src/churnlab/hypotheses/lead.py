@@ -36,10 +36,10 @@ def lead_profile(
 ) -> pd.DataFrame:
     """One row per lag: Cox HR of the lamp (adjusted), its GLM cross-check, and any problem.
 
-    A lag is not fitted when fewer than `min_state_events` churns happen while the lamp is on
-    (or while it is off): a hazard ratio resting on a handful of churns in a rarely lit lamp
-    gives Wald p-values that cannot be trusted (one simulated decoy reached HR 9, p 0.002 on
-    3 churns in 0.07% of weeks)."""
+    A lag is not fitted when fewer than `min_state_events` churns are expected while the lamp
+    is on (or off) if it made no difference: a hazard ratio resting on a handful of churns in
+    a rarely lit lamp gives Wald p-values that cannot be trusted (one simulated decoy reached
+    HR 9, p 0.002 on 3 churns in 0.07% of weeks)."""
     acc_codes = pd.factorize(panel["account_id"])[0]
     start = panel["start"].to_numpy(float)
     stop = panel["stop"].to_numpy(float)
@@ -62,14 +62,23 @@ def lead_profile(
             continue
         on_events = int(event[keep & (x == 1)].sum())
         off_events = n_events - on_events
-        varies = 0 < np.nanmean(x[keep]) < 1  # a constant lamp: the fitter says so below
-        if varies and min(on_events, off_events) < min_state_events:
+        share = float(np.mean(x[keep]))
+        # Judged on the churns EXPECTED in each state if the lamp made no difference, not on
+        # the observed ones: skipping lags that happened to see few churns with the lamp on
+        # would keep exactly the lags where noise put many there (a selection bias, measured).
+        expected = n_events * min(share, 1.0 - share)
+        if 0.0 < share < 1.0 and min(on_events, off_events) == 0:
             row["problem"] = (
                 f"perfect separation: every churn happens with the lamp {'on' if off_events == 0 else 'off'}"
-                if min(on_events, off_events) == 0
-                else f"too few churns to compare: {on_events} with the lamp on, "
-                f"{off_events} with it off (need {min_state_events} each)"
             )
+        elif 0.0 < share < 1.0 and expected < min_state_events:
+            state = "on" if share < 0.5 else "off"
+            row["problem"] = (
+                f"too few churns to compare: the lamp is {state} in {min(share, 1 - share):.1%} "
+                f"of the weeks, so only {expected:.1f} of the {n_events} churns would fall there "
+                f"by chance (need {min_state_events})"
+            )
+        if row["problem"]:
             rows.append(row)
             continue
         design = np.column_stack([x[keep], adjust[keep]])
