@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 import statsmodels.api as sm
 
 from churnlab.hypotheses.design import adjustment_matrix, lamp
@@ -61,3 +62,31 @@ def test_ph_check_accepts_a_constant_hazard_ratio():
     d = _weekly(1500, hr_early=2.5, hr_late=2.5, switch=20, seed=2)
     res = ph_interaction(d[:, 0], d[:, 1], d[:, 2], d[:, 3], np.zeros((len(d), 0)))
     assert res["proportional"] is True and res["problem"] is None
+
+
+def test_lead_profile_p_value_is_the_likelihood_ratio_test_lifelines_gives():
+    """p_value = LRT of the lamp (model with vs without it, same rows), checked against two
+    lifelines CoxTimeVaryingFitter fits; the Wald p is kept beside it."""
+    from lifelines import CoxTimeVaryingFitter
+    from scipy.stats import chi2
+
+    from churnlab.hypotheses.design import adjustment_matrix, lag_within_account, lamp
+    from churnlab.hypotheses.lead import lead_profile
+    from churnlab.hypotheses.synthetic import synthetic_panel
+
+    panel = synthetic_panel(n_accounts=300, n_weeks=40, seed=8)
+    adjust, names = adjustment_matrix(panel, ["billing_period", "segment"])
+    prof = lead_profile(panel, "leader", "low", 0.65, [2], adjust, names, 5, 10, with_glm=False)
+    x = lamp(lag_within_account(panel, "leader", 2), "low", 0.65)
+    keep = ~np.isnan(x)
+    df = pd.DataFrame(adjust[keep], columns=[f"a{j}" for j in range(adjust.shape[1])])
+    df["lamp"] = x[keep]
+    df["id"] = panel["account_id"].to_numpy()[keep]
+    for c in ("start", "stop", "event"):
+        df[c] = panel[c].to_numpy()[keep]
+    kw = {"id_col": "id", "start_col": "start", "stop_col": "stop", "event_col": "event"}
+    full = CoxTimeVaryingFitter().fit(df, **kw)
+    reduced = CoxTimeVaryingFitter().fit(df.drop(columns="lamp"), **kw)
+    expected = chi2.sf(2 * (full.log_likelihood_ - reduced.log_likelihood_), 1)
+    assert prof["p_value"].iloc[0] == pytest.approx(expected, rel=1e-5)
+    assert prof["wald_p_value"].iloc[0] == pytest.approx(full.summary.loc["lamp", "p"], rel=1e-4)

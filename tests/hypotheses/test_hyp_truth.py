@@ -147,10 +147,10 @@ def _noise_world(seed: int, n_true: int = 8, n_noise: int = 24) -> tuple[pd.Data
 
 def test_noise_indicators_with_suggested_thresholds_are_not_called_signals():
     """Two worlds of 8 real and 24 pure-noise hypotheses. Measured on these two worlds:
-    the earlier method (threshold picked and tested on the same accounts, one flat BH over
-    hypotheses x lags, no minimum churns per lamp state) calls 4 noise lamps significant;
-    each remedy alone leaves 1-2 (split only 1, two-level FDR only 2, expected-churn minimum
-    only 2); all three together 0, with 16 of 16 real ones found. The test allows <= 1."""
+    the earlier method (threshold picked and tested on the same accounts, Wald p-values, one
+    flat BH over hypotheses x lags) calls 4 noise lamps significant; the split threshold
+    choice alone 1, the two-level FDR alone 1-2; all together (with LRT p-values) 0, whatever
+    min_state_events (0, 2, 5, 10), with 16 of 16 real ones found. The test allows <= 1."""
     signals = ("leads churn", "too late to act on", "opposite direction")
     flagged, found = [], 0
     for seed in (21, 22):
@@ -226,7 +226,9 @@ def test_perfect_separation_is_inconclusive():
     panel = synthetic_panel(n_accounts=400, n_weeks=40, seed=2)
     # the "indicator" is the outcome itself: the lamp is on exactly in the churn weeks
     panel["constant"] = panel["event"].astype(float)
-    rec = _run_one(panel, indicator="constant", direction="high", threshold=0.5, lags=[0])
+    rec = _run_one(
+        panel, indicator="constant", direction="high", threshold=0.5, lags=[0], min_state_events=0
+    )
     assert rec["verdict"] == "inconclusive" and "separation" in rec["verdict_reason"]
 
 
@@ -259,7 +261,8 @@ def test_row_order_of_the_panel_does_not_matter():
 
 def test_a_lamp_lit_for_a_handful_of_churns_is_inconclusive_not_a_leader():
     """A lamp on only in the last weeks of three churners: a huge, 'significant' HR resting on
-    three churns. Each lag needs min_state_events churns expected with the lamp on and off."""
+    three churns. Each lag needs min_state_events (default 1) churns expected by chance in the
+    rarer lamp state; here 0.3 are."""
     panel = synthetic_panel(n_accounts=400, n_weeks=40, seed=5)
     churners = panel.loc[panel["event"] == 1, "account_id"].unique()[:3]
     last = panel.groupby("account_id")["start"].transform("max")
@@ -270,7 +273,7 @@ def test_a_lamp_lit_for_a_handful_of_churns_is_inconclusive_not_a_leader():
           "threshold": 0.5}],
         known_indicators=["rare"],
     )  # fmt: skip
-    rec = run_hypotheses(panel, hyps, {"rare": None}, _settings(min_state_events=10)).hypotheses[0]
+    rec = run_hypotheses(panel, hyps, {"rare": None}, _settings()).hypotheses[0]
     assert rec["verdict"] == "inconclusive", rec["verdict_reason"]
     assert "too few churns to compare: the lamp is on in 0." in rec["verdict_reason"]
     # without the rule the same lamp would have been fitted (and looked like a signal)

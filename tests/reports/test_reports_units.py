@@ -539,3 +539,27 @@ def test_configured_threshold_gets_a_sentence_not_a_one_point_plot(fixture_data)
     blocks = pages.hypothesis_sections(data, "en")
     assert "The threshold (0.40) is set in hypotheses.yaml" in _html(blocks)
     assert sum(isinstance(b, bytes) for b in blocks) == n_plots - 1  # no curve for H1
+
+
+def test_action_list_page_shows_the_first_accounts_per_csm_and_points_to_the_csv(
+    fixture_data, monkeypatch
+):
+    import copy
+
+    data = copy.copy(fixture_data)
+    one = fixture_data.actions.iloc[[0]]
+    # one CSM with 30 accounts, each with two lamp rows, already in priority order
+    rows = []
+    for i in range(30):
+        for hyp in ("H1", "H2"):
+            rows.append(one.assign(account_id=f"z{i:02d}", hypothesis_id=hyp, csm_id="csm_9"))
+    data.actions = pd.concat(rows, ignore_index=True)
+    html = _html(pages.action_list(data, "en"))
+    assert "CSM csm_9 — 30 accounts" in html
+    assert "The 25 accounts with the most MRR at risk of 30" in html
+    assert "reports/action_list.csv" in html
+    assert "z24" in html and "z25" not in html
+    assert html.count(">z00<") == 2  # both lamps of a shown account stay
+    monkeypatch.setattr(pages, "ACCOUNTS_PER_CSM", 40)
+    html = _html(pages.action_list(data, "en"))
+    assert "z29" in html and "most MRR at risk" not in html

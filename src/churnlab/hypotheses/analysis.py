@@ -44,7 +44,7 @@ class Settings:
     rule_out_hr: float | None = None
     min_events: int = 20
     min_accounts: int = 50
-    min_state_events: int = 10
+    min_state_events: int = 1
     threshold_min_recall: float = 0.2
     bootstrap_reps: int = 200
     landmark_weeks: list[int] = field(default_factory=lambda: [13, 26, 52])
@@ -184,6 +184,7 @@ def _run(
     lamp_cache: dict[str, tuple[str, float]] = {}
     test_rows: dict[str, np.ndarray] = {}  # rows the hypothesis is tested on
     split = None  # (tuning panel, test-row mask, test panel, sizes), made when first needed
+    reduced_fits: dict[bool, dict] = {}  # lamp-free Cox fits, per panel (all / test half)
     for hyp in hypotheses:
         rec = _base_record(hyp)
         records.append(rec)
@@ -239,6 +240,7 @@ def _run(
             test, hyp.indicator, hyp.direction, thr, s.lags, adjust[rows], adjust_names,
             s.min_events, s.min_accounts, with_glm=s.with_glm,
             min_state_events=s.min_state_events,
+            reduced_cache=reduced_fits.setdefault(hyp.threshold is None, {}),
         )  # fmt: skip
         prof["problem"] = [_clean_problem(p, thr) for p in prof["problem"]]
         profiles[hyp.id] = prof
@@ -285,7 +287,7 @@ def _run(
             q_value=head["q_value"], n_accounts=int(head["n_accounts"]), n_events=int(head["n_events"]),
         )  # fmt: skip
         rec["lead_profile"] = [
-            {k: r[k] for k in ("lag_weeks", "hazard_ratio", "ci_low", "ci_high", "p_value",
+            {k: r[k] for k in ("lag_weeks", "hazard_ratio", "ci_low", "ci_high", "p_value", "wald_p_value",
                                "q_value", "coef", "se", "n_rows", "n_accounts", "n_events",
                                "lamp_on_share", "problem")}
             for r in prof.to_dict("records")

@@ -32,7 +32,7 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
             rule_out_hr=float(hp["rule_out_hr"]) if hp.get("rule_out_hr") else None,
             min_events=int(hp["min_events"]),
             min_accounts=int(hp["min_accounts"]),
-            min_state_events=int(hp.get("min_state_events", 10)),
+            min_state_events=int(hp.get("min_state_events", 1)),
             threshold_min_recall=float(hp["threshold_min_recall"]),
             bootstrap_reps=int(hp["bootstrap_reps"]),
             landmark_weeks=[int(v) for v in hp.get("landmark_weeks", [13, 26, 52])],
@@ -99,7 +99,7 @@ def run(params: dict) -> None:
         "n_panel_events": int(panel["event"].sum()),
         "rules": {
             "lamp": "low: on when indicator < threshold; high: on when indicator > threshold",
-            "lead_profile": "time-varying Cox (Efron), lamp lagged k weeks within account, adjusted for adjust_for; rows whose lagged value is unknown are dropped",
+            "lead_profile": "time-varying Cox (Efron), lamp lagged k weeks within account, adjusted for adjust_for; rows whose lagged value is unknown are dropped; p_value = likelihood-ratio test of the lamp (model with vs without it on the same rows; wald_p_value kept beside it), CI = Wald; a lag is not fitted when fewer than min_state_events churns are expected by chance in the rarer lamp state",
             "verdict": "evidence = lags with BH q <= fdr_alpha, HR at least min_effect_hr away from 1 and the expected sign (risk: HR > 1, opportunity: HR < 1); best lag = the longest of them whose |log HR| is within one SE of the peak's; leads churn if best lag >= min_actionable_lead_weeks, else too late to act on; evidence only in the other direction = opposite direction; no evidence only if the 95% CI at the closest lag excludes HR rule_out_hr (risk) or 1/rule_out_hr (opportunity), else inconclusive",
             "fdr": "two-level Benjamini-Hochberg (Benjamini-Bogomolov): a Simes p-value per hypothesis over its lags (hypothesis_p_value), BH across hypotheses (hypothesis_q_value) selects R of m; within a selected hypothesis its lags are BH-tested at fdr_alpha * R / m; a lag's q_value is its within-hypothesis BH q times m / R",
             "threshold_suggestion": "suggested thresholds are chosen on a random half of the accounts (stratified by churn, fixed by base.seed) and everything inferential (lead profile, GLM, lamp performance, landmark KM, PH check) is measured on the other half; configured thresholds use every account. Rule: threshold_rule",
