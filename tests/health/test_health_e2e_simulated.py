@@ -3,14 +3,11 @@
 beat the tenure + plan baseline out of time and red accounts must churn more than green."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-
-from churnlab.config import load_params
 
 pytestmark = pytest.mark.e2e
 
@@ -38,33 +35,20 @@ def truth_hypotheses(hyp_yaml: dict, truth: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = Path(__file__).resolve().parents[2]
-    tmp = tmp_path_factory.mktemp("health_e2e")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["simulate"]["n_accounts"] = 800
-    params["health_score"]["bootstrap_reps"] = 50
-    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
-    shutil.copy(root / "hypotheses.yaml", tmp / "hypotheses.yaml")
-    return tmp
+def project(scratch_project):
+    return scratch_project(
+        "health_e2e", simulate={"n_accounts": 800}, health_score={"bootstrap_reps": 50}
+    )
 
 
 def test_health_score_beats_baseline_on_simulated_company(project, monkeypatch):
-    from churnlab.health.stage import run as health
-    from churnlab.ingest.stage import run as ingest
-    from churnlab.panel.stage import run as panel
-    from churnlab.simulate.stage import run as simulate
-
-    monkeypatch.chdir(project)
-    params = load_params("params.yaml")
-    simulate(params)
-    ingest(params)
-    panel(params)
+    project.run("simulate", "ingest", "panel")
+    monkeypatch.chdir(project.root)
     truth = json.loads(Path("data/raw/ground_truth.json").read_text())
     hyp = truth_hypotheses(yaml.safe_load(Path("hypotheses.yaml").read_text()), truth)
     Path("models").mkdir(exist_ok=True)
     Path("models/hypotheses.json").write_text(json.dumps(hyp))
-    health(params)
+    project.run("health")
 
     result = json.loads(Path("models/health_score.json").read_text())
     assert result["score_source"] == "lamps + baseline"

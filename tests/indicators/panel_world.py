@@ -7,21 +7,11 @@ Mon 29 Jan = E, Mon 5 Feb = F. The contract starts Wed 3 Jan, so the first panel
 import pandas as pd
 
 from churnlab.indicators.blocks import Settings
+from churnlab.ingest.schemas import TABLES
 from churnlab.panel.engines import finish, run_duckdb
 from churnlab.panel.query import panel_steps, select_indicators
 
-CONTRACT_COLUMNS = [
-    "contract_id",
-    "account_id",
-    "start_date",
-    "end_date",
-    "billing_period",
-    "plan",
-    "mrr",
-    "seats",
-    "cancelled_at",
-    "cancel_reason",
-]
+CONTRACT_COLUMNS = list(TABLES["contracts"].columns)  # ingest's data contract
 CONTRACT_DATE_COLUMNS = ["start_date", "end_date", "cancelled_at"]
 
 

@@ -1,39 +1,22 @@
 """KPIs on a small simulated company: churn counts match the simulator's own record."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-
-from churnlab.config import load_params
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = Path(__file__).resolve().parents[2]
-    tmp = tmp_path_factory.mktemp("kpis_e2e")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["simulate"]["n_accounts"] = 400
-    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
-    shutil.copy(root / "hypotheses.yaml", tmp / "hypotheses.yaml")
-    return tmp
+def project(scratch_project):
+    return scratch_project("kpis_e2e", simulate={"n_accounts": 400})
 
 
 def test_monthly_churn_matches_simulator_and_independent_count(project, monkeypatch):
-    from churnlab.ingest.stage import run as ingest
-    from churnlab.kpis.stage import run as kpis
-    from churnlab.simulate.stage import run as simulate
-
-    monkeypatch.chdir(project)
-    params = load_params("params.yaml")
-    simulate(params)
-    ingest(params)
-    kpis(params)
+    project.run("simulate", "ingest", "kpis")
+    monkeypatch.chdir(project.root)
     truth = json.loads(Path("data/raw/ground_truth.json").read_text())["churn"]
     result = json.loads(Path("models/kpis.json").read_text())
     h = result["headline"]

@@ -6,41 +6,19 @@ every row; churn events must match the simulator's own record.
 """
 
 import json
-import os
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-
-from churnlab.config import load_params
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    from churnlab.ingest.stage import run as ingest
-    from churnlab.panel.stage import run as panel
-    from churnlab.simulate.stage import run as simulate
-
-    root = Path(__file__).resolve().parents[2]
-    tmp = tmp_path_factory.mktemp("panel_e2e")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["simulate"]["n_accounts"] = 200
-    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
-    shutil.copy(root / "hypotheses.yaml", tmp / "hypotheses.yaml")
-    old = Path.cwd()
-    try:
-        os.chdir(tmp)
-        p = load_params("params.yaml")
-        simulate(p)
-        ingest(p)
-        panel(p)
-    finally:
-        os.chdir(old)
+def built(scratch_project):
+    project = scratch_project("panel_e2e", simulate={"n_accounts": 200})
+    project.run("simulate", "ingest", "panel")
+    tmp = project.root
     interim = tmp / "data/interim"
     return {
         "panel": pd.read_parquet(tmp / "data/processed/panel.parquet"),

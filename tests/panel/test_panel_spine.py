@@ -6,20 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
-from panel_world import base_tables, build, frame  # noqa: E402
-
-CONTRACT_COLUMNS = [
-    "contract_id",
-    "account_id",
-    "start_date",
-    "end_date",
-    "billing_period",
-    "plan",
-    "mrr",
-    "seats",
-    "cancelled_at",
-    "cancel_reason",
-]
+from panel_world import CONTRACT_COLUMNS, base_tables, build, frame  # noqa: E402
 
 
 def panel_for(contract_rows, as_of, accounts=("a1",)):

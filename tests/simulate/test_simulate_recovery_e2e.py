@@ -7,42 +7,21 @@ lead, the coincident signal is judged too late, no decoy is called a leader.
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
-import yaml
-
-from churnlab.config import load_params
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    import os
-
-    from churnlab.hypotheses.stage import run as hypotheses
-    from churnlab.ingest.stage import run as ingest
-    from churnlab.panel.stage import run as panel
-    from churnlab.simulate.stage import run as simulate
-
-    root = Path(__file__).resolve().parents[2]
-    tmp = tmp_path_factory.mktemp("recovery")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["simulate"].update(n_accounts=2000, events_partition_accounts=1000, messy=False)
-    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
-    shutil.copy(root / "hypotheses.yaml", tmp / "hypotheses.yaml")
-    cwd = Path.cwd()
-    os.chdir(tmp)
-    try:
-        params = load_params("params.yaml")
-        for stage in (simulate, ingest, panel, hypotheses):
-            stage(params)
-        truth = json.loads(Path("data/raw/ground_truth.json").read_text())
-        hyps = json.loads(Path("models/hypotheses.json").read_text())["hypotheses"]
-    finally:
-        os.chdir(cwd)
+def results(scratch_project):
+    project = scratch_project(
+        "recovery",
+        simulate={"n_accounts": 2000, "events_partition_accounts": 1000, "messy": False},
+    )
+    project.run("simulate", "ingest", "panel", "hypotheses")
+    truth = json.loads((project / "data/raw/ground_truth.json").read_text())
+    hyps = json.loads((project / "models/hypotheses.json").read_text())["hypotheses"]
     return truth, hyps
 
 

@@ -9,39 +9,13 @@ import pandas as pd
 import pytest
 from simulate_test_world import make_spec, read_raw, world
 
+from churnlab.ingest.schemas import TABLES
 from churnlab.simulate.company import latent_block
 from churnlab.simulate.spec import CHUNK
 from churnlab.simulate.timegrid import make_grid
 
-COLUMNS = {
-    "accounts": ["account_id", "name", "signup_date", "segment", "customer_goal", "region"],
-    "contracts": [
-        "contract_id",
-        "account_id",
-        "start_date",
-        "end_date",
-        "billing_period",
-        "plan",
-        "mrr",
-        "seats",
-        "cancelled_at",
-        "cancel_reason",
-    ],
-    "users": ["user_id", "account_id", "role", "invited_at", "activated_at"],
-    "events": ["account_id", "user_id", "occurred_at", "event_type"],
-    "tickets": [
-        "ticket_id",
-        "account_id",
-        "opened_at",
-        "first_response_at",
-        "closed_at",
-        "category",
-    ],
-    "surveys": ["survey_id", "account_id", "user_id", "sent_at", "answered_at", "nps_score"],
-    "touchpoints": ["account_id", "occurred_at", "kind", "csm_id"],
-    "csm_assignments": ["account_id", "csm_id", "start_date", "end_date"],
-    "milestones": ["account_id", "milestone", "achieved_at"],
-}
+# the simulator writes exactly the columns, in order, that ingest's data contract declares
+COLUMNS = {name: list(spec.columns) for name, spec in TABLES.items()}
 
 
 @pytest.fixture(scope="module")
