@@ -1,6 +1,7 @@
 """Fit time of one time-varying Cox model vs panel rows, with same-run baselines.
 
     python benchmarks/bench_hypotheses.py [--accounts 2000 5000 10000] [--weeks 104] [--repeat 3]
+        [--panel data/processed/panel.parquet]
 
 For each synthetic weekly panel size it times, on the same rows (lamp + 3 adjusters):
 - churnlab's Efron fitter (`churnlab.hypotheses.cox.fit_cox`),
@@ -80,10 +81,19 @@ def r_coxph(start, stop, event, x: np.ndarray, repeat: int) -> tuple[float, np.n
     return values[0], np.array(values[1:])
 
 
-def bench(n_accounts: int, n_weeks: int, repeat: int, lifelines_max: int) -> dict:
-    panel = synthetic_panel(n_accounts=n_accounts, n_weeks=n_weeks, seed=1, base_hazard=0.004)
+def bench(
+    n_accounts: int, n_weeks: int, repeat: int, lifelines_max: int, panel_file: str | None = None
+) -> dict:
+    if panel_file:  # a real panel (e.g. the default company's): lamp = licence activation < 0.5
+        panel = pd.read_parquet(panel_file)
+        panel = panel[panel["license_activation_rate"].notna()].reset_index(drop=True)
+        n_accounts = panel["account_id"].nunique()
+        leader = lamp(panel["license_activation_rate"].to_numpy(), "low", 0.5)
+    else:
+        panel = synthetic_panel(n_accounts=n_accounts, n_weeks=n_weeks, seed=1, base_hazard=0.004)
+        leader = lamp(panel["leader"].to_numpy(), "low", 0.65)
     adj, names = adjustment_matrix(panel, ["billing_period", "segment"])
-    x = np.column_stack([lamp(panel["leader"].to_numpy(), "low", 0.65), adj])
+    x = np.column_stack([leader, adj])
     start, stop = panel["start"].to_numpy(float), panel["stop"].to_numpy(float)
     event = panel["event"].to_numpy() == 1
     groups = pd.factorize(panel["account_id"])[0]
@@ -134,11 +144,15 @@ def main() -> None:
     ap.add_argument("--weeks", type=int, default=104)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--lifelines-max", type=int, default=500_000)
+    ap.add_argument("--panel", help="also time a real panel parquet (data/processed/panel.parquet)")
     args = ap.parse_args()
     rows = []
     with threadpool_limits(1, "blas"):
         for n in args.accounts:
             rows.append(bench(n, args.weeks, args.repeat, args.lifelines_max))
+            print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format="%.4g"), flush=True)
+        if args.panel:
+            rows.append(bench(0, 0, args.repeat, args.lifelines_max, args.panel))
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format="%.4g"), flush=True)
     print("\nsummary")
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.4g"))
