@@ -64,12 +64,8 @@ class Results:
 def _choose_threshold(
     panel: pd.DataFrame, values: np.ndarray, hyp: Hypothesis, s: Settings, seed: int
 ) -> tuple[dict, pd.DataFrame]:
-    """`suggest` -> scan the candidates on `panel`, pick by the stated rule, bootstrap interval.
-    Returns the choice and the scanned curve (empty for a configured threshold)."""
-    if hyp.threshold is not None:
-        return {"threshold": hyp.threshold, "source": "configured", "rule": None, "ci": None}, (
-            pd.DataFrame()
-        )
+    """`suggest`: scan the candidates on `panel`, pick by the stated rule, bootstrap interval.
+    Returns the choice and the scanned curve."""
     cands = candidate_thresholds(values)
     if len(cands) == 0:
         return {
@@ -210,8 +206,9 @@ def _run(
                 part, part[hyp.indicator].to_numpy(dtype=float), hyp, s, seed
             )
             rec["threshold_tuning"] = sizes
-        else:
-            choice, curve = _choose_threshold(panel, np.zeros(0), hyp, s, seed)
+        else:  # configured in hypotheses.yaml: every account, no curve
+            choice = {"threshold": hyp.threshold, "source": "configured", "rule": None, "ci": None}
+            curve = pd.DataFrame()
             rows, test = np.ones(len(panel), bool), panel
         rec.update(
             threshold=choice["threshold"], threshold_source=choice["source"],
