@@ -68,6 +68,7 @@ HYPOTHESES = [
         "ph_check": {"lag_weeks": 8, "p_value": 0.51, "proportional": True},
         "threshold": 0.4,
         "threshold_source": "suggested",
+        "threshold_rule": "sharpest split (largest chi-square) of churn-within-horizon weeks",
         "threshold_ci": [0.35, 0.45],
         "threshold_tuning": {
             "tuning_accounts": 3,

@@ -531,6 +531,7 @@ def test_configured_threshold_gets_a_sentence_not_a_one_point_plot(fixture_data)
     assert "The threshold (3.00) is set in hypotheses.yaml" in html
     # the suggested one says where it was chosen and where it was tested
     assert "chosen on 3 randomly drawn accounts" in html and "the other 3 accounts" in html
+    assert "Rule: sharpest split (largest chi-square)" in html and "lift peaks" in html
     n_plots = sum(isinstance(b, bytes) for b in pages.hypothesis_sections(fixture_data, "en"))
     data = copy.copy(fixture_data)
     data.hypotheses = copy.deepcopy(fixture_data.hypotheses)

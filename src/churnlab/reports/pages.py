@@ -273,6 +273,11 @@ def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
                 tuning=m.fmt_int(row["tuning_accounts"]),
                 test=m.fmt_int(row["test_accounts"]),
             )
+            rule = row.get("threshold_rule")
+            if _present(rule):
+                text += " " + t(lang, "threshold.rule", rule=rule)
+                if "chi-square" in str(rule):  # why not the point where lift peaks
+                    text += " " + t(lang, "threshold.why")
             blocks.append(m.paragraph(text, "note"))
         lines = [lamp_text(row, data, lang)]
         lines += [x for x in (glm_text(row, lang), ph_text(row, lang)) if x]
