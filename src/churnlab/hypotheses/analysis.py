@@ -177,8 +177,8 @@ def _run(
     stop = panel["stop"].to_numpy(float)
     event = panel["event"].to_numpy() == 1
     records, profiles, curves, kms = [], {}, [], []
-    lamp_cache: dict[str, tuple[str, float]] = {}
-    test_rows: dict[str, np.ndarray] = {}  # rows the hypothesis is tested on
+    # hypothesis id -> (direction, threshold, rows it is tested on)
+    lamp_cache: dict[str, tuple[str, float, np.ndarray]] = {}
     split = None  # (tuning panel, test-row mask, test panel, sizes), made when first needed
     reduced_fits: dict[bool, dict] = {}  # lamp-free Cox fits, per panel (all / test half)
     for hyp in hypotheses:
@@ -231,8 +231,7 @@ def _run(
             rate_off=perf["rate_off"], lamp_on_share=perf["lamp_on_share"],
             median_warning_weeks=perf["median_warning_weeks"],
         )  # fmt: skip
-        lamp_cache[hyp.id] = (hyp.direction, thr)
-        test_rows[hyp.id] = rows
+        lamp_cache[hyp.id] = (hyp.direction, thr, rows)
         prof = lead_profile(
             test, hyp.indicator, hyp.direction, thr, s.lags, adjust[rows], adjust_names,
             s.min_events, s.min_accounts, with_glm=s.with_glm,
@@ -292,9 +291,9 @@ def _run(
         rec["glm_check"] = _glm_summary(prof, best)
         if verdict != INCONCLUSIVE:
             lag = int(head["lag_weeks"])
-            direction, thr = lamp_cache[hid]
+            direction, thr, tested = lamp_cache[hid]
             x = lamp(lag_within_account(panel, hyp.indicator, lag), direction, thr)
-            keep = np.isfinite(x) & test_rows[hid]
+            keep = np.isfinite(x) & tested
             ph = ph_interaction(start[keep], stop[keep], event[keep], x[keep], adjust[keep])
             rec["ph_check"] = {"lag_weeks": lag, "method": "lamp x log(tenure) interaction", **ph}
             # Combined model: a lamp whose indicator has no value is off (nothing to show the
