@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from churnlab.hypotheses.collinear import diagnose
+
 # A log-HR of more than this across a covariate's observed range (a lamp: HR > e^15, 3e6)
 # means the likelihood kept rising without bound - separation, not an effect. Likewise a
 # standard error this many times larger: the likelihood is flat in that direction.
@@ -127,14 +129,31 @@ def _evaluate(
     return loglik, grad, info
 
 
-def _singular_reason(beta: np.ndarray, span: np.ndarray) -> str:
-    # The information vanishes both for collinear columns and when exp(beta) has run off.
-    if np.max(np.abs(beta * span)) > 5.0:
-        return SEPARATION
-    return "singular information matrix (collinear covariates)"
-
-
 SEPARATION = "perfect separation: the coefficient runs off to infinity"
+
+
+def _failure_reason(x: np.ndarray, names: list[str], fallback: str) -> str:
+    """Why a fit failed (singular information, coefficients running off, huge SEs): the
+    design's collinearity if its columns nearly repeat each other (a property of the
+    covariates alone), else `fallback` (separation: a property of the outcome)."""
+    col = diagnose(x, names)
+    return col.describe() if col.near else fallback
+
+
+def check_intervals(start: np.ndarray, stop: np.ndarray) -> None:
+    """Raise ValueError unless every row covers a positive, finite interval (start, stop].
+
+    A row with stop <= start is never at risk, yet its event would count as a death: the
+    likelihood silently changes. This is a caller's bug (the stage checks its panel), so it
+    raises instead of returning a `problem`."""
+    bad = ~(np.isfinite(start) & np.isfinite(stop) & (stop > start))
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValueError(
+            f"fit_cox: {int(bad.sum())} of {len(start)} rows have stop <= start or a missing "
+            f"time (first: row {first}, start {start[first]:g}, stop {stop[first]:g}); every "
+            "row must cover a positive interval (start, stop]"
+        )
 
 
 def fit_cox(
@@ -149,7 +168,9 @@ def fit_cox(
 ) -> CoxResult:
     """Newton-Raphson with step halving; ridge penalty 0.5 * penalizer * ||beta||^2.
 
-    Never raises on degenerate data: the result's `problem` says why it is not usable.
+    Raises ValueError on rows with stop <= start (see `check_intervals`). Otherwise never
+    raises on degenerate data: the result's `problem` says why it is not usable (no events,
+    a constant covariate, collinear covariates - named - or separation).
     """
     start = np.asarray(start, dtype=float)
     stop = np.asarray(stop, dtype=float)
@@ -159,6 +180,7 @@ def fit_cox(
     names = names or [f"x{j}" for j in range(p)]
     n_events = int(event.sum())
     nan = np.full(p, np.nan)
+    check_intervals(start, stop)
 
     def failed(problem: str, it: int = 0, ll0: float = np.nan) -> CoxResult:
         return CoxResult(names, nan, nan, np.nan, ll0, len(start), n_events, False, it, problem)
@@ -171,6 +193,10 @@ def fit_cox(
     if np.any(span == 0):
         const = [names[j] for j in np.flatnonzero(span == 0)]
         return failed(f"constant covariate: {', '.join(const)}")
+    # Rank-deficient: no Newton step can be solved (a ridge penalty makes it estimable).
+    collinear = diagnose(x, names) if penalizer == 0 else None
+    if collinear is not None and collinear.exact:
+        return failed(collinear.describe())
     xc = x - x.mean(axis=0)  # centring keeps exp() tame; coefficients are unchanged
     rs = _RiskSets(start, stop, event)
     pen = penalizer * np.eye(p)
@@ -186,7 +212,7 @@ def fit_cox(
         try:
             step = np.linalg.solve(h, grad - penalizer * beta)
         except np.linalg.LinAlgError:
-            return failed(_singular_reason(beta, span), it, ll0)
+            return failed(_failure_reason(x, names, SEPARATION), it, ll0)
         # Step halving: accept only steps that raise the (penalised) log-likelihood.
         for _ in range(30):
             new = beta + step
@@ -207,7 +233,7 @@ def fit_cox(
     try:
         cov = np.linalg.inv(h)
     except np.linalg.LinAlgError:
-        return failed(_singular_reason(beta, span), it, ll0)
+        return failed(_failure_reason(x, names, SEPARATION), it, ll0)
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     problem = None
     if (
@@ -215,7 +241,7 @@ def fit_cox(
         or np.any(~np.isfinite(se))
         or np.any(se * span > MAX_RANGE_SE)
     ):
-        problem = SEPARATION
+        problem = _failure_reason(x, names, SEPARATION)
     elif not converged:
         problem = f"did not converge in {max_iter} iterations"
     elif np.any(se == 0):

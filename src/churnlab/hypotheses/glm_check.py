@@ -12,7 +12,13 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from churnlab.hypotheses.collinear import diagnose
+
 N_TIME_BINS = 8
+# Same rule as the Cox fitter: an effect (or SE) larger than this across column 0's observed
+# range (a 0/1 lamp: HR e^15) is a fit that ran off, not an estimate.
+MAX_COEF = 15.0
+MAX_SE = 50.0
 
 
 def tenure_bins(stop: np.ndarray, event: np.ndarray, n_bins: int = N_TIME_BINS) -> np.ndarray:
@@ -31,9 +37,17 @@ def tenure_bins(stop: np.ndarray, event: np.ndarray, n_bins: int = N_TIME_BINS) 
 
 
 def fit_cloglog(
-    event: np.ndarray, x: np.ndarray, groups: np.ndarray, time_design: np.ndarray
+    event: np.ndarray,
+    x: np.ndarray,
+    groups: np.ndarray,
+    time_design: np.ndarray,
+    names: list[str] | None = None,
 ) -> dict[str, float | str | None]:
     """Coefficient, clustered SE and p of column 0 of `x`; `problem` instead of raising.
+
+    A collinear design (two columns of `x` / tenure bins that repeat each other, exactly or
+    nearly) is a `problem` naming the pair: statsmodels would otherwise solve it with a
+    pseudo-inverse and return an arbitrary split of the effect with an SE of ~1e5.
 
     Rows of one account with identical covariates are pooled into one binomial cell
     (events, trials) first. The likelihood and each account's score sum - all the clustered
@@ -46,6 +60,12 @@ def fit_cloglog(
         "p_value": None,
         "problem": None,
     }
+    names = list(names or [f"x{j}" for j in range(x.shape[1])])
+    names += [f"tenure_bin_{j + 1}" for j in range(time_design.shape[1])]
+    collinear = diagnose(design[:, 1:], names) if len(event) else None
+    if collinear is not None and collinear.exact:
+        out["problem"] = f"GLM design: {collinear.describe()}"
+        return out
     frame = pd.DataFrame(design)
     frame["_g"] = groups
     cell = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
@@ -68,8 +88,18 @@ def fit_cloglog(
     except Exception as exc:  # statsmodels raises assorted errors on degenerate designs
         out["problem"] = f"GLM failed: {type(exc).__name__}"
         return out
-    if not np.isfinite(coef) or not np.isfinite(se) or se == 0 or abs(coef) > 15:
-        out["problem"] = "GLM did not converge (separation?)"
+    span = float(np.ptp(x[:, 0])) or 1.0  # per unit of column 0's observed range, as in Cox
+    if (
+        not np.isfinite(coef)
+        or not np.isfinite(se)
+        or se == 0
+        or abs(coef) * span > MAX_COEF
+        or se * span > MAX_SE
+    ):
+        if collinear is not None and collinear.near:
+            out["problem"] = f"GLM design: {collinear.describe()}"
+        else:
+            out["problem"] = "GLM did not converge (separation?)"
         return out
     out.update(coef=coef, se=se, p_value=float(2 * stats.norm.sf(abs(coef / se))))
     return out
