@@ -12,8 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab.kpis.lifetimes import account_lifetimes
-from churnlab.kpis.stage import compute_kpis, resolve_as_of, run
+from kpis_history import derive, write_interim
+
+from churnlab.errors import ConfigError, UserError
+from churnlab.kpis.stage import compute_kpis, parse_observation_start, run
+from churnlab.kpis.survival import km_curve
 
 T = pd.Timestamp
 AS_OF = T("2025-07-01")
@@ -66,26 +69,22 @@ def account_rows():
     )
 
 
+def kpis_of(contracts, accounts, as_of, observation_start=None, headline_months=12):
+    terms, spells = derive(contracts, as_of)
+    return compute_kpis(
+        terms, spells, accounts, as_of, headline_months=headline_months, cohort_months=12,
+        observation_start=observation_start,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def kpis():
-    return compute_kpis(
-        contract_rows(), account_rows(), AS_OF, headline_months=12, cohort_months=12,
-        observation_start=T("2024-01-01"),
-    )  # fmt: skip
+    # default observation start = the earliest contract start, 2024-01-01
+    return kpis_of(contract_rows(), account_rows(), AS_OF)
 
 
 def month_row(result, month):
     return next(r for r in result["monthly"] if r["month"] == month)
-
-
-def test_churn_dates_follow_term_end_not_notice():
-    life = account_lifetimes(contract_rows(), AS_OF).set_index("account_id")
-    assert life.loc["D", "churn_date"] == T("2025-03-01")  # notice 2024-09-10 is not churn
-    assert life.loc["E", "churn_date"] == T("2024-05-10")
-    assert not life.loc[["A", "B", "C", "F"], "churned"].any()
-    # same history seen from before D's term end: D is still a customer
-    early = account_lifetimes(contract_rows(), T("2025-02-28")).set_index("account_id")
-    assert not early.loc["D", "churned"]
 
 
 def test_monthly_series_hand_computed(kpis):
@@ -105,6 +104,9 @@ def test_monthly_series_hand_computed(kpis):
     jun = month_row(result, "2024-06-01")  # C upgrades 50 -> 80 mid-term
     assert jun["expansion_mrr"] == 30.0 and jun["grr"] == 1.0
     assert jun["nrr"] == pytest.approx(540 / 510)
+
+    sep = month_row(result, "2024-09-01")  # D's notice (2024-09-10) is not churn
+    assert sep["churned_accounts"] == 0 and sep["churned_mrr"] == 0.0
 
     nov = month_row(result, "2024-11-01")  # F upgrades 40 -> 60
     assert nov["expansion_mrr"] == 20.0
@@ -127,7 +129,9 @@ def test_monthly_series_hand_computed(kpis):
 
 def test_headline_pooled_and_trailing(kpis):
     h = kpis[0]["headline"]
-    assert h["window_months"] == ["2024-07-01", "2025-06-01"]
+    assert h["window_months"] == ["2024-07-01", "2025-06-01"] and h["months_pooled"] == 12
+    assert h["observation_start"] == "2024-01-01"
+    assert h["observation_start_source"] == "earliest contract start"
     assert h["monthly_logo_churn"] == pytest.approx(1 / 57)
     assert h["monthly_grr"] == pytest.approx(5890 / 6060)
     assert h["monthly_nrr"] == pytest.approx(5910 / 6060)
@@ -140,7 +144,17 @@ def test_headline_pooled_and_trailing(kpis):
     assert h["nrr_12m"] == pytest.approx(390 / 540)
     assert h["grr_12m"] <= 1.0 < h["nrr_12m"] + 1  # sanity on types
     assert h["active_accounts_now"] == 4 and h["mrr_now"] == 390.0
-    assert h["accounts_churned"] == 2
+    assert h["accounts_churned"] == 2 and h["churned_spells"] == 2 and h["reactivations"] == 0
+
+
+def test_headline_says_how_many_months_it_pools():
+    """as_of 2024-04-15: only Jan..Mar 2024 are complete, so a 12-month headline pools 3."""
+    result, _ = kpis_of(contract_rows(), account_rows(), T("2024-04-15"))
+    h = result["headline"]
+    assert h["headline_months"] == 12 and h["months_pooled"] == 3
+    assert h["window_months"] == ["2024-01-01", "2024-03-01"]
+    assert h["grr_12m"] is None and h["retention_12m_window"] is None
+    assert "months_pooled" in result["definitions"]["pooled_rates"]
 
 
 def test_cohort_retention_cells(kpis):
@@ -171,19 +185,30 @@ def test_km_curve_hand_computed(kpis):
     assert set(curves["by"]) == {"overall", "segment", "customer_goal", "billing_period"}
 
 
-def test_resolve_as_of_prefers_config_then_event_coverage():
-    c = contract_rows()
-    assert resolve_as_of("2025-03-04", c, None) == T("2025-03-04")
-    meta = {"date_coverage": {"events": ["2024-01-01", "2025-08-03T10:00:00+00:00"]}}
-    assert resolve_as_of(None, c, meta) == T("2025-08-03")
-    assert resolve_as_of(None, c, None) == T("2025-06-15")  # latest contract start
+def test_stage_takes_as_of_from_tables_json(tmp_path, monkeypatch):
+    """tables.json "as_of" is the one as-of date; a leftover panel.as_of param is ignored."""
+    interim = tmp_path / "data" / "interim"
+    write_interim(interim, contract_rows(), account_rows(), "2025-03-04")
+    monkeypatch.chdir(tmp_path)
+    params = {
+        "base": {"interim_dir": "data/interim", "processed_dir": "p", "models_dir": "m"},
+        "panel": {"as_of": "2024-01-31"},
+    }
+    run(params)
+    result = json.loads((tmp_path / "m" / "kpis.json").read_text())
+    assert result["as_of"] == "2025-03-04" and result["as_of_source"] == "base.as_of"
+    assert result["monthly"][-1]["month"] == "2025-02-01"
+    (interim / "tables.json").write_text(json.dumps({"snapshot": False}))
+    with pytest.raises(UserError, match=r'tables\.json: no "as_of" field'):
+        run(params)
+    (interim / "tables.json").unlink()
+    with pytest.raises(UserError, match=r"tables\.json: not found"):
+        run(params)
 
 
 def test_stage_writes_deterministic_outputs(tmp_path, monkeypatch):
     interim = tmp_path / "data" / "interim"
-    interim.mkdir(parents=True)
-    contract_rows().to_parquet(interim / "contracts.parquet")
-    account_rows().to_parquet(interim / "accounts.parquet")
+    write_interim(interim, contract_rows(), account_rows(), "2025-07-01")
     monkeypatch.chdir(tmp_path)
     params = {
         "base": {
@@ -191,8 +216,7 @@ def test_stage_writes_deterministic_outputs(tmp_path, monkeypatch):
             "processed_dir": "data/processed",
             "models_dir": "models",
         },
-        "panel": {"as_of": "2025-07-01"},
-        "kpis": {"cohort_months": 12, "observation_start": "2024-01-01"},
+        "kpis": {"cohort_months": 12, "observation_start": None},
     }
     run(params)
     first = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
@@ -205,22 +229,21 @@ def test_stage_writes_deterministic_outputs(tmp_path, monkeypatch):
 
 
 def test_stage_names_missing_column(tmp_path, monkeypatch):
-    from churnlab.errors import UserError
-
     interim = tmp_path / "data" / "interim"
-    interim.mkdir(parents=True)
-    contract_rows().drop(columns="mrr").to_parquet(interim / "contracts.parquet")
-    account_rows().to_parquet(interim / "accounts.parquet")
+    write_interim(interim, contract_rows(), account_rows(), "2025-07-01")
+    terms = pd.read_parquet(interim / "contract_terms.parquet")
+    terms.drop(columns="mrr").to_parquet(interim / "contract_terms.parquet")
     monkeypatch.chdir(tmp_path)
     params = {"base": {"interim_dir": "data/interim", "processed_dir": "p", "models_dir": "m"}}
-    with pytest.raises(UserError, match=r"contracts\.parquet: missing column\(s\) mrr"):
+    with pytest.raises(UserError, match=r"contract_terms\.parquet: missing column\(s\) mrr"):
         run(params)
+    with pytest.raises(ConfigError, match=r"kpis\.observation_start must be null or a date"):
+        parse_observation_start("soon")
 
 
-def test_left_truncation_of_accounts_older_than_the_data():
-    """P and Q were customers before churn was recorded (2024-01-01) and are only in the data
-    because they survived to it; R and S signed up on 2024-01-01. R churns 2024-02-01, Q
-    2024-03-01. KM must let P and Q enter the risk set at ~12 months of tenure."""
+def truncation_world():
+    """P and Q have been customers since 2023-01-01, R and S since 2024-01-01. R churns
+    2024-02-01 (31 days), Q 2024-03-01 (425 days); as_of 2024-12-31."""
     contracts = pd.DataFrame(
         {
             "contract_id": ["p", "q", "r", "s"],
@@ -233,45 +256,63 @@ def test_left_truncation_of_accounts_older_than_the_data():
         }
     )
     accounts = pd.DataFrame(
-        {
-            "account_id": ["P", "Q", "R", "S"],
-            "signup_date": contracts["start_date"],
-            "segment": "smb",
-            "customer_goal": "learn_myself",
-        }
+        {"account_id": ["P", "Q", "R", "S"], "segment": "smb", "customer_goal": "learn_myself"}
     )
-    as_of = T("2024-12-31")
-    result, tables = compute_kpis(
-        contracts, accounts, as_of, 12, 12, observation_start=T("2024-01-01")
-    )
+    return contracts, accounts, T("2024-12-31")
+
+
+def test_default_observation_start_truncates_nothing():
+    """Default = the earliest contract start (2023-01-01): the history is taken as complete,
+    so all four spells are at risk from their start and the 2023 cohort is kept."""
+    contracts, accounts, as_of = truncation_world()
+    result, tables = kpis_of(contracts, accounts, as_of)
+    assert result["headline"]["observation_start"] == "2023-01-01"
+    assert result["monthly"][0]["month"] == "2023-01-01"
+    assert result["monthly"][0]["new_accounts"] == 2
     km = tables["km_curves"]
-    overall = km[km["by"] == "overall"].set_index("months")["survival"]
-    # R at 31 days: at risk R, S (P, Q not yet entered) -> 1/2; Q at 425 days: P, Q -> 1/4
-    # (S is censored at 365 days, the tenure at which P and Q enter)
-    assert overall.loc[31 / 30.4375] == pytest.approx(0.5)
-    assert overall.loc[425 / 30.4375] == pytest.approx(0.25)
+    overall = km[km["by"] == "overall"].set_index("months")
+    # R at 31 days: 4 at risk -> 3/4; S censored at 365; Q at 425: P, Q at risk -> 3/8
+    assert overall.loc[31 / 30.4375, "at_risk"] == 4
+    assert overall.loc[31 / 30.4375, "survival"] == pytest.approx(3 / 4)
+    assert overall.loc[425 / 30.4375, "at_risk"] == 2
+    assert overall.loc[425 / 30.4375, "survival"] == pytest.approx(3 / 8)
+    assert set(tables["cohort_retention"]["cohort_month"]) == {T("2023-01-01"), T("2024-01-01")}
+
+
+def test_left_truncation_of_accounts_older_than_the_data():
+    """With observation_start 2024-01-01, P and Q are in the data only because they survived
+    to it: they enter the risk set at 365 days of tenure, (entry, exit] risk sets."""
+    contracts, accounts, as_of = truncation_world()
+    result, tables = kpis_of(contracts, accounts, as_of, observation_start=T("2024-01-01"))
+    km = tables["km_curves"]
+    overall = km[km["by"] == "overall"].set_index("months")
+    # R at 31 days: R, S at risk (P, Q not entered yet) -> 1/2
+    assert overall.loc[31 / 30.4375, "at_risk"] == 2
+    assert overall.loc[31 / 30.4375, "survival"] == pytest.approx(0.5)
+    # S censored at 365 days, the very time P and Q enter: they are not at risk at 365 yet
+    assert overall.loc[365 / 30.4375, "at_risk"] == 1
+    # Q at 425 days: P and Q at risk -> 1/2 * 1/2
+    assert overall.loc[425 / 30.4375, "at_risk"] == 2
+    assert overall.loc[425 / 30.4375, "survival"] == pytest.approx(0.25)
     assert result["monthly"][0]["month"] == "2024-01-01"
+    assert result["headline"]["observation_start_source"] == "kpis.observation_start"
     assert set(tables["cohort_retention"]["cohort_month"]) == {T("2024-01-01")}
-    # default observation start = the earliest churn date (R, 2024-02-01)
-    default, _ = compute_kpis(contracts, accounts, as_of, 12, 12)
-    assert default["headline"]["observation_start"] == "2024-02-01"
-    assert default["monthly"][0]["month"] == "2024-02-01"
-    assert default["monthly"][0]["churned_accounts"] == 1  # R, active on the eve (Jan 31)
 
 
-def test_km_falls_back_when_nobody_is_at_risk_in_a_gap():
-    # R churns at 1 month, S is censored at 6, and P, Q only enter at 12: nobody is at risk in
-    # between, KM collapses, so the Breslow-Fleming-Harrington estimator is used instead
-    from churnlab.kpis.survival import km_curve
-
-    months = np.array([1.0, 6.0, 18.0, 14.0])
-    event = np.array([1, 0, 0, 1])
-    entry = np.array([0.0, 0.0, 12.0, 12.0])
-    curve = km_curve(months, event, entry)
+def test_km_falls_back_when_the_product_limit_collapses():
+    """A churns at 1 month alone in the risk set (KM drops to 0); B and C only enter at 12, so
+    the product-limit estimate cannot recover: Breslow-Fleming-Harrington is used instead,
+    S = exp(-(1/1)) after A and exp(-(1 + 1/2)) after C."""
+    months = np.array([1.0, 18.0, 14.0])
+    event = np.array([1, 0, 1])
+    entry = np.array([0.0, 12.0, 12.0])
+    curve = km_curve(months, event, entry).set_index("months")
     assert (curve["estimator"] == "breslow_fleming_harrington").all()
-    # BFH: S = exp(-cumulative hazard) = exp(-(1/2 + 1/2)) after both events
-    assert curve["survival"].iloc[-1] == pytest.approx(np.exp(-1.0))
-    assert curve.loc[curve["months"] == 12.0, "survival"].item() == pytest.approx(np.exp(-0.5))
-    assert (curve["ci_low"] <= curve["survival"]).all() and (
-        curve["survival"] <= curve["ci_high"]
-    ).all()
+    assert curve.loc[1.0, "survival"] == pytest.approx(np.exp(-1.0))
+    assert curve.loc[14.0, "survival"] == pytest.approx(np.exp(-1.5))
+    assert curve.loc[18.0, "survival"] == pytest.approx(np.exp(-1.5))
+    assert list(curve["at_risk"]) == [1, 1, 2, 1]
+    assert (curve["ci_low"] <= curve["survival"]).all()
+    assert (curve["survival"] <= curve["ci_high"]).all()
+    # the same subjects without the early churner: plain KM
+    assert (km_curve(months[1:], event[1:], entry[1:])["estimator"] == "kaplan_meier").all()

@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab.kpis.lifetimes import account_lifetimes
+from kpis_history import derive
+
 from churnlab.kpis.monthly import account_months, complete_months, monthly_series
+from churnlab.kpis.spells import terms_in_force
 
 AS_OF = pd.Timestamp("2025-06-20")
 
@@ -68,9 +70,11 @@ def independent_month_counts(contracts: pd.DataFrame, month: pd.Timestamp):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_monthly_churn_matches_independent_count(seed):
     contracts = random_history(seed)
-    life = account_lifetimes(contracts, AS_OF)
+    terms, spells = derive(contracts, AS_OF, gap_days=0)  # consecutive: one spell per account
+    assert spells["spell"].max() == 1
+    terms = terms_in_force(terms, spells, AS_OF)
     months = complete_months(contracts["start_date"].min(), AS_OF)
-    series = monthly_series(account_months(contracts, life, months), months).set_index("month")
+    series = monthly_series(account_months(terms, months), months).set_index("month")
     assert months[-1] == pd.Timestamp("2025-05-01")
     checked_churn = 0
     for month in months:

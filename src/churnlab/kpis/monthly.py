@@ -3,18 +3,24 @@
 Definitions (stated in models/kpis.json too):
 - A month m runs from its first day `ms` to the first day of the next month `ns`. Its opening
   state is taken on the eve `ms - 1 day` (the last day of the previous month) and its closing
-  state on its own last day `ns - 1 day`, so a change effective on day d (a new term starting,
-  or a churn date = exclusive end) lands in the month containing d. Only months whose last
-  day is <= as_of are reported.
-- active_accounts = accounts with a running contract on the opening day.
-- logo_churn_rate = accounts active on the opening day whose churn date (see lifetimes.py)
-  falls in [ms, ns) / active_accounts.
-- MRR bridge compares each account's MRR on the opening day (s) and on the closing day (e):
-  inactive -> active: new_mrr += e; active -> inactive: churned_mrr += s;
-  active on both: e > s -> expansion_mrr += e - s, e < s -> contraction_mrr += s - e.
-  Changes inside a month net out (an upgrade then a downgrade back counts as nothing).
+  state on its own last day `ns - 1 day`, so a change effective on day d (a term starting, or
+  a churn date = exclusive end) lands in the month containing d. Only months whose last day is
+  <= as_of are reported.
+- active_accounts = accounts with a piece in force on the opening day (spells.py).
+- Each account-month compares the spell and MRR in force at the opening (k_s, s) and at the
+  closing (k_e, e):
+  same spell running at both: e > s -> expansion_mrr += e - s, e < s -> contraction_mrr += s - e;
+  the opening spell is no longer running at the close -> it churned in the month:
+  churned_accounts += 1, churned_mrr += s;
+  the closing spell started in the month -> spell 1: new_accounts += 1, new_mrr += e;
+  spell k > 1: reactivated_accounts += 1, reactivated_mrr += e.
+  (An account can churn and come back in one month: both lines.) Changes inside a month net
+  out, and a spell that starts and ends inside one month appears in no line.
+  mrr_end = mrr_start + new + reactivated + expansion - contraction - churned.
+- logo_churn_rate = churned_accounts / active_accounts.
 - grr = (mrr_start - contraction - churned) / mrr_start  (never above 1)
-  nrr = (mrr_start + expansion - contraction - churned) / mrr_start  (new MRR excluded)
+  nrr = (mrr_start + expansion - contraction - churned) / mrr_start  (new and reactivated MRR
+  excluded: they are not the opening base's revenue)
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnlab.kpis.lifetimes import active_at
+from churnlab.kpis.spells import state_at
 
 DAY = pd.Timedelta(days=1)
 
@@ -32,15 +38,21 @@ SERIES_COLUMNS = [
     "churned_accounts",
     "logo_churn_rate",
     "new_accounts",
+    "reactivated_accounts",
     "mrr_start",
     "mrr_end",
     "new_mrr",
+    "reactivated_mrr",
     "expansion_mrr",
     "contraction_mrr",
     "churned_mrr",
     "grr",
     "nrr",
 ]
+COUNT_COLUMNS = ["active_accounts", "churned_accounts", "new_accounts", "reactivated_accounts"]
+AM_COLUMNS = [
+    "account_id", "month", "spell_start", "spell_end", "mrr_start", "mrr_end", "billing_period",
+]  # fmt: skip
 
 
 def complete_months(first_day: pd.Timestamp, as_of: pd.Timestamp) -> pd.DatetimeIndex:
@@ -50,61 +62,60 @@ def complete_months(first_day: pd.Timestamp, as_of: pd.Timestamp) -> pd.Datetime
     return months[(months + pd.offsets.MonthBegin(1) - DAY) <= as_of]
 
 
-def account_months(
-    contracts: pd.DataFrame, lifetimes: pd.DataFrame, months: pd.DatetimeIndex
-) -> pd.DataFrame:
-    """One row per account x month where the account is active at either boundary."""
+def account_months(terms: pd.DataFrame, months: pd.DatetimeIndex) -> pd.DataFrame:
+    """One row per account x month where the account is active at either boundary: AM_COLUMNS.
+
+    spell_start / spell_end: the spell in force on the opening / closing day (<NA> = none);
+    mrr_* 0.0 when not active; billing_period of the opening piece (else the closing one)."""
     months = pd.DatetimeIndex(months)
     if len(months) == 0:
-        return pd.DataFrame(
-            columns=[
-                "account_id",
-                "month",
-                "active_start",
-                "active_end",
-                "mrr_start",
-                "mrr_end",
-                "billing_period",
-                "churned",
-            ]
-        )
+        return pd.DataFrame(columns=AM_COLUMNS)
     # opening day of each month, plus the closing day of the last one
     eves = months.append(pd.DatetimeIndex([months[-1] + pd.offsets.MonthBegin(1)])) - DAY
-    state = active_at(contracts, eves)
-    state["date"] = state["date"] + DAY  # the month that this eve opens
-    start = state.rename(columns={"date": "month", "mrr": "mrr_start"})
-    end = state.rename(columns={"date": "month", "mrr": "mrr_end"}).drop(columns="billing_period")
-    end["month"] = end["month"] - pd.offsets.MonthBegin(1)
-    start["active_start"] = True
-    end["active_end"] = True
-    am = start.merge(end, on=["account_id", "month"], how="outer")
-    am = am[am["month"].isin(months)]
-    am["active_start"] = am["active_start"].astype("boolean").fillna(False).astype(bool)
-    am["active_end"] = am["active_end"].astype("boolean").fillna(False).astype(bool)
+    state = state_at(terms, eves)[["account_id", "date", "spell", "mrr", "billing_period"]]
+    opening = state.assign(month=state["date"] + DAY).rename(
+        columns={"spell": "spell_start", "mrr": "mrr_start"}
+    )
+    closing = state.assign(month=state["date"] + DAY - pd.offsets.MonthBegin(1)).rename(
+        columns={"spell": "spell_end", "mrr": "mrr_end", "billing_period": "bp_end"}
+    )
+    am = opening.drop(columns="date").merge(
+        closing.drop(columns="date"), on=["account_id", "month"], how="outer"
+    )
+    am = am[am["month"].isin(months)].copy()
+    am["spell_start"] = am["spell_start"].astype("Int64")
+    am["spell_end"] = am["spell_end"].astype("Int64")
     am["mrr_start"] = am["mrr_start"].fillna(0.0)
     am["mrr_end"] = am["mrr_end"].fillna(0.0)
-    churn = lifetimes.set_index("account_id")["churn_date"]
-    cd = am["account_id"].map(churn)
-    next_month = am["month"] + pd.offsets.MonthBegin(1)
-    am["churned"] = am["active_start"] & (cd >= am["month"]) & (cd < next_month)
-    return am.sort_values(["month", "account_id"]).reset_index(drop=True)
+    am["billing_period"] = am["billing_period"].fillna(am["bp_end"])
+    return am.sort_values(["month", "account_id"]).reset_index(drop=True)[AM_COLUMNS]
 
 
 def bridge_columns(am: pd.DataFrame) -> pd.DataFrame:
-    """Per-row MRR movements of the bridge (see module docstring)."""
-    both = am["active_start"] & am["active_end"]
-    diff = am["mrr_end"] - am["mrr_start"]
+    """Per-row counts and MRR movements of the bridge (see module docstring)."""
+    active_start = am["spell_start"].notna().to_numpy()
+    active_end = am["spell_end"].notna().to_numpy()
+    ks = am["spell_start"].fillna(0).to_numpy(dtype="int64")
+    ke = am["spell_end"].fillna(0).to_numpy(dtype="int64")
+    same = active_start & active_end & (ks == ke)
+    churned = active_start & ~same
+    started = active_end & ~same
+    s = am["mrr_start"].to_numpy(dtype=float)
+    e = am["mrr_end"].to_numpy(dtype=float)
+    diff = e - s
     return pd.DataFrame(
         {
-            "new_mrr": np.where(~am["active_start"] & am["active_end"], am["mrr_end"], 0.0),
-            "churned_mrr": np.where(am["active_start"] & ~am["active_end"], am["mrr_start"], 0.0),
-            "expansion_mrr": np.where(both & (diff > 0), diff, 0.0),
-            "contraction_mrr": np.where(both & (diff < 0), -diff, 0.0),
-            "mrr_start": np.where(am["active_start"], am["mrr_start"], 0.0),
-            "mrr_end": np.where(am["active_end"], am["mrr_end"], 0.0),
-            "active_start": am["active_start"].astype(int),
-            "new_accounts": (~am["active_start"] & am["active_end"]).astype(int),
-            "churned_accounts": am["churned"].astype(int),
+            "active_accounts": active_start.astype(int),
+            "churned_accounts": churned.astype(int),
+            "new_accounts": (started & (ke == 1)).astype(int),
+            "reactivated_accounts": (started & (ke > 1)).astype(int),
+            "mrr_start": np.where(active_start, s, 0.0),
+            "mrr_end": np.where(active_end, e, 0.0),
+            "new_mrr": np.where(started & (ke == 1), e, 0.0),
+            "reactivated_mrr": np.where(started & (ke > 1), e, 0.0),
+            "expansion_mrr": np.where(same & (diff > 0), diff, 0.0),
+            "contraction_mrr": np.where(same & (diff < 0), -diff, 0.0),
+            "churned_mrr": np.where(churned, s, 0.0),
         },
         index=am.index,
     )
@@ -126,12 +137,7 @@ def summarise(am: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     flows = bridge_columns(am)
     for col in by:
         flows[col] = am[col]
-    agg = (
-        flows.groupby(by, sort=True)
-        .sum(numeric_only=True)
-        .rename(columns={"active_start": "active_accounts"})
-        .reset_index()
-    )
+    agg = flows.groupby(by, sort=True).sum(numeric_only=True).reset_index()
     return _rates(agg)
 
 
@@ -142,20 +148,22 @@ def monthly_series(am: pd.DataFrame, months: pd.DatetimeIndex) -> pd.DataFrame:
     count_cols = [c for c in SERIES_COLUMNS if c not in ("month", "logo_churn_rate", "grr", "nrr")]
     agg[count_cols] = agg[count_cols].fillna(0)
     agg = _rates(agg.reset_index())
-    for col in ("active_accounts", "churned_accounts", "new_accounts"):
+    for col in COUNT_COLUMNS:
         agg[col] = agg[col].astype(int)
     return agg[SERIES_COLUMNS]
 
 
 def trailing_retention(
-    contracts: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp
+    terms: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp
 ) -> dict[str, float | None]:
     """GRR and NRR of the accounts active on day t0, measured on day t1 (e.g. a year later).
 
-    GRR caps each account at its t0 MRR (expansion does not count); NRR counts expansion."""
-    state = active_at(contracts, [t0, t1])
-    s0 = state[state["date"] == t0].set_index("account_id")["mrr"]
-    s1 = state[state["date"] == t1].set_index("account_id")["mrr"].reindex(s0.index).fillna(0.0)
+    An account counts at t1 only in the spell it was in at t0 (revenue after a churn and a
+    reactivation is not the t0 base's). GRR caps each account at its t0 MRR; NRR counts
+    expansion."""
+    state = state_at(terms, [t0, t1]).set_index(["account_id", "spell"])
+    s0 = state.loc[state["date"] == t0, "mrr"]
+    s1 = state.loc[state["date"] == t1, "mrr"].reindex(s0.index).fillna(0.0)
     base = float(s0.sum())
     if base <= 0:
         return {"grr": None, "nrr": None, "base_mrr": base, "accounts": int(len(s0))}
