@@ -34,6 +34,13 @@ def cancel_reasons(rng, drivers_on: np.ndarray, names: list[str]) -> np.ndarray:
     return np.where(use_driver, named, generic)
 
 
+def row_mrr(acc: pd.DataFrame, acct: np.ndarray, seats: np.ndarray) -> np.ndarray:
+    """MRR of a contract row: seats x the plan's price per seat (annual at a discount), cents."""
+    price = np.array([PRICE_PER_SEAT[p] for p in acc["plan"]])[acct]
+    annual = acc["annual"].to_numpy()[acct]
+    return np.round(seats * price * np.where(annual, ANNUAL_DISCOUNT, 1.0), 2)
+
+
 def contract_rows(
     rng,
     grid: Grid,
@@ -71,10 +78,7 @@ def contract_rows(
     end = np.where(churned_last, churn_day[acct], end).astype(np.int64)
     notice = np.where(annual[acct], rng.integers(30, 76, len(acct)), rng.integers(0, 15, len(acct)))
     cancelled = np.where(churned_last, np.maximum(end - notice, starts["start_day"].to_numpy()), -1)
-    price = np.array([PRICE_PER_SEAT[p] for p in acc["plan"]])[acct]
-    mrr = np.round(
-        starts["seats"].to_numpy() * price * np.where(annual[acct], ANNUAL_DISCOUNT, 1.0), 2
-    )
+    mrr = row_mrr(acc, acct, starts["seats"].to_numpy())
     return pd.DataFrame(
         {
             "acct": acct,

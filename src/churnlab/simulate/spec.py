@@ -22,6 +22,11 @@ PRE_WEEKS = 52
 SEGMENTS = ("smb", "mid_market", "enterprise")
 GOALS = ("done_for_me", "learn_myself")
 TRAJECTORIES = ("fast", "slow_starter", "sluggish")
+# `simulate.vocabulary`: the words the company is written in (vocabulary.py).
+VOCABULARIES = ("default", "foreign")
+# `simulate.shape`: how the export looks (history.py): the full contract history; a billing
+# snapshot of accounts + contracts on the last day; or a log of paid-up monthly terms.
+SHAPES = ("history", "snapshot", "log_ends_mid_term")
 
 DEFAULT_EFFECTS: dict[str, dict[str, float]] = {
     "key_person_activity_change": {"hazard_ratio": 5.0, "lead_weeks": 8, "window_weeks": 4},
@@ -52,6 +57,10 @@ class Spec:
         default_factory=lambda: {"smb": 1.25, "mid_market": 1.0, "enterprise": 0.5}
     )
     effects: dict[str, dict[str, float]] = field(default_factory=lambda: dict(DEFAULT_EFFECTS))
+    vocabulary: str = "default"
+    shape: str = "history"
+    reactivation_share: float = 0.0
+    midterm_upgrade_share: float = 0.0
 
     def public_params(self) -> dict[str, Any]:
         """The settings as plain JSON values (recorded in ground_truth.json)."""
@@ -71,6 +80,10 @@ class Spec:
             "annual_relative_churn": self.annual_relative_churn,
             "segment_hazard": self.segment_hazard,
             "effects": self.effects,
+            "vocabulary": self.vocabulary,
+            "shape": self.shape,
+            "reactivation_share": self.reactivation_share,
+            "midterm_upgrade_share": self.midterm_upgrade_share,
         }
 
 
@@ -89,6 +102,15 @@ def _rate(sim: dict, key: str, default: float, upper: float = 1.0) -> float:
     if not 0.0 <= value <= upper:
         raise ConfigError(f"params.yaml: simulate.{key} must be in [0, {upper}], got {value}")
     return value
+
+
+def _choice_of(sim: dict, key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = sim.get(key, default)
+    if value not in allowed:
+        raise ConfigError(
+            f"params.yaml: simulate.{key} must be one of {list(allowed)}, got {value!r}"
+        )
+    return str(value)
 
 
 def spec_from_params(params: dict[str, Any]) -> Spec:
@@ -146,4 +168,8 @@ def spec_from_params(params: dict[str, Any]) -> Spec:
         annual_relative_churn=float(sim.get("annual_relative_churn", 0.5)),
         segment_hazard={k: float(seg_h[k]) for k in SEGMENTS},
         effects=effects,
+        vocabulary=_choice_of(sim, "vocabulary", "default", VOCABULARIES),
+        shape=_choice_of(sim, "shape", "history", SHAPES),
+        reactivation_share=_rate(sim, "reactivation_share", 0.0),
+        midterm_upgrade_share=_rate(sim, "midterm_upgrade_share", 0.0),
     )
