@@ -11,7 +11,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from kpis_history import derive, write_interim
 
 from churnlab.errors import ConfigError, UserError

@@ -111,9 +111,7 @@ def state_at(terms: pd.DataFrame, dates) -> pd.DataFrame:
     return out.sort_values(["account_id", "date"], kind="stable").reset_index(drop=True)
 
 
-def spell_subjects(
-    terms: pd.DataFrame, spells: pd.DataFrame, as_of: pd.Timestamp
-) -> pd.DataFrame:
+def spell_subjects(terms: pd.DataFrame, spells: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per spell started by as_of: account_id, spell, start_date, exit_date (churn
     date, else as_of: censored), churned, billing_period and plan of the spell's first piece
     (the plan at the spell's time zero, so grouping never looks into the future)."""
