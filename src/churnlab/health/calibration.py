@@ -1,0 +1,243 @@
+"""Calibrated bands: churn probabilities that match what happens, and the evidence for it.
+
+Method (stated in the report):
+- Logistic recalibration (Cox DR, "Two further applications of a model for binary
+  regression", Biometrika 1958;45:562-565; Steyerberg EW, Clinical Prediction Models, 2nd ed.
+  2019, ch. 15): on a calibration slice of rows with a known outcome, fit
+      logit P(churn within the horizon) = a + b * logit(p_predicted)
+  by maximum likelihood and use p_recalibrated = expit(a + b * logit(p_predicted)). The order
+  of accounts (AUC, concordance) does not change when b > 0; only what the numbers promise.
+- The calibration slice is the last training weeks whose whole horizon ends before the
+  validation weeks start, and the model being recalibrated is fitted on the weeks before
+  that slice (`calibration_split`), so neither the fit nor the slice sees validation outcomes.
+- Calibration-in-the-large = the intercept of logit P(y) = a + logit(p) (slope fixed at 1,
+  logit(p) as offset): 0 when on average the predictions are right, < 0 when they are too
+  high. Calibration slope = b of the joint fit: 1 is ideal, < 1 means predictions too extreme
+  (Van Calster B et al., "Calibration: the Achilles heel of predictive analytics",
+  BMC Medicine 2019;17:230).
+- Intervals: percentile bootstrap over accounts (one account contributes many weeks),
+  seeded, so a run is deterministic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+EPS = 1e-6
+BANDS = ("green", "amber", "red")
+WEEK = pd.Timedelta(weeks=1)
+METHOD = (
+    "logistic recalibration (Cox 1958): logit P(churn within horizon) = a + b * logit(p), "
+    "fitted by maximum likelihood on the calibration slice"
+)
+
+
+def logit(p) -> np.ndarray:
+    """log(p / (1 - p)), with p clipped to [1e-6, 1 - 1e-6] so 0 and 1 stay finite."""
+    q = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    return np.log(q / (1 - q))
+
+
+def expit(x) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+
+
+def _logistic_fit(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray, start: np.ndarray
+) -> np.ndarray:
+    """Weighted logistic regression by Newton-Raphson (a 1-2 column design, so a hand-written
+    solver is exact and fast enough to refit inside the bootstrap). NaN if it fails (e.g. all
+    outcomes alike: separation, the estimate runs off to infinity)."""
+    beta = start.astype(float).copy()
+    for _ in range(100):
+        mu = expit(x @ beta + offset)
+        grad = x.T @ (w * (y - mu))
+        hess = x.T @ (x * (w * mu * (1 - mu))[:, None])
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            return np.full(len(beta), np.nan)
+        beta += step
+        if not np.all(np.isfinite(beta)):
+            return np.full(len(beta), np.nan)
+        if np.max(np.abs(step)) < 1e-10:
+            return beta
+    return np.full(len(beta), np.nan)
+
+
+def _clean(p, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p = np.asarray(p, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if p.shape != y.shape:
+        raise ValueError(f"p has {p.shape} values, y {y.shape}")
+    keep = np.isfinite(p) & np.isfinite(y)
+    if np.any((y[keep] != 0) & (y[keep] != 1)):
+        raise ValueError("y must be 0 / 1 (NaN = unknown outcome, left out)")
+    return p, y, keep
+
+
+def _fit_ab(lp: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    x = np.column_stack([np.ones(len(lp)), lp])
+    a, b = _logistic_fit(x, y, w, np.zeros(len(lp)), np.array([0.0, 1.0]))
+    return float(a), float(b)
+
+
+def _fit_citl(lp: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    return float(_logistic_fit(np.ones((len(lp), 1)), y, w, lp, np.zeros(1))[0])
+
+
+def fit_recalibration(p_pred, y) -> dict:
+    """Fit a and b on the calibration slice.
+
+    p_pred: predicted churn probability within the horizon per row (0..1); y: 1 churned within
+    the horizon, 0 not, NaN unknown (left out). Returns {"method", "intercept", "slope",
+    "n_rows", "n_events"}. Raises ValueError if fewer than one event and one non-event are
+    left (no calibration can be estimated) or the fit does not converge."""
+    p, y, keep = _clean(p_pred, y)
+    n_ev = int(y[keep].sum())
+    if n_ev == 0 or n_ev == int(keep.sum()):
+        raise ValueError(
+            f"the calibration slice needs churned and not-churned rows ({n_ev} of {int(keep.sum())})"
+        )
+    a, b = _fit_ab(logit(p[keep]), y[keep], np.ones(int(keep.sum())))
+    if not (np.isfinite(a) and np.isfinite(b)):
+        raise ValueError("logistic recalibration did not converge")
+    return {
+        "method": METHOD,
+        "intercept": a,
+        "slope": b,
+        "n_rows": int(keep.sum()),
+        "n_events": n_ev,
+    }
+
+
+def recalibrate(p, intercept: float, slope: float) -> np.ndarray:
+    """expit(intercept + slope * logit(p)): the recalibrated probability (same shape as p,
+    NaN stays NaN)."""
+    p = np.asarray(p, dtype=float)
+    out = expit(intercept + slope * logit(p))
+    return np.where(np.isnan(p), np.nan, out)
+
+
+def calibration_split(
+    week_start: pd.Series, split_week: pd.Timestamp, horizon_weeks: int, slice_weeks: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, calibration-slice rows) as boolean arrays over `week_start`.
+
+    The slice is the `slice_weeks` latest weeks w whose horizon w .. w + horizon - 1 ends
+    before `split_week` (the first validation week), so its outcomes are seen without looking
+    into validation weeks; the model to recalibrate is fitted on the weeks before the slice.
+    Weeks between the slice and split_week are in neither. Raises ValueError if the slice
+    or the fitting weeks would be empty."""
+    if slice_weeks < 1 or horizon_weeks < 1:
+        raise ValueError("slice_weeks and horizon_weeks must be >= 1")
+    ws = pd.to_datetime(week_start)
+    slice_end = pd.Timestamp(split_week) - horizon_weeks * WEEK  # last week fully observed
+    slice_start = slice_end - (slice_weeks - 1) * WEEK
+    in_slice = ((ws >= slice_start) & (ws <= slice_end)).to_numpy()
+    fit = (ws < slice_start).to_numpy()
+    if not in_slice.any():
+        raise ValueError(
+            f"no weeks in the calibration slice {slice_start.date()}..{slice_end.date()}"
+        )
+    if not fit.any():
+        raise ValueError(f"no weeks before the calibration slice ({slice_start.date()}) to fit on")
+    return fit, in_slice
+
+
+def _account_weights(accounts: np.ndarray, reps: int, seed: int):
+    """Row weights of `reps` account bootstrap resamples (generator, one array each)."""
+    codes, uniques = pd.factorize(np.asarray(accounts), sort=True)
+    rng = np.random.default_rng(seed)
+    for _ in range(reps):
+        picked = rng.integers(0, len(uniques), len(uniques))
+        yield np.bincount(picked, minlength=len(uniques))[codes].astype(float)
+
+
+def _interval(draws: list[float]) -> tuple[float, float]:
+    d = np.asarray(draws, dtype=float)
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(d, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def calibration_metrics(p, y, accounts, reps: int = 200, seed: int = 0) -> dict:
+    """Calibration-in-the-large and slope of `p` against `y` (e.g. out-of-time rows with a
+    complete horizon), for the figure: {"calibration_in_the_large": {estimate, ci_low,
+    ci_high}, "calibration_slope": {...}, "mean_predicted", "observed", "n_rows",
+    "n_accounts", "bootstrap_reps", "seed"}. Ideal: intercept 0, slope 1. Rows with NaN are
+    left out. NaN estimates when all outcomes are alike."""
+    p, y, keep = _clean(p, y)
+    acc = np.asarray(accounts)[keep]
+    lp, yk = logit(p[keep]), y[keep]
+    ones = np.ones(len(yk))
+    citl, slope, c_draws, s_draws = float("nan"), float("nan"), [], []
+    if 0 < yk.sum() < len(yk):
+        citl, slope = _fit_citl(lp, yk, ones), _fit_ab(lp, yk, ones)[1]
+        for w in _account_weights(acc, reps, seed):
+            c_draws.append(_fit_citl(lp, yk, w))
+            s_draws.append(_fit_ab(lp, yk, w)[1])
+    c_lo, c_hi = _interval(c_draws)
+    s_lo, s_hi = _interval(s_draws)
+    return {
+        "calibration_in_the_large": {"estimate": citl, "ci_low": c_lo, "ci_high": c_hi},
+        "calibration_slope": {"estimate": slope, "ci_low": s_lo, "ci_high": s_hi},
+        "mean_predicted": float(p[keep].mean()) if keep.any() else float("nan"),
+        "observed": float(yk.mean()) if keep.any() else float("nan"),
+        "n_rows": int(keep.sum()),
+        "n_accounts": int(len(np.unique(acc))),
+        "bootstrap_reps": reps,
+        "seed": seed,
+    }
+
+
+def band_calibration(
+    p, y, band, accounts, reps: int = 200, seed: int = 0, bands=BANDS
+) -> pd.DataFrame:
+    """Predicted vs observed churn within the horizon per band, one row per band in `bands`
+    order: band, rows, accounts, mean_predicted, observed, ci_low, ci_high (95% percentile
+    interval of `observed` over `reps` account-bootstrap resamples, seeded), within_interval
+    (mean_predicted inside [ci_low, ci_high]: the band's promise holds within sampling error).
+    Bands with no rows get rows 0, NaN numbers and within_interval False. Rows with NaN p or
+    y are left out."""
+    p, y, keep = _clean(p, y)
+    b = np.asarray(band, dtype=object)[keep]
+    acc = np.asarray(accounts)[keep]
+    pk, yk = p[keep], y[keep]
+    # per (account, band) sums, so a resample is one weighted sum per band
+    codes, uniques = pd.factorize(acc, sort=True)
+    n_acc = len(uniques)
+    rows_ab = np.zeros((n_acc, len(bands)))
+    churn_ab = np.zeros((n_acc, len(bands)))
+    for j, name in enumerate(bands):
+        m = b == name
+        rows_ab[:, j] = np.bincount(codes[m], minlength=n_acc)
+        churn_ab[:, j] = np.bincount(codes[m], yk[m], minlength=n_acc)
+    rng = np.random.default_rng(seed)
+    draws = np.full((reps, len(bands)), np.nan)
+    for r in range(reps):
+        w = np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc).astype(float)
+        n_r, c_r = w @ rows_ab, w @ churn_ab
+        with np.errstate(invalid="ignore", divide="ignore"):
+            draws[r] = c_r / n_r
+    out = []
+    for j, name in enumerate(bands):
+        m = b == name
+        lo, hi = _interval(list(draws[:, j]))
+        pred = float(pk[m].mean()) if m.any() else float("nan")
+        out.append(
+            {
+                "band": name,
+                "rows": int(m.sum()),
+                "accounts": int(len(np.unique(acc[m]))),
+                "mean_predicted": pred,
+                "observed": float(yk[m].mean()) if m.any() else float("nan"),
+                "ci_low": lo,
+                "ci_high": hi,
+                "within_interval": bool(m.any() and lo <= pred <= hi),
+            }
+        )
+    return pd.DataFrame(out)
