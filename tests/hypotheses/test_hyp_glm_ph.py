@@ -70,14 +70,14 @@ def test_lead_profile_p_value_is_the_likelihood_ratio_test_lifelines_gives():
     from lifelines import CoxTimeVaryingFitter
     from scipy.stats import chi2
 
-    from churnlab.hypotheses.design import adjustment_matrix, lag_within_account, lamp
+    from churnlab.hypotheses.design import adjustment_matrix, lag_within_spell, lamp
     from churnlab.hypotheses.lead import lead_profile
     from churnlab.hypotheses.synthetic import synthetic_panel
 
     panel = synthetic_panel(n_accounts=300, n_weeks=40, seed=8)
     adjust, names = adjustment_matrix(panel, ["billing_period", "segment"])
     prof = lead_profile(panel, "leader", "low", 0.65, [2], adjust, names, 5, 10, with_glm=False)
-    x = lamp(lag_within_account(panel, "leader", 2), "low", 0.65)
+    x = lamp(lag_within_spell(panel, "leader", 2), "low", 0.65)
     keep = ~np.isnan(x)
     df = pd.DataFrame(adjust[keep], columns=[f"a{j}" for j in range(adjust.shape[1])])
     df["lamp"] = x[keep]

@@ -3,7 +3,10 @@
 import pytest
 
 from churnlab.errors import ConfigError
-from churnlab.hypotheses.spec import CATALOG, load_hypotheses, parse_hypotheses
+from churnlab.hypotheses.spec import KnownIndicators, load_hypotheses, parse_hypotheses
+from churnlab.indicators.catalog import CATALOG
+
+BUILTIN = {ind.id for ind in CATALOG}
 
 GOOD = {
     "id": "kp_drop",
@@ -27,7 +30,7 @@ def test_default_file_is_valid_and_covers_the_classic_hypotheses():
         "tickets_opened", "first_response_hours", "mrr_change", "data_exports",
         "event_participation",
     } <= indicators  # fmt: skip
-    assert indicators <= CATALOG
+    assert indicators <= BUILTIN
     assert any(h.kind == "opportunity" for h in hyps)
     assert len({h.id for h in hyps}) == len(hyps)
 
@@ -43,6 +46,8 @@ def test_parse_good_entry_and_suggest_means_none():
     ("change", "field", "reason"),
     [
         ({"indicator": "happiness_index"}, "indicator", "unknown indicator id 'happiness_index'"),
+        ({"values": ["x"]}, "values", "only used with 'attribute'"),
+        ({"indicator": None}, "indicator", "missing (or give 'attribute' and 'values' instead)"),
         ({"direction": "down"}, "direction", "'down' is not one of low, high"),
         ({"stage": "churned"}, "stage", "is not one of trial"),
         ({"kind": "maybe"}, "kind", "is not one of risk, opportunity"),
@@ -84,3 +89,92 @@ def test_missing_file_and_bad_yaml(tmp_path):
     empty.write_text("hypotheses: []\n")
     with pytest.raises(ConfigError, match="non-empty list"):
         load_hypotheses(empty)
+
+
+META = {
+    "indicators": {
+        "active_days": {"source": "builtin", "testable": True},
+        "tickets_opened": {"source": "builtin", "testable": False},
+        "blocks_4w": {"source": "user", "testable": True},
+        "comments_per_upload": {"source": "user", "testable": True},
+    },
+    "indicators_file": "my_indicators.yaml",
+}
+
+
+def test_valid_ids_come_from_the_panel_meta_grouped_by_source():
+    known = KnownIndicators.from_meta(META)
+    assert known.builtin == ("active_days", "tickets_opened")
+    assert known.user == ("blocks_4w", "comments_per_upload")
+    (h,) = parse_hypotheses([{**GOOD, "indicator": "blocks_4w"}], known_indicators=known)
+    assert h.indicator == "blocks_4w"
+    # a built-in id the panel meta does not list (e.g. a catalog change) is not valid here
+    with pytest.raises(ConfigError, match="unknown indicator id 'feature_breadth'"):
+        parse_hypotheses([{**GOOD, "indicator": "feature_breadth"}], known_indicators=known)
+
+
+def test_unknown_indicator_is_one_line_listing_both_groups_and_both_files():
+    known = KnownIndicators.from_meta(META)
+    with pytest.raises(ConfigError) as err:
+        parse_hypotheses([{**GOOD, "indicator": "block_user"}], "hypotheses.yaml", known)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(
+        "hypotheses.yaml: hypothesis 'kp_drop', field 'indicator': unknown indicator id "
+        "'block_user'; valid ids - built-in: active_days, tickets_opened; "
+        "user-defined: blocks_4w, comments_per_upload"
+    )
+    assert "src/churnlab/indicators/catalog.py" in msg and "my_indicators.yaml" in msg
+    # a v1 meta (no source, no file): everything built-in; the file comes from params
+    v1 = KnownIndicators.from_meta({"indicators": {"a": {}}}, indicators_file="ind.yaml")
+    assert (v1.builtin, v1.user, v1.indicators_file) == (("a",), (), "ind.yaml")
+    assert "user-defined: (none)" in v1.listing()
+
+
+def test_without_panel_meta_the_catalog_is_the_fallback():
+    known = KnownIndicators.catalog(["custom"])
+    assert set(known.builtin) == BUILTIN and known.user == ("custom",)
+
+
+ATTR = {
+    "id": "monthly_churns_more",
+    "statement": "Month-to-month contracts churn more",
+    "stage": "renewal",
+    "attribute": "billing_period",
+    "values": ["Monthly ", "monthly"],
+    "action": "Offer an annual plan",
+    "kind": "risk",
+}
+
+
+def test_attribute_hypothesis_parses_and_records_its_lamp():
+    (h,) = parse_hypotheses([ATTR])
+    assert h.is_attribute and h.attribute == "billing_period"
+    assert h.values == ("Monthly",)  # trimmed; a case-only duplicate is one value
+    assert h.indicator is None and h.direction is None and h.threshold is None
+    assert h.expected_lead_weeks == 0  # optional for attributes
+    rec = h.as_dict()
+    assert rec["indicator"] == "attribute:billing_period" and rec["values"] == ["Monthly"]
+    assert rec["threshold_setting"] is None
+    (one,) = parse_hypotheses([{**ATTR, "values": "annual", "expected_lead_weeks": 4}])
+    assert one.values == ("annual",) and one.expected_lead_weeks == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"attribute": "colour"}, "attribute", "'colour' is not one of segment, customer_goal"),
+        ({"values": []}, "values", "empty list"),
+        ({"values": None}, "values", "missing"),
+        ({"values": [["a"]]}, "values", "is not a label"),
+        ({"direction": "high"}, "direction", "not used with 'attribute'"),
+        ({"threshold": 1}, "threshold", "not used with 'attribute'"),
+        ({"indicator": "active_days"}, "attribute", "either 'indicator'"),
+    ],
+)
+def test_attribute_mistakes_name_hypothesis_and_field(change, field, reason):
+    with pytest.raises(ConfigError) as err:
+        parse_hypotheses([{**ATTR, **change}], source="h.yaml")
+    msg = str(err.value)
+    assert "h.yaml: hypothesis 'monthly_churns_more'" in msg and f"field '{field}'" in msg
+    assert reason in msg

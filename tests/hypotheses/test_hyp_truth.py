@@ -188,7 +188,7 @@ def test_tuning_half_is_whole_accounts_stratified_and_order_free():
     assert set(panel.loc[tuning_half(panel, seed=10), "account_id"]) != picked
 
 
-# ---- degenerate data: inconclusive with a reason, never a crash ------------------------
+# ---- degenerate data: inconclusive / not testable with a reason, never a crash ----------
 
 
 def _run_one(panel, indicator="leader", direction="low", threshold=0.65, **kw):
@@ -199,25 +199,33 @@ def _run_one(panel, indicator="leader", direction="low", threshold=0.65, **kw):
     return run_hypotheses(panel, hyps, testable, _settings(**kw)).hypotheses[0]
 
 
-def test_no_churn_is_inconclusive():
+def test_no_churn_is_not_testable():
+    """Nothing to compare a lamp against (e.g. a snapshot whose churns all fell after the
+    panel's as_of): not testable, not inconclusive."""
     panel = synthetic_panel(n_accounts=200, n_weeks=30, seed=1).assign(event=0)
     rec = _run_one(panel)
-    assert rec["verdict"] == "inconclusive" and "0 events" in rec["verdict_reason"]
+    assert rec["verdict"] == "not testable" and "no churn in the panel" in rec["verdict_reason"]
 
 
 def test_one_account_is_inconclusive():
     panel = synthetic_panel(n_accounts=200, n_weeks=30, seed=1)
-    one = panel[panel["account_id"] == panel["account_id"].iloc[0]].reset_index(drop=True)
+    churner = panel.loc[panel["event"] == 1, "account_id"].iloc[0]  # one churn: testable
+    one = panel[panel["account_id"] == churner].reset_index(drop=True)
     rec = _run_one(one)
     assert rec["verdict"] == "inconclusive" and "1 accounts" in rec["verdict_reason"]
 
 
-def test_constant_indicator_is_inconclusive():
+def test_constant_indicator_is_not_testable():
     panel = synthetic_panel(n_accounts=300, n_weeks=40, seed=1).assign(constant=3.0)
-    rec = _run_one(panel, indicator="constant", threshold="suggest")
-    assert rec["verdict"] == "inconclusive" and "single value" in rec["verdict_reason"]
+    for threshold in ("suggest", 5):
+        rec = _run_one(panel, indicator="constant", threshold=threshold)
+        assert rec["verdict"] == "not testable"
+        assert rec["verdict_reason"] == "indicator has one value in the data (3)"
     rec = _run_one(panel.assign(constant=np.nan), indicator="constant", threshold="suggest")
-    assert rec["verdict"] == "inconclusive" and "no values" in rec["verdict_reason"]
+    assert rec["verdict"] == "not testable"
+    assert rec["verdict_reason"] == "indicator has no values in the data"
+    # two values, but a configured threshold outside them: the user's threshold is the issue
+    panel["constant"] = np.where(panel["start"] % 2 == 0, 3.0, 4.0)
     rec = _run_one(panel, indicator="constant", threshold=5)
     assert rec["verdict"] == "inconclusive" and "never changes" in rec["verdict_reason"]
 
@@ -236,7 +244,7 @@ def test_empty_panel_does_not_crash():
     panel = synthetic_panel(n_accounts=50, n_weeks=10, seed=1).iloc[:0]
     for threshold in ("suggest", 0.5):
         rec = _run_one(panel, threshold=threshold)
-        assert rec["verdict"] == "inconclusive" and rec["verdict_reason"] == "the panel has no rows"
+        assert rec["verdict"] == "not testable" and rec["verdict_reason"] == "the panel has no rows"
 
 
 def test_missing_values_are_dropped_not_fatal():

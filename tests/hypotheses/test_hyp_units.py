@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab.hypotheses.design import adjustment_matrix, churn_within, lag_within_account, lamp
+from churnlab.hypotheses.design import adjustment_matrix, churn_within, lag_within_spell, lamp
 from churnlab.hypotheses.lamp_perf import (
     ScanData,
     _weighted_median,
@@ -32,15 +32,15 @@ def tiny_panel() -> pd.DataFrame:
     )
 
 
-def test_lag_within_account_never_crosses_accounts_or_gaps():
+def test_lag_within_spell_never_crosses_accounts_or_gaps():
     p = pd.DataFrame(
         {"account_id": ["A", "A", "A", "B", "B"], "start": [0, 1, 3, 0, 1], "x": [1.0, 2, 3, 4, 5]}
     )
-    np.testing.assert_array_equal(lag_within_account(p, "x", 0), [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(lag_within_spell(p, "x", 0), [1, 2, 3, 4, 5])
     # A's week 3 follows a gap (no week 2), so its 1-week lag is unknown.
-    np.testing.assert_array_equal(lag_within_account(p, "x", 1), [np.nan, 1, np.nan, np.nan, 4])
+    np.testing.assert_array_equal(lag_within_spell(p, "x", 1), [np.nan, 1, np.nan, np.nan, 4])
     np.testing.assert_array_equal(
-        lag_within_account(p, "x", 2), [np.nan, np.nan, 2, np.nan, np.nan]
+        lag_within_spell(p, "x", 2), [np.nan, np.nan, 2, np.nan, np.nan]
     )
 
 

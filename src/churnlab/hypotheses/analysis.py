@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 
 from churnlab.hypotheses.combined import combined_model
-from churnlab.hypotheses.design import adjustment_matrix, lag_within_account, lamp
+from churnlab.hypotheses.design import (
+    adjustment_columns,
+    attribute_lamp,
+    lag_within_spell,
+    lamp,
+    sort_keys,
+)
 from churnlab.hypotheses.lamp_perf import (
     bootstrap_threshold,
     build_scan,
@@ -26,6 +32,8 @@ from churnlab.hypotheses.ph_check import ph_interaction
 from churnlab.hypotheses.spec import Hypothesis
 from churnlab.hypotheses.verdict import (
     INCONCLUSIVE,
+    LEADS,
+    NO_EVIDENCE,
     NOT_TESTABLE,
     VERDICTS,
     decide,
@@ -128,18 +136,96 @@ def _base_record(hyp: Hypothesis) -> dict:
         verdict=None, verdict_reason=None, best_lag_weeks=None, headline_lag_weeks=None,
         hazard_ratio=None, ci_low=None, ci_high=None, p_value=None, q_value=None,
         lead_profile=[], glm_check={}, ph_check={}, threshold=None, threshold_source=None,
-        threshold_rule=None, threshold_ci=None, threshold_tuning=None, lift=None,
+        threshold_rule=None, threshold_ci=None, threshold_tuning=None, lamp_rule=None, lift=None,
         precision=None, recall=None,
         rate_off=None, lamp_on_share=None, median_warning_weeks=None, n_accounts=0, n_events=0,
         landmark_tests=[], hypothesis_p_value=None, hypothesis_q_value=None,
     )  # fmt: skip
+    if hyp.is_attribute:
+        rec["values_not_in_data"] = []
     return rec
 
 
 def _clean_problem(problem: str | None, threshold: float | None) -> str | None:
     if problem and problem.startswith("constant covariate: lamp"):
+        if threshold is None:
+            return "the lamp never changes (always on or always off)"
         return f"the lamp never changes at threshold {threshold:g} (always on or always off)"
     return problem
+
+
+def panel_reason(panel: pd.DataFrame) -> str | None:
+    """Why no hypothesis can be tested on this panel at all (None if one can): no rows, or no
+    churn - with nothing to compare, a lamp is `not testable`, not `inconclusive`."""
+    if panel.empty:
+        return "the panel has no rows"
+    if int(panel["event"].sum()) == 0:
+        return (
+            "no churn in the panel (no spell ends in churn before as_of): nothing to test against"
+        )
+    return None
+
+
+def indicator_reason(panel: pd.DataFrame, indicator: str, meta_reason: str | None) -> str | None:
+    """Why an indicator hypothesis is `not testable` (None if it is testable): the panel meta
+    says so (e.g. its table is missing, a snapshot has no events), the column is absent, the
+    panel has nothing to test against, or the indicator has fewer than two values."""
+    if meta_reason:
+        return meta_reason
+    if indicator not in panel.columns:
+        return "indicator not in the panel"
+    reason = panel_reason(panel)
+    if reason:
+        return reason
+    values = panel[indicator].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return "indicator has no values in the data"
+    if values.min() == values.max():
+        return f"indicator has one value in the data ({values[0]:g})"
+    return None
+
+
+def attribute_reason(
+    panel: pd.DataFrame, hyp: Hypothesis, lamp_now: np.ndarray | None, missing: list[str]
+) -> str | None:
+    """Why an attribute hypothesis is `not testable` (None if it is testable). Listed values
+    that do not occur are not an error: the lamp uses the ones that do (the record lists the
+    others in `values_not_in_data`); if none occurs, or the lamp cannot vary, it is not
+    testable and the reason lists the values the data has."""
+    col = hyp.attribute
+    if col not in panel.columns:
+        return f"column '{col}' is not in the panel"
+    reason = panel_reason(panel)
+    if reason or lamp_now is None:
+        return reason
+    levels = sorted({str(v).strip() for v in panel[col].dropna()}, key=str.casefold)
+    shown = ", ".join(f"'{v}'" for v in levels[:20]) + (" ..." if len(levels) > 20 else "")
+    if not levels:
+        return f"'{col}' has no values in the data"
+    if len(levels) == 1:
+        return f"'{col}' has one value in the data ({shown})"
+    if len(missing) == len(hyp.values or ()):
+        return f"none of the values occur in '{col}' (the data has {shown})"
+    known = lamp_now[np.isfinite(lamp_now)]
+    if known.min() == known.max():
+        return (
+            f"the lamp is on for every account with a known '{col}': the values cover every "
+            f"value in the data ({shown})"
+        )
+    return None
+
+
+@dataclass
+class _Lamp:
+    """How a tested hypothesis' lamp is rebuilt at any lag for the PH check and the combined
+    model: `source` (panel column or per-row values) compared with direction / threshold."""
+
+    source: str | np.ndarray
+    direction: str
+    threshold: float
+    rows: np.ndarray  # rows it is tested on (all, or the test half)
+    adjusters: np.ndarray  # bool mask of adjustment columns used (attribute: not its own)
 
 
 def _one_blas_thread():
@@ -158,7 +244,12 @@ def run_hypotheses(
     testable: dict[str, str | None],
     s: Settings,
 ) -> Results:
-    """`testable`: indicator id -> None if testable, else the reason it is not (panel meta)."""
+    """`testable`: indicator id -> None if testable, else the reason it is not (panel meta).
+
+    The panel may hold several spells per account (column `spell`, CONTRACTS §3 v2): each
+    spell is its own subject at risk from its start (Cox / KM / lags / horizons), while the
+    threshold split and the bootstraps resample whole accounts. Cox SEs are not clustered by
+    account (the GLM cross-check's are)."""
     with _one_blas_thread():
         return _run(panel, hypotheses, testable, s)
 
@@ -169,29 +260,45 @@ def _run(
     testable: dict[str, str | None],
     s: Settings,
 ) -> Results:
-    key = panel[["account_id", "start"]]
-    if not (key.equals(key.sort_values(["account_id", "start"], kind="stable"))):
-        panel = panel.sort_values(["account_id", "start"], kind="stable").reset_index(drop=True)
-    adjust, adjust_names = adjustment_matrix(panel, s.adjust_for)
+    keys = sort_keys(panel)
+    key = panel[keys]
+    if not (key.equals(key.sort_values(keys, kind="stable"))):
+        panel = panel.sort_values(keys, kind="stable").reset_index(drop=True)
+    adjust, adjust_names, adjust_sources = adjustment_columns(panel, s.adjust_for)
+    all_adjusters = np.ones(len(adjust_names), bool)
     start = panel["start"].to_numpy(float)
     stop = panel["stop"].to_numpy(float)
     event = panel["event"].to_numpy() == 1
     records, profiles, curves, kms = [], {}, [], []
-    # hypothesis id -> (direction, threshold, rows it is tested on)
-    lamp_cache: dict[str, tuple[str, float, np.ndarray]] = {}
+    lamps: dict[str, _Lamp] = {}  # tested hypotheses' lamps
     split = None  # (tuning panel, test-row mask, test panel, sizes), made when first needed
-    reduced_fits: dict[bool, dict] = {}  # lamp-free Cox fits, per panel (all / test half)
+    reduced_fits: dict[object, dict] = {}  # lamp-free Cox fits, per panel and adjuster set
     for hyp in hypotheses:
         rec = _base_record(hyp)
         records.append(rec)
-        reason = testable.get(hyp.indicator)
-        if hyp.indicator not in panel.columns:
-            reason = reason or "indicator not in the panel"
+        if hyp.is_attribute:
+            col = hyp.attribute
+            now, missing = (
+                attribute_lamp(panel, col, hyp.values) if col in panel.columns else (None, [])
+            )
+            rec["values_not_in_data"] = missing
+            rec["lamp_rule"] = f"{col} in [{', '.join(hyp.values or ())}]"
+            reason = attribute_reason(panel, hyp, now, missing)
+            if reason:
+                rec.update(verdict=NOT_TESTABLE, verdict_reason=reason)
+                continue
+            assert now is not None
+            used = np.array([src != col for src in adjust_sources], bool)
+            _test_attribute(
+                rec, hyp, panel, now, adjust[:, used], [n for n, u in zip(adjust_names, used,
+                strict=True) if u], s, profiles, kms,
+                reduced_fits.setdefault(("attribute", col), {}),
+            )  # fmt: skip
+            lamps[hyp.id] = _Lamp(now, "high", 0.5, np.ones(len(panel), bool), used)
+            continue
+        reason = indicator_reason(panel, hyp.indicator, testable.get(hyp.indicator))
         if reason:
             rec.update(verdict=NOT_TESTABLE, verdict_reason=reason)
-            continue
-        if panel.empty:
-            rec.update(verdict=INCONCLUSIVE, verdict_reason="the panel has no rows")
             continue
         # Each hypothesis gets its own bootstrap stream, keyed by its id (not its position),
         # so adding or reordering hypotheses does not change the others' intervals.
@@ -222,16 +329,10 @@ def _run(
             )
             continue
         thr = choice["threshold"]
+        rec["lamp_rule"] = f"{hyp.indicator} {'<' if hyp.direction == 'low' else '>'} {thr:g}"
         values = test[hyp.indicator].to_numpy(dtype=float)
-        perf = performance(
-            build_scan(test, values, hyp.direction, np.array([thr]), s.horizon_weeks)
-        ).iloc[0]
-        rec.update(
-            lift=perf["lift"], precision=perf["precision"], recall=perf["recall"],
-            rate_off=perf["rate_off"], lamp_on_share=perf["lamp_on_share"],
-            median_warning_weeks=perf["median_warning_weeks"],
-        )  # fmt: skip
-        lamp_cache[hyp.id] = (hyp.direction, thr, rows)
+        _performance(rec, test, values, hyp.direction, thr, s.horizon_weeks)
+        lamps[hyp.id] = _Lamp(hyp.indicator, hyp.direction, thr, rows, all_adjusters)
         prof = lead_profile(
             test, hyp.indicator, hyp.direction, thr, s.lags, adjust[rows], adjust_names,
             s.min_events, s.min_accounts, with_glm=s.with_glm,
@@ -264,12 +365,12 @@ def _run(
         verdict, reason, best = decide(
             prof,
             hyp.expected_sign,
-            s.min_actionable_lead_weeks,
+            # an attribute is known from the spell's first week: there is no "too late"
+            0 if hyp.is_attribute else s.min_actionable_lead_weeks,
             s.fdr_alpha,
             s.min_effect_hr,
             s.rule_out_hr,
         )
-        rec.update(verdict=verdict, verdict_reason=reason, best_lag_weeks=best)
         fitted = prof[prof["p_value"].notna()]
         if fitted.empty:
             head = prof.iloc[0]
@@ -277,6 +378,9 @@ def _run(
             head = prof[prof["lag_weeks"] == best].iloc[0]
         else:  # no evidence: show the lag that came closest
             head = fitted.loc[fitted["p_value"].idxmin()]
+        if hyp.is_attribute:
+            reason = _attribute_wording(hyp, verdict, reason, head, rec["values_not_in_data"])
+        rec.update(verdict=verdict, verdict_reason=reason, best_lag_weeks=best)
         rec.update(
             headline_lag_weeks=int(head["lag_weeks"]), hazard_ratio=head["hazard_ratio"],
             ci_low=head["ci_low"], ci_high=head["ci_high"], p_value=head["p_value"],
@@ -291,20 +395,28 @@ def _run(
         rec["glm_check"] = _glm_summary(prof, best)
         if verdict != INCONCLUSIVE:
             lag = int(head["lag_weeks"])
-            direction, thr, tested = lamp_cache[hid]
-            x = lamp(lag_within_account(panel, hyp.indicator, lag), direction, thr)
-            keep = np.isfinite(x) & tested
-            ph = ph_interaction(start[keep], stop[keep], event[keep], x[keep], adjust[keep])
+            lp = lamps[hid]
+            x = lamp(lag_within_spell(panel, lp.source, lag), lp.direction, lp.threshold)
+            keep = np.isfinite(x) & lp.rows
+            adj = adjust[:, lp.adjusters]
+            ph = ph_interaction(start[keep], stop[keep], event[keep], x[keep], adj[keep])
             rec["ph_check"] = {"lag_weeks": lag, "method": "lamp x log(tenure) interaction", **ph}
             # Combined model: a lamp whose indicator has no value is off (nothing to show the
-            # CSM); only rows before the lag reaches back into the account's history are unknown.
-            seen = np.isfinite(lag_within_account(panel, "start", lag))
+            # CSM); only rows before the lag reaches back into the spell's history are unknown.
+            seen = np.isfinite(lag_within_spell(panel, "start", lag))
             chosen_lamps[hid] = np.where(seen, np.nan_to_num(x, nan=0.0), np.nan)
             chosen_lags[hid] = lag
 
+    # The combined model leaves out the adjusters of any attribute that is itself a lamp there
+    # (its dummies would duplicate the lamp).
+    combined_adjusters = all_adjusters.copy()
+    for h in chosen_lamps:
+        combined_adjusters &= lamps[h].adjusters
     combined = combined_model(
-        panel, chosen_lamps, chosen_lags, adjust, adjust_names, s.combined_penalizer
-    )
+        panel, chosen_lamps, chosen_lags, adjust[:, combined_adjusters],
+        [n for n, u in zip(adjust_names, combined_adjusters, strict=True) if u],
+        s.combined_penalizer,
+    )  # fmt: skip
     tables = {
         "lead_profiles": _stack(profiles),
         "threshold_curves": _front(pd.concat(curves, ignore_index=True))
@@ -314,6 +426,67 @@ def _run(
     }
     assert all(r["verdict"] in VERDICTS for r in records)
     return Results(records, combined, tables)
+
+
+def _performance(
+    rec: dict, panel: pd.DataFrame, values: np.ndarray, direction: str, thr: float, horizon: int
+) -> None:
+    perf = performance(build_scan(panel, values, direction, np.array([thr]), horizon)).iloc[0]
+    rec.update(
+        lift=perf["lift"], precision=perf["precision"], recall=perf["recall"],
+        rate_off=perf["rate_off"], lamp_on_share=perf["lamp_on_share"],
+        median_warning_weeks=perf["median_warning_weeks"],
+    )  # fmt: skip
+
+
+def _test_attribute(
+    rec: dict,
+    hyp: Hypothesis,
+    panel: pd.DataFrame,
+    now: np.ndarray,
+    adjust: np.ndarray,
+    adjust_names: list[str],
+    s: Settings,
+    profiles: dict,
+    kms: list,
+    reduced_cache: dict,
+) -> None:
+    """An attribute hypothesis: no threshold to choose, so every account is used. The lamp is
+    read in the same week (lag 0 only: an attribute is known from the spell's first week, and
+    lagging a static value would only drop each spell's first weeks). Cox adjusts for
+    `adjust_for` minus the attribute itself. The Kaplan-Meier groups are fixed at the spell's
+    start (landmark week 0, whole follow-up) - no immortal-time bias for a value known then."""
+    _performance(rec, panel, now, "high", 0.5, s.horizon_weeks)
+    prof = lead_profile(
+        panel, now, "high", 0.5, [0], adjust, adjust_names, s.min_events, s.min_accounts,
+        with_glm=s.with_glm, min_state_events=s.min_state_events, reduced_cache=reduced_cache,
+    )  # fmt: skip
+    prof["problem"] = [_clean_problem(p, None) for p in prof["problem"]]
+    profiles[hyp.id] = prof
+    follow = int(panel["stop"].max())
+    km, tests = landmark_km(panel, now, [0], follow)
+    rec["landmark_tests"] = tests
+    if len(km):
+        kms.append(km.assign(id=hyp.id))
+
+
+def _attribute_wording(
+    hyp: Hypothesis, verdict: str, reason: str, head: pd.Series, missing: list[str]
+) -> str:
+    """Verdict reasons in an attribute's terms (the indicator wording talks about lags)."""
+    who = f"accounts whose {hyp.attribute} is {' / '.join(hyp.values or ())}"
+    if verdict == LEADS:
+        more = "more" if head["coef"] > 0 else "less"
+        reason = (
+            f"{who} churn {more} (HR {head['hazard_ratio']:.2f}, 95% CI "
+            f"{head['ci_low']:.2f} to {head['ci_high']:.2f}, q {head['q_value']:.2g}); an "
+            "attribute is known from the account's first week, so it can be acted on from the start"
+        )
+    elif verdict == NO_EVIDENCE:
+        reason = f"{who} do not churn measurably differently: {reason}"
+    if missing:
+        reason += f"; values not in the data: {', '.join(missing)}"
+    return reason
 
 
 def _glm_summary(prof: pd.DataFrame, best: int | None) -> dict:

@@ -1,19 +1,48 @@
-"""Turning panel columns into model inputs: lags within account, lamps, adjustment columns."""
+"""Turning panel columns into model inputs: lags within a spell, lamps, adjustment columns.
+
+Repeated spells (CONTRACTS §3 v2): an account that churned and came back has one spell per
+contract history stretch, each with its own time scale (`start`/`stop` count weeks since the
+spell's first week). The subject of every survival quantity - risk sets, lags, "churns within
+the horizon", landmark groups - is the spell (account_id, spell); the account is only the
+unit of the random split, the bootstraps and the GLM's clustered errors. Without a `spell`
+column each account is one spell.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+SORT_KEYS = ("account_id", "spell", "start")
 
-def lag_within_account(panel: pd.DataFrame, column: str, lag: int) -> np.ndarray:
-    """`column` as it was `lag` weeks earlier for the same account; NaN where that week is
-    not in the panel (the account's first `lag` weeks, or a gap)."""
-    values = panel[column].to_numpy(dtype=float)
+
+def sort_keys(panel: pd.DataFrame) -> list[str]:
+    """The panel's row order: account_id, spell (when present), start."""
+    return [c for c in SORT_KEYS if c in panel.columns]
+
+
+def subject_codes(panel: pd.DataFrame) -> np.ndarray:
+    """Per row, an int code of its subject: (account_id, spell), or account_id alone when the
+    panel has no `spell` column. Codes follow first appearance."""
+    if "spell" not in panel.columns:
+        return pd.factorize(panel["account_id"])[0].astype(np.int64)
+    keys = pd.MultiIndex.from_arrays([panel["account_id"], panel["spell"]])
+    return pd.factorize(keys)[0].astype(np.int64)
+
+
+def lag_within_spell(panel: pd.DataFrame, column: str | np.ndarray, lag: int) -> np.ndarray:
+    """`column` (a panel column name, or one value per row) as it was `lag` weeks earlier in
+    the same spell; NaN where that week is not in the panel (the spell's first `lag` weeks,
+    or a gap). Never reaches into another account or another spell of the same account."""
+    values = (
+        panel[column].to_numpy(dtype=float)
+        if isinstance(column, str)
+        else np.asarray(column, dtype=float)
+    )
     if lag == 0:
         return values.copy()
-    # Look the week up by (account, start - lag), so gaps in an account's weeks are respected.
-    acc = pd.factorize(panel["account_id"])[0].astype(np.int64)
+    # Look the week up by (subject, start - lag), so gaps in a spell's weeks are respected.
+    acc = subject_codes(panel)
     start = panel["start"].to_numpy().astype(np.int64)
     span = int(start.max() - start.min()) + lag + 1 if len(start) else 1
     key = acc * span + (start - start.min() if len(start) else start)
@@ -53,13 +82,32 @@ def adjustment_matrix(panel: pd.DataFrame, columns: list[str]) -> tuple[np.ndarr
     return np.hstack(blocks), names
 
 
+def adjustment_columns(
+    panel: pd.DataFrame, columns: list[str]
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """`adjustment_matrix` plus, per matrix column, the panel column it comes from (so an
+    attribute hypothesis can leave out the dummies of its own attribute)."""
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    sources: list[str] = []
+    for col in columns:
+        x, n = adjustment_matrix(panel, [col])
+        blocks.append(x)
+        names += n
+        sources += [col] * len(n)
+    if not names:
+        return np.zeros((len(panel), 0)), [], []
+    return np.hstack(blocks), names, sources
+
+
 def churn_within(panel: pd.DataFrame, horizon: int) -> np.ndarray:
-    """Per row: 1 if the account churns within `horizon` weeks from this week's start
+    """Per row: 1 if the spell ends in churn within `horizon` weeks from this week's start
     (the event row is stop <= start + horizon), 0 if it is seen that long without churning,
-    NaN if follow-up ends (as-of date) before the horizon without churn."""
-    acc = panel["account_id"].to_numpy()
+    NaN if follow-up ends (as-of date) before the horizon without churn. Rows sorted by
+    `sort_keys` (each spell's rows consecutive)."""
+    acc = subject_codes(panel)
     start = panel["start"].to_numpy()
-    # The last row of each account tells how its follow-up ends.
+    # The last row of each spell tells how its follow-up ends.
     last = np.r_[acc[1:] != acc[:-1], True]
     grp = np.cumsum(np.r_[True, acc[1:] != acc[:-1]]) - 1
     end_stop = panel["stop"].to_numpy()[last][grp]
@@ -67,3 +115,24 @@ def churn_within(panel: pd.DataFrame, horizon: int) -> np.ndarray:
     y = np.where(churned & (end_stop <= start + horizon), 1.0, 0.0)
     seen_long_enough = end_stop >= start + horizon
     return np.where((y == 1) | seen_long_enough, y, np.nan)
+
+
+def label_key(value: object) -> str:
+    """How labels are compared (brief v2 vocabulary rule): trimmed, case-insensitive."""
+    return str(value).strip().casefold()
+
+
+def attribute_lamp(
+    panel: pd.DataFrame, column: str, values: tuple[str, ...] | list[str]
+) -> tuple[np.ndarray, list[str]]:
+    """The lamp of an attribute hypothesis: per row 1.0 when the row's `column` value is one
+    of `values` (trimmed, case-insensitive), 0.0 for any other value, NaN where the value is
+    missing (unknown: neither on nor off). Also returns the `values` that match no row."""
+    raw = panel[column].astype("string")
+    keys = raw.str.strip().str.casefold()
+    wanted = {label_key(v) for v in values}
+    on = keys.isin(wanted).to_numpy(dtype=bool, na_value=False)
+    known = keys.notna().to_numpy()
+    present = set(keys.dropna().unique())
+    missing = [v for v in values if label_key(v) not in present]
+    return np.where(known, on.astype(float), np.nan), missing

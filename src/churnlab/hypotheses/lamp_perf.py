@@ -4,10 +4,12 @@ Definitions (stated in the report):
 - unit: account-weeks whose outcome is known (churned within the horizon, or followed for
   the whole horizon); the lamp is read at week start (lag 0, as the CSM would see it);
 - precision = churn-within-horizon rate among lamp-on weeks; lift = precision / overall rate;
-- recall = share of churned accounts whose lamp was on in at least one of the `horizon`
-  weeks before churn ("caught"); median warning = among caught churners, weeks from the
-  first lamp-on week inside that window to the churn week's end.
-Everything is computed from per-account sums, so a bootstrap over accounts is a weighted sum.
+- recall = share of churns (churned spells; an account that churned twice counts twice)
+  whose lamp was on in at least one of the `horizon` weeks before churn in that spell
+  ("caught"); median warning = among caught churns, weeks from the first lamp-on week inside
+  that window to the churn week's end.
+Everything is computed from per-account sums (all spells of an account together), so a
+bootstrap over accounts is a weighted sum.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnlab.hypotheses.design import churn_within
+from churnlab.hypotheses.design import churn_within, subject_codes
 
 SCAN_QUANTILES = np.linspace(0.05, 0.95, 19)
 
@@ -31,9 +33,9 @@ class ScanData:
     on_churn: np.ndarray  # accounts x candidates: ... that churned within the horizon
     rows: np.ndarray  # accounts: weeks with known outcome
     churn_rows: np.ndarray  # accounts: ... that churned within the horizon
-    churner_account: np.ndarray  # churners: account index
-    caught: np.ndarray  # churners x candidates: lamp on within the window before churn
-    warning: np.ndarray  # churners x candidates: weeks of warning (0 if not caught)
+    churner_account: np.ndarray  # churns (churned spells): account index
+    caught: np.ndarray  # churns x candidates: lamp on within the window before churn
+    warning: np.ndarray  # churns x candidates: weeks of warning (0 if not caught)
 
 
 def candidate_thresholds(values: np.ndarray) -> np.ndarray:
@@ -75,24 +77,26 @@ def build_scan(
     rows = np.bincount(acc, known, n_acc)
     churn_rows = np.bincount(acc, yk, n_acc)
 
-    # Churners' windows: the `horizon` weeks ending with the churn week.
+    # Churns' windows: the `horizon` weeks of the same spell ending with the churn week.
+    subj = subject_codes(panel)
+    n_subj = int(subj.max()) + 1 if len(subj) else 0
     ev_rows = np.flatnonzero(event)
     churner_account = acc[ev_rows]
-    churn_stop = np.zeros(n_acc)
-    churn_stop[churner_account] = stop[ev_rows]
-    is_churner = np.zeros(n_acc, bool)
-    is_churner[churner_account] = True
-    weeks_before = churn_stop[acc] - start  # 1 for the churn week itself
-    in_window = is_churner[acc] & (weeks_before >= 1) & (weeks_before <= horizon) & np.isfinite(u)
-    slot = np.full(n_acc, -1)
-    slot[churner_account] = np.arange(len(ev_rows))
+    churn_stop = np.zeros(n_subj)
+    churn_stop[subj[ev_rows]] = stop[ev_rows]
+    is_churner = np.zeros(n_subj, bool)
+    is_churner[subj[ev_rows]] = True
+    weeks_before = churn_stop[subj] - start  # 1 for the churn week itself
+    in_window = is_churner[subj] & (weeks_before >= 1) & (weeks_before <= horizon) & np.isfinite(u)
+    slot = np.full(n_subj, -1)
+    slot[subj[ev_rows]] = np.arange(len(ev_rows))
     wi = np.flatnonzero(in_window)
     caught = np.zeros((len(ev_rows), len(cu)), bool)
     warning = np.zeros((len(ev_rows), len(cu)))
     for j in range(len(cu)):
         lit = wi[u[wi] < cu[j]]
-        np.logical_or.at(caught[:, j], slot[acc[lit]], True)
-        np.maximum.at(warning[:, j], slot[acc[lit]], weeks_before[lit])
+        np.logical_or.at(caught[:, j], slot[subj[lit]], True)
+        np.maximum.at(warning[:, j], slot[subj[lit]], weeks_before[lit])
     return ScanData(
         np.asarray(candidates, float), on_rows, on_churn, rows, churn_rows, churner_account,
         caught, warning,

@@ -1,6 +1,8 @@
-"""Landmark Kaplan-Meier by lamp state: accounts still active at tenure week s, grouped by
-their lamp at week s, followed from s on. Groups are fixed at the landmark, so no account
-gets credit for survival time before its lamp lit (no immortal-time bias)."""
+"""Landmark Kaplan-Meier by lamp state: spells still active at tenure week s (weeks since the
+spell's start), grouped by their lamp at week s, followed from s on. Groups are fixed at the
+landmark, so no spell gets credit for survival time before its lamp lit (no immortal-time
+bias). Each spell is its own subject: an account that churned and came back appears once per
+spell active at the landmark."""
 
 from __future__ import annotations
 
@@ -8,28 +10,31 @@ import numpy as np
 import pandas as pd
 from lifelines.statistics import logrank_test
 
+from churnlab.hypotheses.design import subject_codes
+
 
 def landmark_groups(
     panel: pd.DataFrame, lamp_now: np.ndarray, landmark: int, max_follow: int
 ) -> pd.DataFrame:
-    """One row per account active at `landmark`: lamp_on, follow-up weeks, churned.
-    Follow-up is cut at `max_follow` weeks (censored there)."""
+    """One row per spell active at `landmark`: account_id (and spell, when the panel has
+    it), lamp_on, follow-up weeks, churned. Follow-up is cut at `max_follow` weeks (censored
+    there). Rows sorted by account_id, spell, start."""
     acc = panel["account_id"].to_numpy()
-    last = np.r_[acc[1:] != acc[:-1], True]
-    grp = np.cumsum(np.r_[True, acc[1:] != acc[:-1]]) - 1
+    subj = subject_codes(panel)
+    last = np.r_[subj[1:] != subj[:-1], True]
+    grp = np.cumsum(np.r_[True, subj[1:] != subj[:-1]]) - 1
     end_stop = panel["stop"].to_numpy()[last][grp]
     churned = panel["event"].to_numpy()[last][grp] == 1
     at = (panel["start"].to_numpy() == landmark) & np.isfinite(lamp_now)
     follow = end_stop[at] - landmark
     died = churned[at] & (follow <= max_follow)
-    return pd.DataFrame(
-        {
-            "account_id": acc[at],
-            "lamp_on": lamp_now[at] == 1,
-            "weeks": np.minimum(follow, max_follow).astype(float),
-            "churned": died,
-        }
-    )
+    out = pd.DataFrame({"account_id": acc[at]})
+    if "spell" in panel.columns:
+        out["spell"] = panel["spell"].to_numpy()[at]
+    out["lamp_on"] = lamp_now[at] == 1
+    out["weeks"] = np.minimum(follow, max_follow).astype(float)
+    out["churned"] = died
+    return out
 
 
 def km_curve(weeks: np.ndarray, churned: np.ndarray) -> pd.DataFrame:

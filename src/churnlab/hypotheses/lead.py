@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from churnlab.hypotheses.cox import fit_cox
-from churnlab.hypotheses.design import lag_within_account, lamp
+from churnlab.hypotheses.design import lag_within_spell, lamp
 from churnlab.hypotheses.glm_check import compare, fit_cloglog, tenure_bins
 
 PROFILE_COLUMNS = [
@@ -41,7 +41,7 @@ def _reduced_loglik(start, stop, event, keep, adjusters, full, cache) -> float |
 
 def lead_profile(
     panel: pd.DataFrame,
-    indicator: str,
+    indicator: str | np.ndarray,
     direction: str,
     threshold: float,
     lags: list[int],
@@ -55,6 +55,10 @@ def lead_profile(
 ) -> pd.DataFrame:
     """One row per lag: Cox HR of the lamp (adjusted), its GLM cross-check, and any problem.
 
+    `indicator`: a panel column, or one value per panel row (e.g. an attribute's 0/1 lamp
+    with direction "high", threshold 0.5); it is lagged within each spell. `n_accounts`
+    counts accounts (an account's spells together); the GLM's errors are clustered on them.
+
     `p_value` is the likelihood-ratio test of the lamp (`wald_p_value` beside it); the CI is
     Wald's. A lag is not fitted when fewer than `min_state_events` churns are expected in the
     rarer lamp state if the lamp made no difference. `reduced_cache` shares the lamp-free
@@ -65,7 +69,7 @@ def lead_profile(
     event = panel["event"].to_numpy().astype(bool)
     rows = []
     for lag in lags:
-        x = lamp(lag_within_account(panel, indicator, lag), direction, threshold)
+        x = lamp(lag_within_spell(panel, indicator, lag), direction, threshold)
         keep = ~np.isnan(x)
         n_events = int(event[keep].sum())
         n_accounts = len(np.unique(acc_codes[keep]))
@@ -117,6 +121,7 @@ def lead_profile(
                 design,
                 acc_codes[keep],
                 tenure_bins(stop[keep], event[keep]),
+                names,
             )
             row.update(
                 glm_coef=glm["coef"], glm_se=glm["se"], glm_p_value=glm["p_value"],
