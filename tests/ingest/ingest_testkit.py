@@ -90,27 +90,40 @@ def write_raw(raw: Path, tables: dict[str, pd.DataFrame]) -> None:
         df.to_csv(raw / f"{name}.csv", index=False)
 
 
-def params_for(ingest: dict | None = None) -> dict:
+def params_for(
+    ingest: dict | None = None, vocabulary: dict | None = None, as_of: str | None = None
+) -> dict:
     cfg = {
         "source_timezone": "UTC",
         "column_map": {},
         "required_tables": ["accounts", "contracts", "events"],
     }
     cfg.update(ingest or {})
-    return {
-        "base": {"raw_dir": "data/raw", "interim_dir": "data/interim"},
+    params = {
+        "base": {"raw_dir": "data/raw", "interim_dir": "data/interim", "as_of": as_of},
         "ingest": cfg,
     }
+    if vocabulary is not None:
+        params["vocabulary"] = vocabulary
+    return params
 
 
-def run_ingest(workdir: Path, tables=None, ingest: dict | None = None) -> dict:
-    """Write `tables` as CSV under workdir/data/raw (unless None), run ingest, return tables.json."""
+def run_ingest(
+    workdir: Path,
+    tables=None,
+    ingest: dict | None = None,
+    vocabulary: dict | None = None,
+    as_of: str | None = None,
+) -> dict:
+    """Write `tables` as CSV under workdir/data/raw (unless None), run ingest, return tables.json.
+
+    `vocabulary` is the params' `vocabulary` section, `as_of` is `base.as_of`."""
     old = os.getcwd()
     os.chdir(workdir)
     try:
         if tables is not None:
             write_raw(Path("data/raw"), tables)
-        run(params_for(ingest))
+        run(params_for(ingest, vocabulary, as_of))
         return read_json("data/interim/tables.json")
     finally:
         os.chdir(old)

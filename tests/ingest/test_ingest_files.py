@@ -183,13 +183,16 @@ def test_local_day_decides_before_signup(tmp_path):
     assert summary["rows"]["events"]["by_reason"]["before_signup"] == 1
 
 
-def test_ids_trimmed_and_categories_normalised(tmp_path):
+def test_ids_trimmed_labels_kept_as_written_billing_period_canonical(tmp_path):
     tables = clean_tables()
     tables["events"].loc[0, "account_id"] = "  A1 "
-    tables["accounts"].loc[1, "segment"] = " Mid Market"
+    tables["accounts"].loc[1, "segment"] = " Mid Market"  # a label: trimmed, not rewritten
+    tables["contracts"].loc[0, "billing_period"] = " MONTHLY "  # closed: matched any case
     summary = run_ingest(tmp_path, tables)
     assert summary["rows"]["events"]["accepted"] == 5
-    assert interim(tmp_path, "accounts")["segment"].tolist() == ["smb", "mid_market", "enterprise"]
+    assert interim(tmp_path, "accounts")["segment"].tolist() == ["smb", "Mid Market", "enterprise"]
+    periods = interim(tmp_path, "contracts")["billing_period"].tolist()
+    assert periods == ["monthly", "monthly", "monthly", "annual"]
 
 
 def test_parquet_parts_typed_columns_and_cross_part_duplicates(tmp_path):
@@ -304,7 +307,7 @@ def test_parquet_naive_timestamps_integer_ids_and_dictionary_strings(tmp_path):
     run_ingest(tmp_path, None, ingest={"source_timezone": "Asia/Tokyo"})
     out = interim(tmp_path, "tickets")
     assert out["ticket_id"].tolist() == ["101", "102"]
-    assert out["category"].tolist() == ["bug", "billing"]
+    assert out["category"].tolist() == ["Bug", "billing"]  # labels kept as written
     assert out["opened_at"].tolist() == [
         pd.Timestamp("2024-01-10 01:00", tz="UTC"),
         pd.Timestamp("2024-03-01 00:00", tz="UTC"),

@@ -16,10 +16,24 @@ from pandera.errors import SchemaErrors
 from churnlab.ingest.schemas import REASONS, TableSpec, pandera_schema
 
 Masks = dict[str, np.ndarray]
+# Where each reason was found: {reason: {column: mask}}. The column is the one whose value
+# failed ("" when the row as a whole did: an exact duplicate); error messages quote it.
+Found = dict[str, dict[str, np.ndarray]]
 
 
-def schema_failures(typed: pd.DataFrame, spec: TableSpec) -> Masks:
-    """Rows violating the pandera schema, by reason (check names are reason codes).
+def reason_masks(found: Found, n: int) -> Masks:
+    """{reason: rows failing it in any column}."""
+    out: Masks = {}
+    for code, by_column in found.items():
+        mask = np.zeros(n, dtype=bool)
+        for column_mask in by_column.values():
+            mask |= np.asarray(column_mask, dtype=bool)
+        out[code] = mask
+    return out
+
+
+def schema_failures(typed: pd.DataFrame, spec: TableSpec) -> Found:
+    """Rows violating the pandera schema, by reason and column (check names are reason codes).
 
     Pandera spends ~45 µs per failure case building its report, so rows with a blank
     required value (the schema's `nullable=False`, the commonest failure in exports) are
@@ -27,8 +41,11 @@ def schema_failures(typed: pd.DataFrame, spec: TableSpec) -> Masks:
     """
     n = len(typed)
     required = [c for c, col in spec.columns.items() if col.required]
-    blank = typed[required].isna().any(axis=1).to_numpy()
-    masks: Masks = {"blank_required": blank}
+    blank_by_column = {c: typed[c].isna().to_numpy() for c in required}
+    blank = np.zeros(n, dtype=bool)
+    for mask in blank_by_column.values():
+        blank |= mask
+    found: Found = {"blank_required": blank_by_column}
     rest = typed[~blank]  # keeps the positional RangeIndex labels of `typed`
     try:
         pandera_schema(spec).validate(rest, lazy=True)
@@ -39,11 +56,26 @@ def schema_failures(typed: pd.DataFrame, spec: TableSpec) -> Masks:
         if unexpected:  # a dtype/column failure means parse.py broke the contract: a bug
             raise RuntimeError(f"{spec.name}: schema failure {unexpected}: {cases.head()}") from exc
         for code in reason.unique():
-            rows = cases.loc[reason == code, "index"].dropna().astype(np.int64).to_numpy()
-            mask = masks.get(code, np.zeros(n, dtype=bool)).copy()
-            mask[rows] = True
-            masks[code] = mask
-    return masks
+            if code == "time_order":  # a frame-wide check: pandera cannot say which pair
+                found[code] = _time_order_by_column(typed, spec, ~blank)
+                continue
+            hit = cases[reason == code]
+            for column in hit["column"].dropna().unique():
+                rows = hit.loc[hit["column"] == column, "index"].dropna().astype(np.int64)
+                by_column = found.setdefault(code, {})
+                mask = by_column.get(column, np.zeros(n, dtype=bool)).copy()
+                mask[rows.to_numpy()] = True
+                by_column[str(column)] = mask
+    return found
+
+
+def _time_order_by_column(typed: pd.DataFrame, spec: TableSpec, checked: np.ndarray) -> dict:
+    """{later column: rows where it is before its earlier column} (the rule of schemas.py)."""
+    out = {}
+    for earlier, later in spec.time_order:
+        wrong = (typed[later] < typed[earlier]).fillna(False).astype(bool).to_numpy()
+        out[later] = out.get(later, np.zeros(len(typed), dtype=bool)) | (wrong & checked)
+    return out
 
 
 def first_reason(masks: Masks, n: int) -> np.ndarray:
@@ -141,7 +173,7 @@ def account_failures(
     last_end: pd.Series,
     source_timezone: str,
     grace_days: int,
-) -> Masks:
+) -> Found:
     """unknown_account / before_signup / after_contract_end for rows of an account table.
 
     Dates in the raw files are the company's calendar (`source_timezone`), so an instant is
@@ -151,18 +183,18 @@ def account_failures(
         return {}
     pos = pd.Index(accounts["account_id"]).get_indexer(typed["account_id"])
     unknown = (pos < 0) & typed["account_id"].notna().to_numpy()
-    masks: Masks = {"unknown_account": unknown}
+    found: Found = {"unknown_account": {"account_id": unknown}}
     if spec.activity is None:
-        return masks
+        return found
     local_day = local_days(typed[spec.activity], source_timezone)
     known = pos >= 0
     signup = np.full(len(typed), np.datetime64("NaT"), dtype="datetime64[D]")
     signup[known] = accounts["signup_date"].to_numpy().astype("datetime64[D]")[pos[known]]
-    masks["before_signup"] = known & (local_day < signup)
+    found["before_signup"] = {spec.activity: known & (local_day < signup)}
     if spec.after_end_check:
         end = last_end.reindex(accounts["account_id"]).to_numpy(dtype="datetime64[D]")
         limit = np.full(len(typed), np.datetime64("NaT"), dtype="datetime64[D]")
         limit[known] = end[pos[known]] + np.timedelta64(grace_days, "D")
         # NaT limit (open contract or no contracts) compares False: never "after the end".
-        masks["after_contract_end"] = known & (local_day >= limit)
-    return masks
+        found["after_contract_end"] = {spec.activity: known & (local_day >= limit)}
+    return found

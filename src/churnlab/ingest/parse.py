@@ -19,6 +19,7 @@ from churnlab.ingest.schemas import (
     FLOAT,
     ID,
     INT,
+    LABEL,
     STRING_DTYPE,
     TEXT,
     TIMESTAMP,
@@ -45,10 +46,22 @@ def as_text(s: pd.Series) -> pd.Series:
     return s.mask(s == "")
 
 
-def parse_category(s: pd.Series) -> pd.Series:
-    """'Mid Market' / 'mid-market' / ' MID_MARKET ' all mean mid_market."""
-    s = as_text(s).str.lower()
-    return s.str.replace(r"[\s\-]+", "_", regex=True)
+def label_key(s: pd.Series) -> pd.Series:
+    """The key a label is matched on: trimmed and lower-cased (' Yearly' and 'YEARLY' match)."""
+    return as_text(s).str.lower()
+
+
+def parse_category(s: pd.Series, labels: dict[str, str]) -> pd.Series:
+    """A closed category reached through a vocabulary map.
+
+    `labels` maps a label key (`label_key`: trimmed, lower-case) to its meaning, e.g.
+    {"yearly": "annual", "monthly": "monthly"}. A mapped value becomes its meaning; an
+    unmapped one stays as written (trimmed), so the schema's allowed-set check rejects it
+    (invalid_category) and error messages can quote it.
+    """
+    text = as_text(s)
+    meaning = label_key(text).map(labels, na_action="ignore").astype(STRING_DTYPE)
+    return meaning.fillna(text)
 
 
 def parse_timestamps(s: pd.Series, source_timezone: str) -> tuple[pd.Series, pd.Series]:
@@ -138,28 +151,38 @@ def null_markers(s: pd.Series, null_values: tuple[str, ...]) -> pd.Series:
 
 
 def type_frame(
-    frame: pd.DataFrame, spec: TableSpec, source_timezone: str, null_values: tuple[str, ...] = ()
-) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
-    """The contract columns of `frame`, typed; plus {reason: mask} for unparseable values."""
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    source_timezone: str,
+    null_values: tuple[str, ...] = (),
+    vocabularies: dict[str, dict[str, str]] | None = None,
+) -> tuple[pd.DataFrame, dict[str, dict[str, pd.Series]]]:
+    """The contract columns of `frame`, typed; plus {reason: {column: mask}} for unparseable
+    values (reasons unparseable_date / unparseable_number).
+
+    `vocabularies` maps a vocabulary name (`Col.vocabulary`) to {label key: meaning}; a
+    closed column without one accepts exactly its allowed values (any case).
+    """
     typed: dict[str, pd.Series] = {}
-    bad_date = pd.Series(False, index=frame.index)
-    bad_number = pd.Series(False, index=frame.index)
+    bad: dict[str, dict[str, pd.Series]] = {"unparseable_date": {}, "unparseable_number": {}}
     for name, col in spec.columns.items():
         raw = null_markers(frame[name], null_values)
-        if col.kind in (ID, TEXT):
+        if col.kind in (ID, TEXT, LABEL):
             typed[name] = as_text(raw)
         elif col.kind == CATEGORY:
-            typed[name] = parse_category(raw)
+            labels = (vocabularies or {}).get(col.vocabulary or "")
+            if labels is None:
+                labels = {a: a for a in col.allowed or ()}
+            typed[name] = parse_category(raw, labels)
         elif col.kind == TIMESTAMP:
-            typed[name], bad = parse_timestamps(raw, source_timezone)
-            bad_date |= bad
+            typed[name], bad["unparseable_date"][name] = parse_timestamps(raw, source_timezone)
         elif col.kind == DATE:
-            typed[name], bad = parse_dates(raw)
-            bad_date |= bad
+            typed[name], bad["unparseable_date"][name] = parse_dates(raw)
         elif col.kind in (FLOAT, INT):
-            typed[name], bad = parse_numbers(raw, integer=col.kind == INT)
-            bad_number |= bad
+            typed[name], bad["unparseable_number"][name] = parse_numbers(
+                raw, integer=col.kind == INT
+            )
         else:  # pragma: no cover - a spec typo
             raise ValueError(f"unknown column kind {col.kind!r}")
     out = pd.DataFrame(typed, index=frame.index)
-    return out, {"unparseable_date": bad_date, "unparseable_number": bad_number}
+    return out, bad

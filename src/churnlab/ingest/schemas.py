@@ -3,6 +3,11 @@
 Each table is a `TableSpec`; `pandera_schema(spec)` turns it into the pandera schema that
 accepted rows must satisfy. Check names are the quarantine reason codes, so a pandera failure
 case maps straight to the reason a row is rejected.
+
+Labels (segment, goal, region, plan, role, ticket category, touchpoint kind, milestone,
+event type) are the company's own words: any text is accepted and kept as written. Only a
+column whose values churnlab must compute with is closed (billing_period: monthly / annual),
+and the user maps their labels onto it with a `vocabulary` param.
 """
 
 from __future__ import annotations
@@ -12,10 +17,14 @@ from dataclasses import dataclass
 import pandas as pd
 import pandera.pandas as pa
 
-# Column kinds: how a raw value is parsed (see parse.py).
-ID, TEXT, CATEGORY, DATE, TIMESTAMP, FLOAT, INT = (
+# Column kinds: how a raw value is parsed (see parse.py). LABEL is free text like TEXT
+# (trimmed, kept as written); the separate kind marks columns whose values downstream stages
+# group by or give a meaning through `vocabulary`. CATEGORY is a closed set reached through a
+# vocabulary map.
+ID, TEXT, LABEL, CATEGORY, DATE, TIMESTAMP, FLOAT, INT = (
     "id",
     "text",
+    "label",
     "category",
     "date",
     "timestamp",
@@ -27,6 +36,7 @@ STRING_DTYPE = pd.StringDtype("pyarrow")  # compact for millions of event rows
 DTYPES = {
     ID: STRING_DTYPE,
     TEXT: STRING_DTYPE,
+    LABEL: STRING_DTYPE,
     CATEGORY: STRING_DTYPE,
     DATE: "datetime64[ns]",
     TIMESTAMP: "datetime64[ns, UTC]",
@@ -58,6 +68,7 @@ class Col:
     required: bool = False  # a blank value rejects the row (blank_required)
     optional_column: bool = False  # the file may lack the column; it is added as all-null
     allowed: tuple[str, ...] | None = None  # closed category set (invalid_category)
+    vocabulary: str | None = None  # params key `vocabulary.<name>` mapping labels to `allowed`
     min_value: float | None = None  # below it: out_of_range (negative_mrr for mrr)
     max_value: float | None = None
 
@@ -79,8 +90,7 @@ class TableSpec:
         return [c for c, spec in self.columns.items() if not spec.optional_column]
 
 
-SEGMENTS = ("smb", "mid_market", "enterprise")
-GOALS = ("done_for_me", "learn_myself")
+BILLING_PERIODS = ("monthly", "annual")
 
 TABLES: dict[str, TableSpec] = {
     t.name: t
@@ -91,9 +101,9 @@ TABLES: dict[str, TableSpec] = {
                 "account_id": Col(ID, required=True),
                 "name": Col(TEXT, optional_column=True),
                 "signup_date": Col(DATE, required=True),
-                "segment": Col(CATEGORY, required=True, allowed=SEGMENTS),
-                "customer_goal": Col(CATEGORY, allowed=GOALS, optional_column=True),
-                "region": Col(TEXT, optional_column=True),
+                "segment": Col(LABEL, required=True),
+                "customer_goal": Col(LABEL, optional_column=True),
+                "region": Col(LABEL, optional_column=True),
             },
             sort=("account_id",),
             key="account_id",
@@ -107,8 +117,13 @@ TABLES: dict[str, TableSpec] = {
                 "account_id": Col(ID, required=True),
                 "start_date": Col(DATE, required=True),
                 "end_date": Col(DATE),
-                "billing_period": Col(CATEGORY, required=True, allowed=("monthly", "annual")),
-                "plan": Col(TEXT, optional_column=True),
+                "billing_period": Col(
+                    CATEGORY,
+                    required=True,
+                    allowed=BILLING_PERIODS,
+                    vocabulary="billing_period",
+                ),
+                "plan": Col(LABEL, optional_column=True),
                 "mrr": Col(FLOAT, required=True, min_value=0.0),
                 "seats": Col(INT, required=True, min_value=1),
                 "cancelled_at": Col(DATE, optional_column=True),
@@ -124,11 +139,7 @@ TABLES: dict[str, TableSpec] = {
             {
                 "user_id": Col(ID, required=True),
                 "account_id": Col(ID, required=True),
-                "role": Col(
-                    CATEGORY,
-                    required=True,
-                    allowed=("admin", "key_person", "decision_maker", "member"),
-                ),
+                "role": Col(LABEL, required=True),
                 "invited_at": Col(TIMESTAMP, required=True),
                 "activated_at": Col(TIMESTAMP),
             },
@@ -145,7 +156,7 @@ TABLES: dict[str, TableSpec] = {
                 "account_id": Col(ID, required=True),
                 "user_id": Col(ID, required=True),
                 "occurred_at": Col(TIMESTAMP, required=True),
-                "event_type": Col(TEXT, required=True),
+                "event_type": Col(LABEL, required=True),
             },
             sort=("account_id", "occurred_at", "user_id", "event_type"),
             activity="occurred_at",
@@ -159,9 +170,7 @@ TABLES: dict[str, TableSpec] = {
                 "opened_at": Col(TIMESTAMP, required=True),
                 "first_response_at": Col(TIMESTAMP),
                 "closed_at": Col(TIMESTAMP),
-                "category": Col(
-                    CATEGORY, allowed=("bug", "question", "feature_request", "billing")
-                ),
+                "category": Col(LABEL),
             },
             sort=("account_id", "opened_at", "ticket_id"),
             key="ticket_id",
@@ -190,17 +199,7 @@ TABLES: dict[str, TableSpec] = {
             {
                 "account_id": Col(ID, required=True),
                 "occurred_at": Col(TIMESTAMP, required=True),
-                "kind": Col(
-                    CATEGORY,
-                    required=True,
-                    allowed=(
-                        "meeting",
-                        "decision_maker_meeting",
-                        "training",
-                        "event_attendance",
-                        "qbr",
-                    ),
-                ),
+                "kind": Col(LABEL, required=True),
                 "csm_id": Col(ID, optional_column=True),
             },
             sort=("account_id", "occurred_at", "kind"),
@@ -223,16 +222,7 @@ TABLES: dict[str, TableSpec] = {
             "milestones",
             {
                 "account_id": Col(ID, required=True),
-                "milestone": Col(
-                    CATEGORY,
-                    required=True,
-                    allowed=(
-                        "first_login",
-                        "onboarding_complete",
-                        "training_complete",
-                        "goal_achieved",
-                    ),
-                ),
+                "milestone": Col(LABEL, required=True),
                 "achieved_at": Col(TIMESTAMP, required=True),
             },
             sort=("account_id", "achieved_at", "milestone"),

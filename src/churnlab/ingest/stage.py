@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from churnlab.config import base_path, metrics_path
 from churnlab.errors import ConfigError, UserError
+from churnlab.ingest.as_of import churn_warnings, date_maxima, is_snapshot, latest_date, parse_as_of
 from churnlab.ingest.checks import last_contract_end
+from churnlab.ingest.history import HistoryRules, contract_history
 from churnlab.ingest.quality import accounts_without_events, date_coverage, row_counts
 from churnlab.ingest.read import find_table_files, read_part
 from churnlab.ingest.schemas import TABLE_ORDER, TABLES
@@ -20,7 +24,39 @@ from churnlab.ingest.table import (
     check_part,
     finish_table,
 )
+from churnlab.ingest.vocabulary import CLOSED, vocabularies
 from churnlab.io import write_json, write_parquet
+
+DEFAULT_REQUIRED = ["accounts", "contracts", "events"]
+# Nothing can be computed without them, whatever ingest.required_tables says.
+ALWAYS_NEEDED = ("accounts", "contracts")
+MAX_LISTED_IDS = 50
+
+# What a quarantine reason means, for the error when no row of a needed table passes.
+REASON_HINTS = {
+    "malformed_row": "lines with another number of fields than the header",
+    "unparseable_date": "expected dates as YYYY-MM-DD and timestamps as ISO 8601",
+    "unparseable_number": (
+        "expected plain numbers such as 1234.5, without thousands separators or currency signs"
+    ),
+    "blank_required": "expected a value in every row",
+    "negative_mrr": "expected mrr >= 0",
+    "out_of_range": "expected seats >= 1 and nps_score between 0 and 10",
+    "unknown_account": "account_id not among the accepted accounts",
+    "before_signup": "dated before the account's signup_date",
+    "after_contract_end": "dated after the account's last contract ended (plus ingest.grace_days)",
+    "duplicate": "exact copies of an earlier row",
+    "duplicate_key": "an id already used by an earlier row",
+}
+
+
+def _int_param(cfg: dict, key: str, default: int, minimum: int) -> int:
+    value = cfg.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(
+            f"params.yaml: ingest.{key} must be a whole number of days >= {minimum}, got {value!r}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -30,9 +66,15 @@ class Settings:
     required_tables: list[str]
     encoding: str
     rules: RowRules
+    as_of: pd.Timestamp | None  # base.as_of; None = the latest date in the data
+    reactivation_gap_days: int
+    renewal_grace_days: int
 
     @classmethod
-    def from_params(cls, cfg: dict[str, Any]) -> Settings:
+    def from_params(cls, params: dict[str, Any]) -> Settings:
+        """The ingest settings from the whole params dict (`ingest`, `vocabulary`,
+        `base.as_of`); ConfigError naming the key on a bad value."""
+        cfg = params.get("ingest") or {}
         tz = str(cfg.get("source_timezone") or "UTC")
         try:
             zoneinfo.ZoneInfo(tz)
@@ -46,18 +88,22 @@ class Settings:
             isinstance(m, dict) for m in column_map.values()
         ):
             raise ConfigError("params.yaml: ingest.column_map must be {table: {their: ours}}")
-        required = list(cfg.get("required_tables") or ["accounts", "contracts", "events"])
+        # Honoured as given: [] is a valid choice (a snapshot), not "use the default".
+        required = cfg.get("required_tables", DEFAULT_REQUIRED)
+        if required is None:
+            required = DEFAULT_REQUIRED
+        if not isinstance(required, list):
+            raise ConfigError(
+                f"params.yaml: ingest.required_tables must be a list of table names "
+                f"([] allowed), got {required!r}"
+            )
         for name in [*column_map, *required]:
             if name not in TABLES:
                 raise ConfigError(
                     f"params.yaml: ingest names unknown table '{name}' "
                     f"(expected one of {', '.join(TABLES)})"
                 )
-        grace = cfg.get("grace_days", 30)
-        if not isinstance(grace, int) or grace < 0:
-            raise ConfigError(
-                f"params.yaml: ingest.grace_days must be an integer >= 0, got {grace!r}"
-            )
+        grace = _int_param(cfg, "grace_days", 30, 0)
         nulls = cfg.get("null_values") or []
         if not isinstance(nulls, list) or "" in [str(v).strip() for v in nulls]:
             raise ConfigError(
@@ -67,14 +113,24 @@ class Settings:
         return cls(
             source_timezone=tz,
             column_map={t: {str(k): str(v) for k, v in m.items()} for t, m in column_map.items()},
-            required_tables=required,
+            required_tables=[str(t) for t in required],
             encoding=str(cfg.get("encoding") or "utf-8"),
-            rules=RowRules(tz, grace, tuple(str(v).strip() for v in nulls)),
+            rules=RowRules(tz, grace, tuple(str(v).strip() for v in nulls), vocabularies(params)),
+            as_of=parse_as_of((params.get("base") or {}).get("as_of")),
+            reactivation_gap_days=_int_param(cfg, "reactivation_gap_days", 30, 7),
+            renewal_grace_days=_int_param(cfg, "renewal_grace_days", 35, 0),
         )
+
+    def needs(self, table: str) -> bool:
+        """A table whose absence, emptiness or total rejection stops the stage."""
+        return table in ALWAYS_NEEDED or table in self.required_tables
 
 
 def ingest_table(files: list[Path], table: str, ctx: AccountContext, settings: Settings):
-    """Read, check and split every file of one table."""
+    """Read, check and split every file of one table.
+
+    Returns (accepted rows, quarantine, optional columns no file had, the table's TableState
+    with what rejected rows failed on)."""
     spec = TABLES[table]
     state = TableState()
     accepted, quarantined, absent = [], [], set()
@@ -87,21 +143,62 @@ def ingest_table(files: list[Path], table: str, ctx: AccountContext, settings: S
     typed, quarantine = finish_table(accepted, quarantined, spec)
     # A column counts as missing when no file of the table has it.
     missing = [c for c in spec.columns if c in absent and typed[c].isna().all()]
-    return typed, quarantine, missing
+    return typed, quarantine, missing, state
+
+
+def nothing_passed_message(
+    path: Path, table: str, counts: dict, state: TableState, quarantine_path: Path
+) -> str:
+    """One line: the file, the commonest reason, the column it was found in, its commonest
+    values, what was expected and (for a closed category) the param that maps labels."""
+    top = max(counts["by_reason"], key=counts["by_reason"].get)
+    column, rows, values = state.where(top)
+    quoted = ", ".join(f"'{v}'" for v in values)
+    where = f"{top} in column '{column}'" if column else top
+    detail = f"{where} ({rows} of {counts['read']} rows" if column else f"{where} ("
+    detail += f", e.g. {quoted})" if quoted and column else (")" if column else "")
+    spec = TABLES[table]
+    col = spec.columns.get(column)
+    if top == "invalid_category" and col is not None and col.allowed:
+        hint = (
+            f"allowed: {', '.join(col.allowed)}; map your own labels to them with "
+            f"vocabulary.{col.vocabulary} in params.yaml"
+            if col.vocabulary in CLOSED
+            else f"allowed: {', '.join(col.allowed)}"
+        )
+    elif top == "time_order" and column:
+        earlier = next((a for a, b in spec.time_order if b == column), "its start")
+        hint = f"'{column}' before '{earlier}'"
+    else:
+        hint = REASON_HINTS.get(top, "")
+    detail = detail.replace(" ()", "")
+    return (
+        f"{path}: none of the {counts['read']} rows of required table '{table}' passed "
+        f"validation (most common reason: {detail}{'; ' + hint if hint else ''}; every row's "
+        f"reason in {quarantine_path})"
+    )
 
 
 def run(params: dict) -> None:
-    settings = Settings.from_params(params.get("ingest") or {})
+    settings = Settings.from_params(params)
     raw_dir = base_path(params, "raw_dir")
     out_dir = base_path(params, "interim_dir")
     if not raw_dir.is_dir():
         raise UserError(f"{raw_dir}: raw data folder not found (expected base.raw_dir to exist)")
     files = {t: find_table_files(raw_dir, t) for t in TABLE_ORDER}
+    for table in ALWAYS_NEEDED:
+        if files[table] is None and table not in settings.required_tables:
+            raise UserError(
+                f"{raw_dir}/{table}.csv: table '{table}' not found; ingest always needs "
+                f"accounts and contracts (expected {table}.csv, {table}.parquet or a folder "
+                f"{table}/ in {raw_dir})"
+            )
     missing = [t for t in settings.required_tables if files[t] is None]
     if missing:
         raise UserError(
             f"{raw_dir}/{missing[0]}.csv: required table '{missing[0]}' not found (expected "
-            f"{missing[0]}.csv, {missing[0]}.parquet or a folder {missing[0]}/ in {raw_dir})"
+            f"{missing[0]}.csv, {missing[0]}.parquet or a folder {missing[0]}/ in {raw_dir}; "
+            "list the tables you have in ingest.required_tables)"
         )
 
     ctx = AccountContext()
@@ -112,33 +209,32 @@ def run(params: dict) -> None:
         "missing_optional_columns": {},
     }
     present = [t for t in TABLE_ORDER if files[t] is not None]
-    accounts = events = None
+    accounts = contracts = events = None
+    maxima: dict[str, dict[str, pd.Timestamp]] = {}
     for table in present:
-        typed, quarantine, missing_columns = ingest_table(files[table], table, ctx, settings)
+        typed, quarantine, missing_columns, state = ingest_table(files[table], table, ctx, settings)
         counts = row_counts(typed, quarantine)
-        if counts["read"] == 0 and table in settings.required_tables:
+        if counts["read"] == 0 and settings.needs(table):
             raise UserError(
                 f"{files[table][0]}: required table '{table}' has no data rows "
                 "(expected a header and at least one row)"
             )
         write_parquet(typed, out_dir / f"{table}.parquet")
-        write_parquet(quarantine, out_dir / "quarantine" / f"{table}.parquet")
-        if counts["accepted"] == 0 and table in settings.required_tables:
-            top = max(counts["by_reason"], key=counts["by_reason"].get)
-            raise UserError(
-                f"{files[table][0]}: none of the {counts['read']} rows of required table "
-                f"'{table}' passed validation (most common reason: {top}; column by column "
-                f"in {out_dir}/quarantine/{table}.parquet)"
-            )
+        q_path = out_dir / "quarantine" / f"{table}.parquet"
+        write_parquet(quarantine, q_path)
+        if counts["accepted"] == 0 and settings.needs(table):
+            raise UserError(nothing_passed_message(files[table][0], table, counts, state, q_path))
         summary["rows"][table] = counts
         summary["date_coverage"][table] = date_coverage(typed, TABLES[table])
         summary["files"][table] = [str(p) for p in files[table]]
         if missing_columns:
             summary["missing_optional_columns"][table] = missing_columns
+        maxima[table] = date_maxima(table, typed)
         if table == "accounts":
             accounts = typed
             ctx.accounts = typed[["account_id", "signup_date"]]
         elif table == "contracts":
+            contracts = typed
             ctx.last_end = last_contract_end(typed)
         elif table == "events":
             events = typed
@@ -152,16 +248,55 @@ def run(params: dict) -> None:
             ):
                 stale.unlink(missing_ok=True)
 
+    snapshot = is_snapshot({t: c["accepted"] for t, c in summary["rows"].items()})
+    as_of, source = settings.as_of, "base.as_of"
+    if as_of is None:
+        as_of, where = latest_date(maxima, snapshot)
+        source = f"latest date in the data ({where})"
+    terms, spells, history = contract_history(
+        contracts,
+        HistoryRules(
+            as_of=as_of,
+            reactivation_gap_days=settings.reactivation_gap_days,
+            renewal_grace_days=settings.renewal_grace_days,
+            snapshot=snapshot,
+        ),
+    )
+    write_parquet(terms, out_dir / "contract_terms.parquet")
+    write_parquet(spells, out_dir / "spells.parquet")
+    history.update(without_contract(accounts, contracts, events))
+
     summary["present"] = present
     summary["missing_optional"] = [t for t in TABLE_ORDER if files[t] is None]
     summary["accounts_without_events"] = (
-        accounts_without_events(accounts, events)
-        if accounts is not None and events is not None
-        else None
+        accounts_without_events(accounts, events) if events is not None else None
     )
     summary["source_timezone"] = settings.source_timezone
+    summary["as_of"] = as_of.strftime("%Y-%m-%d")
+    summary["as_of_source"] = source
+    summary["snapshot"] = snapshot
+    summary["contract_history"] = history
+    first_day = terms["start_date"].min() if len(terms) else None
+    summary["warnings"] = churn_warnings(spells, as_of, first_day)
     write_json(out_dir / "tables.json", summary)
     write_json(metrics_path("ingest"), _metrics(summary))
+
+
+def without_contract(
+    accounts: pd.DataFrame, contracts: pd.DataFrame, events: pd.DataFrame | None
+) -> dict[str, Any]:
+    """Accepted accounts with no accepted contract row (e.g. their only row was quarantined):
+    how many, the first MAX_LISTED_IDS ids (sorted), and how many accepted events they have
+    (None without an events table). Downstream they have no spell, so they and their events
+    are in no panel row and no KPI."""
+    lost = accounts.loc[~accounts["account_id"].isin(contracts["account_id"]), "account_id"]
+    ids = sorted(lost.astype(str))
+    n_events = None if events is None else int(events["account_id"].isin(lost).sum())
+    return {
+        "accounts_without_contract": len(ids),
+        "accounts_without_contract_ids": ids[:MAX_LISTED_IDS],
+        "events_of_accounts_without_contract": n_events,
+    }
 
 
 def _metrics(summary: dict) -> dict:
@@ -186,4 +321,10 @@ def _metrics(summary: dict) -> dict:
         "accounts_without_events": summary["accounts_without_events"],
         "date_coverage": summary["date_coverage"],
         "tables_missing_optional": len(summary["missing_optional"]),
+        "as_of": summary["as_of"],
+        "snapshot": summary["snapshot"],
+        "contract_history": {
+            k: v for k, v in summary["contract_history"].items() if not k.endswith("_ids")
+        },
+        "warnings": [w["code"] for w in summary["warnings"]],
     }

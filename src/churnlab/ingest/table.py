@@ -6,6 +6,7 @@ is bounded by the largest file plus the compact typed rows kept so far.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,11 +15,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from churnlab.ingest.checks import (
+    Found,
     account_failures,
     duplicate_key_mask,
     duplicate_mask,
     first_reason,
     merge_seen,
+    reason_masks,
     row_hashes,
     schema_failures,
 )
@@ -44,6 +47,8 @@ class RowRules:
     source_timezone: str = "UTC"  # zone of naive timestamps (and of the calendar for dates)
     grace_days: int = 30  # activity allowed after the last contract ended
     null_values: tuple[str, ...] = ()  # text cells meaning "no value" besides blanks
+    # {vocabulary name: {label key (trimmed, lower-case): meaning}} for closed columns
+    vocabularies: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,6 +57,51 @@ class TableState:
 
     seen_hashes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
     seen_keys: pd.Index = field(default_factory=lambda: pd.Index([], dtype=object))
+    # What rejected rows failed on, for the error when nothing passes:
+    # {reason: {column: Counter(raw value as written)}} ("" column = the row as a whole).
+    problems: dict[str, dict[str, Counter]] = field(default_factory=dict)
+    rows_by_reason_column: Counter = field(default_factory=Counter)  # (reason, column) -> rows
+
+    def where(self, code: str) -> tuple[str, int, list[str]]:
+        """For rows rejected with `code`: (the column most of them failed in, "" for the row as
+        a whole; how many rows failed there; up to 3 commonest values as written)."""
+        hits = [(col, n) for (c, col), n in self.rows_by_reason_column.items() if c == code]
+        if not hits:
+            return "", 0, []
+        column, rows = min(hits, key=lambda kv: (-kv[1], kv[0]))  # ties: by name
+        values = self.problems.get(code, {}).get(column, Counter())
+        ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+        return column, rows, [v for v, _ in ranked[:3]]
+
+
+# Offending values worth quoting in an error (a blank or a whole row is not).
+_QUOTE_VALUES = {
+    "unparseable_date",
+    "unparseable_number",
+    "invalid_category",
+    "negative_mrr",
+    "out_of_range",
+    "unknown_account",
+}
+
+
+def _note_problems(
+    state: TableState, frame: pd.DataFrame, reasons: np.ndarray, found: Found
+) -> None:
+    """Count rejected rows by (reason, column) and remember their commonest raw values."""
+    for code in pd.unique(reasons[pd.notna(reasons)]):
+        rows = reasons == code
+        for column, mask in found.get(code, {}).items():
+            hit = rows & np.asarray(mask, dtype=bool)
+            if not hit.any():
+                continue
+            state.rows_by_reason_column[(code, column)] += int(hit.sum())
+            if code in _QUOTE_VALUES and column in frame.columns:
+                # Only the commonest few per file: enough to quote, bounded on huge files.
+                top = frame[column][hit].astype(str).value_counts().head(10)
+                state.problems.setdefault(code, {}).setdefault(column, Counter()).update(
+                    top.to_dict()
+                )
 
 
 def _quarantine_frame(part: RawPart, reasons: np.ndarray) -> pd.DataFrame:
@@ -86,15 +136,22 @@ def check_part(
     """Typed accepted rows and the quarantine of one file; updates `state` in place."""
     frame = part.frame.reset_index(drop=True)
     part.frame = frame
-    typed, masks = type_frame(frame, spec, rules.source_timezone, rules.null_values)
-    masks.update(schema_failures(typed, spec))
+    typed, unparseable = type_frame(
+        frame, spec, rules.source_timezone, rules.null_values, rules.vocabularies
+    )
+    found: Found = {
+        code: {c: m.to_numpy() for c, m in by_column.items()}
+        for code, by_column in unparseable.items()
+    }
+    found.update(schema_failures(typed, spec))
     if spec.needs_account and ctx.accounts is not None:
-        masks.update(
+        found.update(
             account_failures(
                 typed, spec, ctx.accounts, ctx.last_end, rules.source_timezone, rules.grace_days
             )
         )
     n = len(typed)
+    masks = reason_masks(found, n)
     reasons = first_reason(masks, n)
 
     # Duplicates compete only among rows that passed every other check, so a clean row is
@@ -102,9 +159,14 @@ def check_part(
     hashes = row_hashes(typed, spec)
     ok = pd.isna(reasons)
     masks["duplicate"] = duplicate_mask(hashes, ok, state.seen_hashes)
+    found["duplicate"] = {"": masks["duplicate"]}
     ok &= ~masks["duplicate"]
     masks["duplicate_key"] = duplicate_key_mask(typed, spec.key, ok, state.seen_keys)
+    found["duplicate_key"] = {spec.key or "": masks["duplicate_key"]}
     reasons = first_reason(masks, n)
+    _note_problems(state, frame, reasons, found)
+    if len(part.malformed):
+        state.rows_by_reason_column[("malformed_row", "")] += len(part.malformed)
 
     accepted = pd.isna(reasons)
     if more_files:  # later files are checked against the rows kept so far
