@@ -133,7 +133,10 @@ def simulate_company(spec: Spec, out_dir: Path) -> dict[str, Any]:
     write_json(out_dir / "ground_truth.json", truth)
     if spec.vocabulary == "foreign":
         text = yaml.safe_dump(
-            vocabulary.vocabulary_params(spec.vocabulary), sort_keys=False, allow_unicode=True
+            vocabulary.vocabulary_params(spec.vocabulary),
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=None,
         )
         (out_dir / "vocabulary.yaml").write_text(
             "# simulate.vocabulary: foreign -- paste into params.yaml (meaning -> [labels])\n"
