@@ -4,6 +4,8 @@ Calendar (2024): Mon 1 Jan = week A (wk 2808), Mon 8 Jan = B, Mon 15 Jan = C, Mo
 Mon 29 Jan = E, Mon 5 Feb = F. The contract starts Wed 3 Jan, so the first panel week is A.
 """
 
+from pathlib import Path
+
 import pandas as pd
 
 from churnlab.indicators.blocks import Settings
@@ -55,11 +57,130 @@ def base_tables():
     return {"accounts": accounts, "contracts": contracts, "events": events}
 
 
-def build(tables, as_of="2024-02-14", **settings):
-    """Run the DuckDB panel over hand-made tables, all catalog indicators whose tables exist."""
+HISTORY_TABLES = ("contract_terms", "spells")
+
+
+def simple_history(contracts, as_of):
+    """contract_terms + spells the simple way, for consecutive non-overlapping histories whose
+    gaps ingest would bridge: one spell per account; each row is a piece from its start to
+    the next row's start (the last one to its own end); the spell ends with the last row and
+    is churned if that end is on or before as_of. Rows starting after as_of are not known."""
+    cut = pd.Timestamp(as_of)
+    c = contracts[contracts["start_date"] <= cut].sort_values(
+        ["account_id", "start_date", "contract_id"], kind="stable"
+    )
+    nxt = c.groupby("account_id")["start_date"].shift(-1)
+    terms = pd.DataFrame(
+        {
+            "account_id": c["account_id"].astype(object),
+            "spell": 1,
+            "contract_id": c["contract_id"].astype(object),
+            "start_date": c["start_date"],
+            "end_date": nxt.where(nxt.notna(), c["end_date"]),
+            "contract_start": c["start_date"],
+            "billing_period": c["billing_period"].astype(object),
+            "plan": c["plan"].astype(object).where(c["plan"].notna(), None),
+            "mrr": c["mrr"].astype("float64"),
+            "seats": c["seats"].astype("float64"),
+        }
+    ).reset_index(drop=True)
+    g = c.groupby("account_id", sort=True)
+    last = g.tail(1).set_index("account_id")
+    end = last["end_date"]
+    churned = end.notna() & (end <= cut)
+    spells = pd.DataFrame(
+        {
+            "account_id": list(end.index),
+            "spell": 1,
+            "start_date": g["start_date"].min().to_numpy(),
+            "end_date": end.where(churned).to_numpy(),
+            "churned": churned.to_numpy(),
+            "cancelled_at": last["cancelled_at"].where(churned).to_numpy(),
+            "censored_reason": [None if x else "running" for x in churned],
+        }
+    )
+    return terms, spells
+
+
+def terms_frame(rows):
+    """contract_terms by hand: (account_id, spell, contract_id, start, end, contract_start,
+    billing_period, plan, mrr, seats)."""
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "account_id",
+            "spell",
+            "contract_id",
+            "start_date",
+            "end_date",
+            "contract_start",
+            "billing_period",
+            "plan",
+            "mrr",
+            "seats",
+        ],
+    )
+    for col in ("start_date", "end_date", "contract_start"):
+        df[col] = pd.to_datetime(df[col]).astype("datetime64[ns]")
+    df["spell"] = df["spell"].astype("int64")
+    df["mrr"] = df["mrr"].astype("float64")
+    df["seats"] = df["seats"].astype("float64")
+    return df
+
+
+def spells_frame(rows):
+    """spells by hand: (account_id, spell, start, end, churned, censored_reason)."""
+    df = pd.DataFrame(
+        rows,
+        columns=["account_id", "spell", "start_date", "end_date", "churned", "censored_reason"],
+    )
+    for col in ("start_date", "end_date"):
+        df[col] = pd.to_datetime(df[col]).astype("datetime64[ns]")
+    df["spell"] = df["spell"].astype("int64")
+    df["churned"] = df["churned"].astype(bool)
+    df.insert(5, "cancelled_at", pd.Series([pd.NaT] * len(df), dtype="datetime64[ns]"))
+    return df
+
+
+def with_history(tables, as_of):
+    """The tables plus contract_terms and spells (simple_history) unless already given."""
+    if all(t in tables for t in HISTORY_TABLES):
+        return tables
+    terms, spells = simple_history(tables["contracts"], as_of)
+    return {**tables, "contract_terms": terms, "spells": spells}
+
+
+def write_interim(interim, tables, as_of, snapshot=None, as_of_source="base.as_of"):
+    """Write the tables (plus derived contract_terms/spells) and a v2 tables.json into the
+    interim directory, as ingest v2 does; returns the present list."""
+    from churnlab.io import write_json, write_parquet
+
+    interim = Path(interim)
+    for name, df in with_history(tables, as_of).items():
+        write_parquet(df, interim / f"{name}.parquet")
+    present = sorted(set(tables) - set(HISTORY_TABLES))
+    activity = {"events", "tickets", "surveys", "touchpoints", "milestones", "users"}
+    write_json(
+        interim / "tables.json",
+        {
+            "present": present,
+            "missing_optional": [],
+            "as_of": as_of,
+            "as_of_source": as_of_source,
+            "snapshot": not (set(present) & activity) if snapshot is None else snapshot,
+        },
+    )
+    return present
+
+
+def build(tables, as_of="2024-02-14", user=(), **settings):
+    """Run the DuckDB panel over hand-made tables: every catalog indicator whose tables
+    exist, plus `user` (compiled user indicators)."""
     s = Settings(as_of=as_of, **settings)
-    sql = panel_steps(select_indicators(set(tables)), s)
-    return finish(run_duckdb(tables, sql, threads=1))
+    sources = with_history(tables, as_of)
+    present = set(tables) - set(HISTORY_TABLES)
+    sql = panel_steps(select_indicators(present, list(user)), s)
+    return finish(run_duckdb(sources, sql, threads=1))
 
 
 def full_tables():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
-from panel_world import three_accounts  # noqa: E402
+from panel_world import three_accounts, with_history  # noqa: E402
 
 from churnlab.indicators.blocks import ACCOUNT_SLICEABLE_STEPS, Settings  # noqa: E402
 from churnlab.panel.engines import finish, run_duckdb  # noqa: E402
@@ -17,9 +17,10 @@ from churnlab.panel.query import panel_steps, select_indicators  # noqa: E402
 def test_duckdb_chunked_events_give_the_same_panel():
     """Only steps that read the events table are sliced, and slices append exactly."""
     data = three_accounts()
-    # as_of None: the as-of step reads events too and must see all of them, not a slice.
-    for as_of in ("2025-03-31", None):
-        steps = panel_steps(select_indicators(set(data)), Settings(as_of=as_of))
+    present = set(data)
+    for as_of in ("2025-03-31", "2024-02-01"):
+        data = with_history(three_accounts(), as_of)
+        steps = panel_steps(select_indicators(present), Settings(as_of=as_of))
         assert ACCOUNT_SLICEABLE_STEPS <= {name for name, _ in steps}
         one = finish(run_duckdb(data, steps, events_chunks=1))
         for chunks in (2, 3):
@@ -28,16 +29,16 @@ def test_duckdb_chunked_events_give_the_same_panel():
 
 
 def test_first_response_hours_keeps_sub_second_precision():
-    data = three_accounts()
-    steps = panel_steps(select_indicators(set(data)), Settings(as_of="2025-03-31"))
+    data = with_history(three_accounts(), "2025-03-31")
+    steps = panel_steps(select_indicators(set(three_accounts())), Settings(as_of="2025-03-31"))
     p = finish(run_duckdb(data, steps))
     row = p[(p["account_id"] == "a2") & (p["week_start"] == pd.Timestamp("2024-01-08"))]
     assert row["first_response_hours"].item() == pytest.approx(1.5 / 3600, rel=1e-9)
 
 
 def test_finish_restores_row_order_when_an_engine_returns_rows_unsorted():
-    data = three_accounts()
-    steps = panel_steps(select_indicators(set(data)), Settings(as_of="2025-03-31"))
+    data = with_history(three_accounts(), "2025-03-31")
+    steps = panel_steps(select_indicators(set(three_accounts())), Settings(as_of="2025-03-31"))
     raw = run_duckdb(data, steps)
     expected = finish(raw)
     shuffled = raw.sample(frac=1, random_state=1)

@@ -10,15 +10,16 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
-from panel_world import full_tables  # noqa: E402
+from panel_world import full_tables, write_interim  # noqa: E402
 
 from churnlab.cli import app  # noqa: E402
 from churnlab.config import load_params  # noqa: E402
 from churnlab.errors import ConfigError, UserError  # noqa: E402
 from churnlab.indicators.catalog import CATALOG  # noqa: E402
-from churnlab.io import write_json, write_parquet  # noqa: E402
+from churnlab.io import write_parquet  # noqa: E402
 from churnlab.panel import stage  # noqa: E402
 
+AS_OF = "2024-01-24"  # ingest's as_of: the latest event (Wed Jan 24)
 PROJECT_PARAMS = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
 
 
@@ -28,15 +29,12 @@ def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tables = full_tables()
     missing = ["surveys", "tickets"]
-    for name, df in tables.items():
-        if name not in missing:
-            write_parquet(df, tmp_path / "data/interim" / f"{name}.parquet")
-    present = sorted(set(tables) - set(missing))
-    write_json(
-        tmp_path / "data/interim/tables.json", {"present": present, "missing_optional": missing}
+    write_interim(
+        tmp_path / "data/interim", {k: v for k, v in tables.items() if k not in missing}, AS_OF
     )
     params = copy.deepcopy(PROJECT_PARAMS)
-    params["panel"]["as_of"] = None
+    params["panel"].pop("as_of", None)
+    params["panel"]["indicators_file"] = "indicators.yaml"  # absent here: no user indicators
     return tmp_path, params
 
 
@@ -47,8 +45,18 @@ def test_stage_writes_panel_meta_and_metrics(project):
     meta = json.loads((root / "data/processed/panel_meta.json").read_text())
     metrics = json.loads((root / "metrics/panel.json").read_text())
 
-    # as_of = latest event (Wed Jan 24) -> weeks Jan 1 .. Jan 22.
+    # as_of from tables.json (Wed Jan 24) -> weeks Jan 1 .. Jan 22.
     assert meta["as_of"] == "2024-01-24"
+    assert meta["as_of_source"] == "base.as_of" and meta["snapshot"] is False
+    assert meta["attributes"] == {
+        "segment": ["smb"],
+        "customer_goal": ["done_for_me"],
+        "plan": ["pro"],
+        "billing_period": ["monthly"],
+        "region": ["jp"],
+    }
+    assert panel["spell"].tolist() == [1, 1, 1, 1] and panel["region"].tolist() == ["jp"] * 4
+    assert {v["source"] for v in meta["indicators"].values()} == {"builtin"}
     assert panel["week_start"].dt.strftime("%m-%d").tolist() == ["01-01", "01-08", "01-15", "01-22"]
     not_testable = {k for k, v in meta["indicators"].items() if not v["testable"]}
     assert not_testable == {
@@ -64,13 +72,31 @@ def test_stage_writes_panel_meta_and_metrics(project):
     for id_ in not_testable:
         assert id_ not in panel.columns
     testable = [ind.id for ind in CATALOG if ind.id not in not_testable]
-    assert list(panel.columns[12:]) == testable
+    assert list(panel.columns[:14]) == [
+        "account_id",
+        "week_start",
+        "spell",
+        "start",
+        "stop",
+        "event",
+        "segment",
+        "customer_goal",
+        "region",
+        "plan",
+        "billing_period",
+        "seats",
+        "mrr",
+        "tenure_weeks",
+    ]
+    assert list(panel.columns[14:]) == testable
     assert metrics == {
         "rows": 4,
         "accounts": 1,
+        "spells": 1,
         "events": 0,
         "indicators_testable": 25,
         "indicators_not_testable": 5,
+        "user_indicators": 0,
     }
     assert meta["n_rows"] == 4 and meta["n_accounts"] == 1 and meta["n_events"] == 0
 
@@ -96,7 +122,7 @@ def test_stage_output_is_byte_identical_on_rerun(project):
     [
         ("engine", "polars", "panel.engine"),
         ("freq", "D", "panel.freq"),
-        ("as_of", "31/12/2024", "panel.as_of"),
+        ("as_of", "2024-12-31", "panel.as_of.*base.as_of"),
         ("trailing_weeks", 0, "panel.trailing_weeks"),
         ("nps_answer_days", -1, "panel.nps_answer_days"),
     ],

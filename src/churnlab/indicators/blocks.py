@@ -7,37 +7,49 @@ read those columns as `<name>.<column>`.
 
 Time is handled as integers so the SQL is identical on every engine: `dn` = days since
 Monday 1970-01-05 (UTC dates), `wk` = floor(dn / 7) = week index, week start = day 7*wk.
-"Strictly before week wk" is then simply `week(x) < wk`. Three patterns recur:
+"Strictly before week wk" is then simply `week(x) < wk`. The spine the blocks see is dense:
+every week from the account's first spell start to its last spine week, including the weeks
+between two spells (dropped from the panel at the end), so "the previous N spine rows" are
+always the previous N calendar weeks. Three patterns recur:
 - previous week: join the weekly aggregate at `awk = wk - 1`;
 - last N weeks: sum the previous-week values over the spine rows `N-1 PRECEDING .. CURRENT`;
 - ever before / latest so far: bin at the first week the fact is visible,
   `t = greatest(week(x) + 1, first_wk)` (earlier facts land in the first spine week), then a
   running MAX/MIN/SUM over the spine.
+
+Labels with a meaning (the login event type, the key-person role, meeting kinds, milestones,
+the feature-request ticket category) come from `Settings.vocabulary` (params `vocabulary:`),
+compared case-insensitively; nothing here names a user's label.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from churnlab.indicators.vocabulary import Vocabulary
 
 EPOCH_MONDAY = "1970-01-05"
 # Steps that scan the raw events and group by account_id: an engine may run them on slices
 # of accounts and append the results (DuckDB does, to bound memory on big event logs).
 ACCOUNT_SLICEABLE_STEPS = frozenset({"ev_uwk", "ev_ftype"})
-FEATURE_EXCLUDED = ("login", "data_export")  # event types that are not product features
+# Event-type meanings that are not product features (feature breadth leaves them out).
+FEATURE_EXCLUDED = ("login", "data_export")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Values the SQL needs (from params.yaml `panel:`), passed as literals."""
+    """Values the SQL needs (params.yaml `panel:` and `vocabulary:`, tables.json `as_of`),
+    passed as literals."""
 
-    as_of: str | None = None  # 'YYYY-MM-DD'; None = latest date seen in contracts / events
+    as_of: str | None = None  # 'YYYY-MM-DD' (tables.json "as_of"); required to build a panel
     trailing_weeks: int = 4
     mau_weeks: int = 4
     window_weeks: int = 4
     csm_change_weeks: int = 8
     nps_answer_days: int = 14
-    has_plan: bool = True  # contracts has the optional `plan` column
+    has_plan: bool = True  # contract_terms has a `plan` column
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)
 
 
 def dn(col: str) -> str:
@@ -80,22 +92,24 @@ class Block:
 
 
 def _ctr(s: Settings) -> list[tuple[str, str]]:
-    # The current contract at week wk is the latest one started on or before its Monday; the
-    # first contract also covers the first (partial) week, which exists because of it.
-    # Renewal dates come from the start date and the term (never from end_date, which for
-    # a monthly plan is only written once the customer cancels: that would leak).
+    # Reads `terms` (contract_terms: non-overlapping pieces, see the spine). The current piece
+    # at week wk is the latest one of the spell started on or before its Monday; the spell's
+    # first piece also covers its first (partial) week and the last one its churn week.
+    # Renewal dates come from the piece's own contract row start (`contract_start`) and the
+    # term, never from end_date, which for a monthly plan is only written once the customer
+    # cancels: that would leak. Gap weeks between spells get no piece (NULL values).
     return [
         (
             "ctr_iv",
             """
-            SELECT account_id, billing_period, plan, mrr, seats, start_dn,
-                   CASE WHEN ROW_NUMBER() OVER (PARTITION BY account_id
+            SELECT account_id, spell, billing_period, plan, mrr, seats, cs_dn,
+                   CASE WHEN ROW_NUMBER() OVER (PARTITION BY account_id, spell
                                                 ORDER BY start_dn, contract_id) = 1
                         THEN -1000000 ELSE start_dn END AS from_dn,
-                   LEAD(start_dn) OVER (PARTITION BY account_id
+                   LEAD(start_dn) OVER (PARTITION BY account_id, spell
                                         ORDER BY start_dn, contract_id) AS to_dn,
                    CASE WHEN billing_period = 'annual' THEN 12 ELSE 1 END AS term_m
-            FROM live_contracts
+            FROM terms
             """,
         ),
         (
@@ -106,9 +120,9 @@ def _ctr(s: Settings) -> list[tuple[str, str]]:
                    (YEAR(s.week_date) - YEAR(c.start_date)) * 12
                      + MONTH(s.week_date) - MONTH(c.start_date) AS months_in
             FROM spine s
-            JOIN (SELECT *, DATE '{EPOCH_MONDAY}' + CAST(start_dn AS INTEGER) AS start_date
+            JOIN (SELECT *, DATE '{EPOCH_MONDAY}' + CAST(cs_dn AS INTEGER) AS start_date
                   FROM ctr_iv) c
-              ON c.account_id = s.account_id AND c.from_dn <= 7 * s.wk
+              ON c.account_id = s.account_id AND c.spell = s.spell AND c.from_dn <= 7 * s.wk
              AND (c.to_dn IS NULL OR 7 * s.wk < c.to_dn)
             """,
         ),
@@ -120,6 +134,8 @@ def _ctr(s: Settings) -> list[tuple[str, str]]:
                   FROM ctr_cur) x
             """,
         ),
+        # MRR `trailing_weeks` earlier within the spell (at a reactivation, the first week of
+        # the new spell is the baseline: the gap had no MRR to compare with).
         (
             "b_ctr",
             f"""
@@ -127,18 +143,25 @@ def _ctr(s: Settings) -> list[tuple[str, str]]:
                    CASE WHEN {dn("c.cand")} >= 7 * s.wk THEN {dn("c.cand")}
                         ELSE {dn("ADD_MONTHS(c.start_date, c.term_m * (c.periods + 1))")}
                    END AS renewal_dn,
-                   COALESCE(LAG(c.mrr, {s.trailing_weeks}) OVER (PARTITION BY s.account_id
+                   COALESCE(LAG(c.mrr, {s.trailing_weeks}) OVER (PARTITION BY s.account_id, s.spell
                                                                   ORDER BY s.wk),
-                            FIRST_VALUE(c.mrr) {RUNNING}) AS mrr_before
+                            FIRST_VALUE(c.mrr) OVER (PARTITION BY s.account_id, s.spell
+                                                     ORDER BY s.wk ROWS BETWEEN
+                                                     UNBOUNDED PRECEDING AND CURRENT ROW))
+                     AS mrr_before
             FROM spine s
-            JOIN ctr_next c ON c.account_id = s.account_id AND c.wk = s.wk
+            LEFT JOIN ctr_next c ON c.account_id = s.account_id AND c.wk = s.wk
             """,
         ),
     ]
 
 
 def _ev(s: Settings) -> list[tuple[str, str]]:
-    excluded = ", ".join(f"'{t}'" for t in FEATURE_EXCLUDED)
+    v = s.vocabulary
+
+    def is_type(*meanings: str) -> str:
+        return v.is_("et", "event_type", *meanings, normalised=True)
+
     return [
         # The two passes over the raw events; everything else reads these aggregates.
         # Per user-week: event counts, the last login and a 7-bit mask of active weekdays
@@ -147,13 +170,13 @@ def _ev(s: Settings) -> list[tuple[str, str]]:
             "ev_uwk",
             f"""
             SELECT account_id, user_id, awk, COUNT(*) AS n,
-                   SUM(CASE WHEN event_type = 'data_export' THEN 1 ELSE 0 END) AS exports,
-                   SUM(CASE WHEN event_type = 'report_view' THEN 1 ELSE 0 END) AS report_views,
-                   MAX(CASE WHEN event_type = 'login' THEN dn END) AS last_login_dn,
+                   SUM(CASE WHEN {is_type("data_export")} THEN 1 ELSE 0 END) AS exports,
+                   SUM(CASE WHEN {is_type("report_view")} THEN 1 ELSE 0 END) AS report_views,
+                   MAX(CASE WHEN {is_type("login")} THEN dn END) AS last_login_dn,
                    BIT_OR(1 << CAST(dn - 7 * awk AS INTEGER)) AS day_mask
-            FROM (SELECT account_id, user_id, event_type, dn,
-                         CAST(FLOOR(dn / 7) AS BIGINT) AS awk
-                  FROM (SELECT account_id, user_id, event_type, {dn("occurred_at")} AS dn
+            FROM (SELECT account_id, user_id, et, dn, CAST(FLOOR(dn / 7) AS BIGINT) AS awk
+                  FROM (SELECT account_id, user_id, LOWER(TRIM(event_type)) AS et,
+                               {dn("occurred_at")} AS dn
                         FROM events) e0) e
             GROUP BY account_id, user_id, awk
             """,
@@ -162,7 +185,7 @@ def _ev(s: Settings) -> list[tuple[str, str]]:
             "ev_ftype",
             f"""
             SELECT account_id, {wk("occurred_at")} AS awk, event_type
-            FROM events WHERE event_type NOT IN ({excluded})
+            FROM events WHERE NOT ({v.is_("event_type", "event_type", *FEATURE_EXCLUDED)})
             GROUP BY account_id, {wk("occurred_at")}, event_type
             """,
         ),
@@ -264,11 +287,11 @@ def _kp(s: Settings) -> list[tuple[str, str]]:
     return [
         (
             "kp_wk",
-            """
+            f"""
             SELECT d.account_id, d.awk, SUM(d.n) AS kp_events
             FROM ev_uwk d
             JOIN users u ON u.user_id = d.user_id AND u.account_id = d.account_id
-            WHERE u.role = 'key_person'
+            WHERE {s.vocabulary.is_("u.role", "role", "key_person")}
             GROUP BY d.account_id, d.awk
             """,
         ),
@@ -315,7 +338,8 @@ def _tk(s: Settings) -> list[tuple[str, str]]:
             "tk_open",
             f"""
             SELECT account_id, {wk("opened_at")} AS awk, COUNT(*) AS opened,
-                   SUM(CASE WHEN category = 'feature_request' THEN 1 ELSE 0 END) AS fr
+                   SUM(CASE WHEN {s.vocabulary.is_("category", "ticket_category", "feature_request")}
+                            THEN 1 ELSE 0 END) AS fr
             FROM tickets GROUP BY account_id, {wk("opened_at")}
             """,
         ),
@@ -346,15 +370,18 @@ def _tk(s: Settings) -> list[tuple[str, str]]:
 
 
 def _tp(s: Settings) -> list[tuple[str, str]]:
+    v = s.vocabulary
+    kind = "touchpoint_kind"
     return [
         (
             "tp_wk",
             f"""
             SELECT account_id, {wk("occurred_at")} AS awk,
-                   SUM(CASE WHEN kind = 'event_attendance' THEN 1 ELSE 0 END) AS attendance,
-                   MAX(CASE WHEN kind IN ('meeting', 'decision_maker_meeting', 'qbr')
+                   SUM(CASE WHEN {v.is_("kind", kind, "event_attendance")}
+                            THEN 1 ELSE 0 END) AS attendance,
+                   MAX(CASE WHEN {v.is_("kind", kind, "meeting", "decision_maker_meeting", "qbr")}
                             THEN {dn("occurred_at")} END) AS meeting_dn,
-                   MAX(CASE WHEN kind = 'decision_maker_meeting'
+                   MAX(CASE WHEN {v.is_("kind", kind, "decision_maker_meeting")}
                             THEN {dn("occurred_at")} END) AS dm_dn
             FROM touchpoints GROUP BY account_id, {wk("occurred_at")}
             """,
@@ -457,18 +484,21 @@ def _csm(s: Settings) -> list[tuple[str, str]]:
 
 
 def _ms(s: Settings) -> list[tuple[str, str]]:
+    def reached(meaning: str) -> str:
+        return s.vocabulary.is_("m.milestone", "milestone", meaning)
+
     return [
         (
             "ms_t",
             f"""
             SELECT m.account_id, GREATEST({wk("m.achieved_at")} + 1, a.first_wk) AS t,
-                   MAX(CASE WHEN m.milestone = 'first_login' THEN 1.0 ELSE 0.0 END) AS first_login,
-                   MAX(CASE WHEN m.milestone = 'onboarding_complete' THEN 1.0 ELSE 0.0 END)
+                   MAX(CASE WHEN {reached("first_login")} THEN 1.0 ELSE 0.0 END) AS first_login,
+                   MAX(CASE WHEN {reached("onboarding_complete")} THEN 1.0 ELSE 0.0 END)
                      AS onboarding_done,
-                   MAX(CASE WHEN m.milestone = 'training_complete' THEN 1.0 ELSE 0.0 END)
+                   MAX(CASE WHEN {reached("training_complete")} THEN 1.0 ELSE 0.0 END)
                      AS training_done,
-                   MAX(CASE WHEN m.milestone = 'goal_achieved' THEN 1.0 ELSE 0.0 END) AS goal_done,
-                   MIN(CASE WHEN m.milestone = 'onboarding_complete'
+                   MAX(CASE WHEN {reached("goal_achieved")} THEN 1.0 ELSE 0.0 END) AS goal_done,
+                   MIN(CASE WHEN {reached("onboarding_complete")}
                             THEN {dn("m.achieved_at")} END) AS onboarding_dn
             FROM milestones m JOIN acc a ON a.account_id = m.account_id
             GROUP BY m.account_id, GREATEST({wk("m.achieved_at")} + 1, a.first_wk)

@@ -16,7 +16,10 @@ Adding an indicator:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from churnlab.indicators.blocks import Block
 
 
 @dataclass(frozen=True)
@@ -29,14 +32,17 @@ class Indicator:
     tables: tuple[str, ...]
     blocks: tuple[str, ...]
     sql: str  # DuckDB SQL expression over the block columns; must evaluate to a number
+    source: str = "builtin"  # "builtin" (this catalog) or "user" (panel.indicators_file)
+    # Blocks defined with the indicator (user indicators; dependencies first), beside BLOCKS.
+    own_blocks: tuple[Block, ...] = ()
 
 
-def _ratio(num: str, den: str) -> str:
+def ratio_sql(num: str, den: str) -> str:
     """num / den as a float, 0 when the denominator is 0 (no baseline = no change)."""
     return f"CASE WHEN {den} > 0 THEN CAST({num} AS DOUBLE) / ({den}) ELSE 0.0 END"
 
 
-def _change(now: str, base: str) -> str:
+def change_sql(now: str, base: str) -> str:
     """Relative change now / base - 1, 0 when there is no baseline (base null or 0)."""
     return f"CASE WHEN {base} > 0 THEN CAST({now} AS DOUBLE) / ({base}) - 1.0 ELSE 0.0 END"
 
@@ -96,7 +102,7 @@ CATALOG: tuple[Indicator, ...] = (
         "onboarding",
         ("users", "contracts"),
         ("usr", "ctr"),
-        _ratio("usr.activated_users", "ctr.seats"),
+        ratio_sql("usr.activated_users", "ctr.seats"),
     ),
     # ---- usage ------------------------------------------------------------------------
     Indicator(
@@ -128,7 +134,7 @@ CATALOG: tuple[Indicator, ...] = (
         "usage",
         EV,
         ("ev",),
-        _ratio("ev.user_days", "7.0 * ev.wau"),
+        ratio_sql("ev.user_days", "7.0 * ev.wau"),
     ),
     Indicator(
         "wau_mau_ratio",
@@ -139,7 +145,7 @@ CATALOG: tuple[Indicator, ...] = (
         "usage",
         EV,
         ("ev",),
-        _ratio("ev.wau", "ev.mau"),
+        ratio_sql("ev.wau", "ev.mau"),
     ),
     Indicator(
         "feature_breadth",
@@ -150,7 +156,7 @@ CATALOG: tuple[Indicator, ...] = (
         "usage",
         EV,
         ("ev",),
-        _ratio("ev.features_used", "ev.features_available"),
+        ratio_sql("ev.features_used", "ev.features_available"),
     ),
     Indicator(
         "report_feature_used",
@@ -181,7 +187,7 @@ CATALOG: tuple[Indicator, ...] = (
         "usage",
         ("events", "users"),
         ("kp",),
-        _change("kp.kp_events", "kp.kp_trailing_mean"),
+        change_sql("kp.kp_events", "kp.kp_trailing_mean"),
     ),
     Indicator(
         "usage_wow_change",
@@ -191,7 +197,7 @@ CATALOG: tuple[Indicator, ...] = (
         "usage",
         EV,
         ("ev",),
-        _change("ev.events", "ev.events_before"),
+        change_sql("ev.events", "ev.events_before"),
     ),
     Indicator(
         "usage_vs_trailing",
@@ -202,7 +208,7 @@ CATALOG: tuple[Indicator, ...] = (
         "usage",
         EV,
         ("ev",),
-        _change("ev.events", "ev.events_trailing_mean"),
+        change_sql("ev.events", "ev.events_trailing_mean"),
     ),
     Indicator(
         "weeks_since_last_login",
@@ -344,7 +350,7 @@ CATALOG: tuple[Indicator, ...] = (
         "people_contract",
         ("contracts",),
         ("ctr",),
-        _change("ctr.mrr", "ctr.mrr_before"),
+        change_sql("ctr.mrr", "ctr.mrr_before"),
     ),
     Indicator(
         "seat_utilisation",
@@ -354,7 +360,7 @@ CATALOG: tuple[Indicator, ...] = (
         "people_contract",
         ("events", "contracts"),
         ("ev", "ctr"),
-        _ratio("ev.wau", "ctr.seats"),
+        ratio_sql("ev.wau", "ctr.seats"),
     ),
     # ---- outcome ----------------------------------------------------------------------
     Indicator(
@@ -372,11 +378,13 @@ CATALOG: tuple[Indicator, ...] = (
 BY_ID: dict[str, Indicator] = {ind.id: ind for ind in CATALOG}
 
 
-def testability(present_tables: set[str] | list[str]) -> dict[str, str | None]:
+def testability(
+    present_tables: set[str] | list[str], indicators: Iterable[Indicator] = CATALOG
+) -> dict[str, str | None]:
     """For each indicator id, None if testable, else the reason (which tables are missing)."""
     present = set(present_tables)
     out: dict[str, str | None] = {}
-    for ind in CATALOG:
+    for ind in indicators:
         missing = sorted(set(ind.tables) - present)
         out[ind.id] = f"missing table(s): {', '.join(missing)}" if missing else None
     return out

@@ -22,9 +22,9 @@ from churnlab.indicators.blocks import ACCOUNT_SLICEABLE_STEPS, EPOCH_MONDAY
 from churnlab.panel.query import STATIC_COLUMNS, to_spark
 
 Source = pd.DataFrame | str | Path
-ID_COLUMNS = ("account_id", "week_start", "start", "stop", "event")
-STRING_COLUMNS = ("account_id", "segment", "customer_goal", "plan", "billing_period")
-INT_COLUMNS = ("start", "stop", "event", "tenure_weeks")
+ID_COLUMNS = ("account_id", "week_start", "spell", "start", "stop", "event")
+STRING_COLUMNS = ("account_id", "segment", "customer_goal", "region", "plan", "billing_period")
+INT_COLUMNS = ("spell", "start", "stop", "event", "tenure_weeks")
 
 
 def finish(raw: pd.DataFrame) -> pd.DataFrame:
@@ -78,7 +78,7 @@ def run_duckdb(
     in `events_chunks` slices of accounts (default: one per ~17M events) appended into one
     table: the per-user-week aggregation is the memory peak and its hash table shrinks with
     the slice. Exact because those steps group by account_id (tests/panel checks chunked ==
-    unchunked); other steps reading events, e.g. the as-of date, see all of them.
+    unchunked); other steps reading events (e.g. user indicators over events) see all of them.
     """
     import duckdb
 

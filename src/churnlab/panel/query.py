@@ -1,7 +1,7 @@
 """Compose the panel as named SQL steps (DuckDB dialect), or as one query for Spark.
 
-Steps, in order: the spine (one row per account per week, start/stop/event, CONTRACTS §1
-churn rule), the CTEs of every block an included indicator needs, then `panel`, one SELECT
+Steps, in order: the spine (one row per account per week of each spell, start/stop/event,
+from ingest's spells and contract_terms), the CTEs of every block an included indicator needs, then `panel`, one SELECT
 that joins the spine-aligned blocks and evaluates each catalog expression. DuckDB runs the
 steps one by one (engines.run_duckdb); Spark runs them transpiled by SQLGlot. Every
 definition thus exists once, in DuckDB SQL.
@@ -11,83 +11,120 @@ from __future__ import annotations
 
 import sqlglot
 
-from churnlab.indicators.blocks import BLOCKS, EPOCH_MONDAY, Settings, dn
+from churnlab.indicators.blocks import BLOCKS, EPOCH_MONDAY, Block, Settings, dn
 from churnlab.indicators.catalog import CATALOG, Indicator
 
-STATIC_COLUMNS = ("segment", "customer_goal", "plan", "billing_period", "seats", "mrr")
+STATIC_COLUMNS = (
+    "segment",
+    "customer_goal",
+    "region",
+    "plan",
+    "billing_period",
+    "seats",
+    "mrr",
+)
 
 
 def spine_ctes(s: Settings) -> list[tuple[str, str]]:
-    """Contracts -> accounts -> one row per account-week, with the churn event."""
-    if s.as_of is not None:
-        as_of_dn = f"DATE_DIFF('day', DATE '{EPOCH_MONDAY}', DATE '{s.as_of}')"
-    else:
-        as_of_dn = (
-            f"GREATEST((SELECT MAX({dn('occurred_at')}) FROM events), "
-            f"(SELECT MAX({dn('start_date')}) FROM contracts))"
-        )
+    """spells + contract_terms (ingest) -> one row per account-week, with the churn event.
+
+    `spine` is dense per account (first spell week .. last spine week) so that the blocks'
+    "previous N rows" windows are calendar weeks; weeks between two spells have `spell`
+    NULL and are dropped from the final panel (the account was not a customer, not at risk).
+    Each spell runs from its first week to its churn week (churned spells) or the as-of week;
+    `start` counts weeks since the spell's first week (each spell is its own Cox/KM subject).
+    """
+    if s.as_of is None:
+        raise ValueError("Settings.as_of is required (tables.json 'as_of')")
     plan = "CAST(plan AS VARCHAR)" if s.has_plan else "CAST(NULL AS VARCHAR)"
     return [
-        ("bounds", f"SELECT {as_of_dn} AS asof_dn"),
-        # Contracts that had started by the as-of date; later ones are not known yet.
         (
-            "live_contracts",
+            "bounds",
+            f"SELECT DATE_DIFF('day', DATE '{EPOCH_MONDAY}', DATE '{s.as_of}') AS asof_dn",
+        ),
+        # Contract pieces that had started by the as-of date (ingest drops later ones too).
+        (
+            "terms",
             f"""
-            SELECT c.account_id, c.contract_id, c.billing_period, {plan} AS plan,
-                   CAST(c.mrr AS DOUBLE) AS mrr, CAST(c.seats AS DOUBLE) AS seats,
-                   {dn("c.start_date")} AS start_dn, {dn("c.end_date")} AS end_dn
-            FROM contracts c CROSS JOIN bounds b
-            WHERE {dn("c.start_date")} <= b.asof_dn
+            SELECT t.account_id, CAST(t.spell AS BIGINT) AS spell, t.contract_id,
+                   t.billing_period, {plan} AS plan,
+                   CAST(t.mrr AS DOUBLE) AS mrr, CAST(t.seats AS DOUBLE) AS seats,
+                   {dn("t.start_date")} AS start_dn, {dn("t.contract_start")} AS cs_dn
+            FROM contract_terms t CROSS JOIN bounds b
+            WHERE {dn("t.start_date")} <= b.asof_dn
             """,
         ),
-        # Logo churn (CONTRACTS §1): no open-ended contract and the last term ended by as-of.
+        # Spells known at as-of; a churned spell ends in the week of its end date.
+        (
+            "sp",
+            f"""
+            SELECT account_id, spell, start_dn, CAST(FLOOR(start_dn / 7) AS BIGINT) AS spell_wk,
+                   churn_wk, COALESCE(churn_wk, asof_wk) AS last_wk,
+                   LEAD(CAST(FLOOR(start_dn / 7) AS BIGINT))
+                     OVER (PARTITION BY account_id ORDER BY spell) AS next_wk
+            FROM (SELECT x.account_id, CAST(x.spell AS BIGINT) AS spell,
+                         {dn("x.start_date")} AS start_dn,
+                         CASE WHEN x.churned AND {dn("x.end_date")} <= b.asof_dn
+                              THEN CAST(FLOOR({dn("x.end_date")} / 7) AS BIGINT) END AS churn_wk,
+                         CAST(FLOOR(b.asof_dn / 7) AS BIGINT) AS asof_wk
+                  FROM spells x CROSS JOIN bounds b
+                  WHERE {dn("x.start_date")} <= b.asof_dn) y
+            """,
+        ),
         (
             "acc",
             """
-            SELECT x.account_id, x.first_dn, CAST(FLOOR(x.first_dn / 7) AS BIGINT) AS first_wk,
-                   CASE WHEN x.has_open = 0 AND x.last_end_dn <= b.asof_dn
-                        THEN CAST(FLOOR(x.last_end_dn / 7) AS BIGINT) END AS churn_wk,
-                   CAST(FLOOR(b.asof_dn / 7) AS BIGINT) AS asof_wk
-            FROM (SELECT account_id, MIN(start_dn) AS first_dn, MAX(end_dn) AS last_end_dn,
-                         MAX(CASE WHEN end_dn IS NULL THEN 1 ELSE 0 END) AS has_open
-                  FROM live_contracts GROUP BY account_id) x
-            CROSS JOIN bounds b
+            SELECT account_id, MIN(start_dn) AS first_dn, MIN(spell_wk) AS first_wk
+            FROM sp GROUP BY account_id
             """,
         ),
         (
             "spine0",
             """
-            SELECT account_id, first_dn, first_wk, churn_wk,
-                   UNNEST(generate_series(first_wk, COALESCE(churn_wk, asof_wk))) AS wk
-            FROM acc
+            SELECT account_id, spell, spell_wk, churn_wk,
+                   UNNEST(generate_series(spell_wk, last_wk)) AS wk
+            FROM sp
+            UNION ALL
+            SELECT account_id, CAST(NULL AS BIGINT) AS spell, CAST(NULL AS BIGINT) AS spell_wk,
+                   CAST(NULL AS BIGINT) AS churn_wk,
+                   UNNEST(generate_series(last_wk + 1, next_wk - 1)) AS wk
+            FROM sp WHERE next_wk - 1 >= last_wk + 1
             """,
         ),
         (
             "spine",
             f"""
-            SELECT account_id, first_dn, first_wk, wk, wk - first_wk AS start,
-                   CASE WHEN wk = churn_wk THEN 1 ELSE 0 END AS event,
-                   DATE '{EPOCH_MONDAY}' + CAST(7 * wk AS INTEGER) AS week_date
-            FROM spine0
+            SELECT x.account_id, a.first_dn, a.first_wk, x.wk, x.spell,
+                   x.wk - x.spell_wk AS start,
+                   CASE WHEN x.wk = x.churn_wk THEN 1 ELSE 0 END AS event,
+                   DATE '{EPOCH_MONDAY}' + CAST(7 * x.wk AS INTEGER) AS week_date
+            FROM spine0 x JOIN acc a ON a.account_id = x.account_id
             """,
         ),
     ]
 
 
-def as_of_query(s: Settings) -> str:
-    """One row, one column `asof_dn`: the as-of day number the panel uses."""
-    name, sql = spine_ctes(s)[0]
-    return f"WITH {name} AS ({sql}) SELECT asof_dn FROM {name}"
-
-
-def _blocks_for(indicators: list[Indicator]) -> list[str]:
-    """Blocks needed by these indicators plus `ctr` (static contract columns), in order."""
-    wanted = {"ctr"}
+def _blocks_for(indicators: list[Indicator]) -> list[Block]:
+    """Blocks these indicators need, with their dependencies, plus `ctr` (static contract
+    columns): built-in blocks in BLOCKS order, then user-indicator blocks in definition
+    order (each after the blocks it reads)."""
+    registry: dict[str, Block] = dict(BLOCKS)
     for ind in indicators:
-        wanted.update(ind.blocks)
-    for name in list(wanted):
-        wanted.update(BLOCKS[name].needs)
-    return [name for name in BLOCKS if name in wanted]
+        for block in ind.own_blocks:
+            registry.setdefault(block.name, block)
+    wanted: set[str] = set()
+
+    def want(name: str) -> None:
+        if name not in wanted:
+            wanted.add(name)
+            for need in registry[name].needs:
+                want(need)
+
+    want("ctr")
+    for ind in indicators:
+        for name in ind.blocks:
+            want(name)
+    return [block for name, block in registry.items() if name in wanted]
 
 
 def panel_steps(indicators: list[Indicator], s: Settings) -> list[tuple[str, str]]:
@@ -96,22 +133,26 @@ def panel_steps(indicators: list[Indicator], s: Settings) -> list[tuple[str, str
     Each step may read the source tables and any earlier step."""
     steps = spine_ctes(s)
     blocks = _blocks_for(indicators)
-    for name in blocks:
-        steps.extend(BLOCKS[name].ctes(s))
+    for block in blocks:
+        steps.extend(block.ctes(s))
     joins = "\n".join(
-        f"JOIN b_{name} {name} ON {name}.account_id = spine.account_id AND {name}.wk = spine.wk"
-        for name in blocks
+        f"JOIN b_{b.name} {b.name} ON {b.name}.account_id = spine.account_id "
+        f"AND {b.name}.wk = spine.wk"
+        for b in blocks
     )
-    values = ",\n       ".join(f"CAST({ind.sql} AS DOUBLE) AS {ind.id}" for ind in indicators)
+    values = ",\n       ".join(f'CAST({ind.sql} AS DOUBLE) AS "{ind.id}"' for ind in indicators)
     select_values = f",\n       {values}" if values else ""
-    final = f"""SELECT spine.account_id, spine.wk, CAST(spine.start AS BIGINT) AS start,
-       CAST(spine.start + 1 AS BIGINT) AS stop, CAST(spine.event AS BIGINT) AS event,
+    final = f"""SELECT spine.account_id, spine.wk, CAST(spine.spell AS BIGINT) AS spell,
+       CAST(spine.start AS BIGINT) AS start, CAST(spine.start + 1 AS BIGINT) AS stop,
+       CAST(spine.event AS BIGINT) AS event,
        CAST(a.segment AS VARCHAR) AS segment, CAST(a.customer_goal AS VARCHAR) AS customer_goal,
+       CAST(a.region AS VARCHAR) AS region,
        ctr.plan, CAST(ctr.billing_period AS VARCHAR) AS billing_period, ctr.seats, ctr.mrr,
        CAST(spine.start AS BIGINT) AS tenure_weeks{select_values}
 FROM spine
 LEFT JOIN accounts a ON a.account_id = spine.account_id
 {joins}
+WHERE spine.spell IS NOT NULL
 ORDER BY spine.account_id, spine.wk"""
     return [*steps, ("panel", final)]
 
@@ -132,6 +173,8 @@ def to_spark(sql: str) -> str:
     return sqlglot.transpile(sql, read="duckdb", write="spark", pretty=True)[0]
 
 
-def select_indicators(present_tables: set[str]) -> list[Indicator]:
-    """Catalog entries whose tables are all present, in catalog order."""
-    return [ind for ind in CATALOG if set(ind.tables) <= present_tables]
+def select_indicators(
+    present_tables: set[str], user: list[Indicator] | tuple[Indicator, ...] = ()
+) -> list[Indicator]:
+    """Catalog entries, then user indicators, whose tables are all present (in order)."""
+    return [ind for ind in (*CATALOG, *user) if set(ind.tables) <= present_tables]

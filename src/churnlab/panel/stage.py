@@ -1,13 +1,14 @@
 """`churnlab panel`: interim tables -> data/processed/panel.parquet + panel_meta.json.
 
-Reads `data/interim/tables.json` to learn which tables exist, builds the panel query for
-every indicator whose tables are present, runs it on DuckDB (or Spark with
+Reads `data/interim/tables.json` (which tables exist, the pipeline's `as_of`, snapshot or
+not), ingest's `spells.parquet` and `contract_terms.parquet` (the spine and the contract
+values), builds the panel query for every indicator whose tables are present (the catalog
+plus the user's `panel.indicators_file`), runs it on DuckDB (or Spark with
 `panel.engine: spark`) and writes the panel, its metadata and metrics/panel.json.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +17,32 @@ import pyarrow.parquet as pq
 
 from churnlab.config import base_path, metrics_path
 from churnlab.errors import ConfigError, UserError
-from churnlab.indicators.blocks import EPOCH_MONDAY, Settings
-from churnlab.indicators.catalog import CATALOG, testability
+from churnlab.indicators.blocks import Settings
+from churnlab.indicators.catalog import CATALOG, Indicator, testability
+from churnlab.indicators.user import (
+    columns_used,
+    compile_user_indicators,
+    load_user_definitions,
+)
+from churnlab.indicators.vocabulary import vocabulary_from_params
 from churnlab.io import read_json, write_json, write_parquet
 from churnlab.panel.engines import finish, run_duckdb, run_spark, spark_session
-from churnlab.panel.query import as_of_query, panel_steps, select_indicators
+from churnlab.panel.query import panel_steps, select_indicators
 
-# Columns the panel SQL reads, per table (ingest guarantees them; checked for a clear error).
+# Columns the panel SQL reads, per file (ingest guarantees them; checked for a clear error).
 USED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "accounts": ("account_id", "segment", "customer_goal"),
-    "contracts": (
-        "contract_id",
+    "accounts": ("account_id", "segment", "customer_goal", "region"),
+    "contract_terms": (
         "account_id",
+        "spell",
+        "contract_id",
         "start_date",
-        "end_date",
+        "contract_start",
         "billing_period",
         "mrr",
         "seats",
     ),
+    "spells": ("account_id", "spell", "start_date", "end_date", "churned"),
     "events": ("account_id", "user_id", "occurred_at", "event_type"),
     "users": ("user_id", "account_id", "role", "activated_at"),
     "tickets": ("account_id", "opened_at", "first_response_at", "category"),
@@ -42,11 +51,21 @@ USED_COLUMNS: dict[str, tuple[str, ...]] = {
     "csm_assignments": ("account_id", "csm_id", "start_date"),
     "milestones": ("account_id", "milestone", "achieved_at"),
 }
+# Files ingest derives from contracts (not listed in tables.json "present").
+HISTORY_FILES = ("contract_terms", "spells")
 ENGINES = ("duckdb", "spark")
+ATTRIBUTES = ("segment", "customer_goal", "plan", "billing_period", "region")
 
 
-def settings_from_params(panel: dict[str, Any], has_plan: bool) -> Settings:
-    """Validate the `panel:` section and turn it into SQL settings."""
+def settings_from_params(
+    panel: dict[str, Any], has_plan: bool, as_of: str | None, vocabulary: Any = None
+) -> Settings:
+    """Validate the `panel:` and `vocabulary:` sections and turn them into SQL settings."""
+    if panel.get("as_of") is not None:
+        raise ConfigError(
+            f"params.yaml: panel.as_of={panel.get('as_of')!r} is no longer read; set base.as_of "
+            "instead (the one as-of date of the whole pipeline, applied by ingest)"
+        )
     if panel.get("freq", "W-MON") != "W-MON":
         raise ConfigError(
             f"params.yaml: panel.freq={panel.get('freq')!r} is not supported (only 'W-MON')"
@@ -55,19 +74,17 @@ def settings_from_params(panel: dict[str, Any], has_plan: bool) -> Settings:
     for key in ("trailing_weeks", "mau_weeks", "window_weeks", "csm_change_weeks"):
         ints[key] = _positive_int(panel, key, 4 if key != "csm_change_weeks" else 8)
     nps_days = panel.get("nps_answer_days", 14)
-    if not isinstance(nps_days, int) or nps_days < 0:
+    if not isinstance(nps_days, int) or isinstance(nps_days, bool) or nps_days < 0:
         raise ConfigError(
             f"params.yaml: panel.nps_answer_days must be an integer >= 0, got {nps_days!r}"
         )
-    as_of = panel.get("as_of")
-    if as_of is not None:
-        try:
-            as_of = dt.date.fromisoformat(str(as_of)).isoformat()
-        except ValueError as exc:
-            raise ConfigError(
-                f"params.yaml: panel.as_of={as_of!r} is not a date (YYYY-MM-DD) or null"
-            ) from exc
-    return Settings(as_of=as_of, nps_answer_days=nps_days, has_plan=has_plan, **ints)
+    return Settings(
+        as_of=as_of,
+        nps_answer_days=nps_days,
+        has_plan=has_plan,
+        vocabulary=vocabulary_from_params(vocabulary),
+        **ints,
+    )
 
 
 def _positive_int(panel: dict[str, Any], key: str, default: int) -> int:
@@ -77,39 +94,119 @@ def _positive_int(panel: dict[str, Any], key: str, default: int) -> int:
     return value
 
 
-def check_columns(paths: dict[str, Path]) -> dict[str, set[str]]:
-    """Column names of each interim table; a missing used column is a UserError."""
+def check_columns(
+    paths: dict[str, Path], extra: dict[str, set[str]] | None = None
+) -> dict[str, set[str]]:
+    """Column names of each interim file; a missing used column is a UserError. `extra`:
+    more columns per table that must exist (those user indicators read)."""
     columns: dict[str, set[str]] = {}
     for table, path in paths.items():
         if not path.exists():
-            raise UserError(f"{path}: listed as present in tables.json but the file is missing")
+            why = (
+                "written by ingest v2 (re-run `churnlab ingest`)"
+                if table in HISTORY_FILES
+                else "listed as present in tables.json"
+            )
+            raise UserError(f"{path}: not found ({why})")
         columns[table] = set(pq.read_schema(path).names)
-        missing = [c for c in USED_COLUMNS.get(table, ()) if c not in columns[table]]
+        used = [*USED_COLUMNS.get(table, ()), *sorted((extra or {}).get(table, ()))]
+        missing = [c for c in dict.fromkeys(used) if c not in columns[table]]
         if missing:
             raise UserError(f"{path}: column(s) {', '.join(missing)} missing (re-run ingest)")
     return columns
 
 
-def panel_meta(panel: pd.DataFrame, as_of: str, reasons: dict[str, str | None]) -> dict[str, Any]:
-    """panel_meta.json content (CONTRACTS §3)."""
-    indicators = {
-        ind.id: {
-            "label": ind.label,
-            "meaning": ind.meaning,
-            "unit": ind.unit,
-            "tables": list(ind.tables),
-            "group": ind.group,
-            "testable": reasons[ind.id] is None,
-            "reason": reasons[ind.id],
-        }
-        for ind in CATALOG
-    }
+def check_spells(path: Path) -> int:
+    """The spells file must give one spine per account: spells numbered 1.., in order, every
+    one but the last churned, and a week between a churn and the next start (ingest's
+    reactivation_gap_days >= 7 guarantees it). Returns the number of spells."""
+    sp = pd.read_parquet(path, columns=["account_id", "spell", "start_date", "end_date", "churned"])
+    sp = sp.sort_values(["account_id", "spell"], kind="stable")
+    same = sp["account_id"].eq(sp["account_id"].shift())
+    first = ~sp["account_id"].eq(sp["account_id"].shift())
+    prev_churned = sp["churned"].astype(bool).shift(fill_value=False)
+    bad = (first & sp["spell"].ne(1)) | (
+        same
+        & (
+            sp["spell"].ne(sp["spell"].shift() + 1)
+            | ~prev_churned
+            | (_week(sp["start_date"]) <= _week(sp["end_date"].shift()))
+        )
+    )
+    if bad.any():
+        row = sp[bad].iloc[0]
+        raise UserError(
+            f"{path}: account {row['account_id']!r} spell {row['spell']}: spells must be "
+            "numbered 1.. in time order, each but the last churned, and start in a later "
+            "week than the previous churn (re-run ingest)"
+        )
+    return len(sp)
+
+
+def _week(dates: pd.Series) -> pd.Series:
+    d = pd.to_datetime(dates)
+    return (d - pd.Timestamp("1970-01-05")).dt.days // 7
+
+
+def indicator_entry(ind: Indicator, reason: str | None) -> dict[str, Any]:
     return {
-        "as_of": as_of,
+        "label": ind.label,
+        "meaning": ind.meaning,
+        "unit": ind.unit,
+        "tables": list(ind.tables),
+        "group": ind.group,
+        "source": ind.source,
+        "testable": reason is None,
+        "reason": reason,
+    }
+
+
+def panel_meta(
+    panel: pd.DataFrame,
+    history: dict[str, Any],
+    reasons: dict[str, str | None],
+    indicators: list[Indicator] | tuple[Indicator, ...] = CATALOG,
+) -> dict[str, Any]:
+    """panel_meta.json content (CONTRACTS §3). `history`: tables.json "as_of",
+    "as_of_source" and "snapshot"."""
+    attributes = {col: sorted({str(v) for v in panel[col].dropna().unique()}) for col in ATTRIBUTES}
+    return {
+        "as_of": history["as_of"],
+        "as_of_source": history.get("as_of_source"),
+        "snapshot": bool(history["snapshot"]),
         "n_accounts": int(panel["account_id"].nunique()),
+        "n_spells": int(panel[["account_id", "spell"]].drop_duplicates().shape[0]),
         "n_rows": len(panel),
         "n_events": int(panel["event"].sum()),
-        "indicators": indicators,
+        "attributes": attributes,
+        "indicators": {ind.id: indicator_entry(ind, reasons[ind.id]) for ind in indicators},
+    }
+
+
+ACTIVITY_TABLES = ("events", "tickets", "surveys", "touchpoints", "milestones", "users")
+
+
+def read_tables_json(path: Path) -> dict[str, Any]:
+    """tables.json -> {"present": set, "as_of", "as_of_source", "snapshot"}; accounts and
+    contracts must be present and as_of given (ingest v2)."""
+    if not path.exists():
+        raise UserError(f"{path}: not found (run `churnlab ingest` first)")
+    info = read_json(path)
+    present = set(info.get("present", []))
+    for required in ("accounts", "contracts"):
+        if required not in present:
+            raise UserError(f"{path}: table {required!r} is not present (the panel needs it)")
+    as_of = info.get("as_of")
+    if not as_of:
+        raise UserError(f'{path}: no "as_of" date (written by ingest v2: re-run ingest)')
+    snapshot = info.get("snapshot")
+    if snapshot is None:
+        snapshot = not present & set(ACTIVITY_TABLES)
+    return {
+        "present": present,
+        "as_of": str(as_of),
+        "as_of_source": info.get("as_of_source"),
+        "snapshot": bool(snapshot),
     }
 
 
@@ -121,32 +218,35 @@ def run(params: dict) -> None:
     if engine not in ENGINES:
         raise ConfigError(f"params.yaml: panel.engine={engine!r}; expected one of {ENGINES}")
 
-    tables_json = interim / "tables.json"
-    if not tables_json.exists():
-        raise UserError(f"{tables_json}: not found (run `churnlab ingest` first)")
-    present = set(read_json(tables_json).get("present", []))
-    for required in ("accounts", "contracts", "events"):
-        if required not in present:
-            raise UserError(f"{tables_json}: required table {required!r} is not present")
-    paths = {t: interim / f"{t}.parquet" for t in sorted(present) if t in USED_COLUMNS}
+    history = read_tables_json(interim / "tables.json")
+    present = history["present"]
+    tables = ["accounts", *HISTORY_FILES, *(t for t in sorted(present) if t in USED_COLUMNS)]
+    paths = {t: interim / f"{t}.parquet" for t in dict.fromkeys(tables)}
     columns = check_columns(paths)
+    settings = settings_from_params(
+        panel_params,
+        has_plan="plan" in columns["contract_terms"],
+        as_of=history["as_of"],
+        vocabulary=params.get("vocabulary"),
+    )
+    definitions = load_user_definitions(panel_params, settings)
+    user = compile_user_indicators(definitions)
+    used = {t: c for t, c in columns_used(definitions).items() if t in paths}
+    check_columns({t: paths[t] for t in used}, used)
+    check_spells(paths["spells"])
 
-    settings = settings_from_params(panel_params, has_plan="plan" in columns["contracts"])
-    indicators = select_indicators(set(paths))
-    sql = panel_steps(indicators, settings)
-    as_of_sql = as_of_query(settings)
+    indicators = select_indicators(present, user)
+    steps = panel_steps(indicators, settings)
     if engine == "spark":
         spark = spark_session(master=panel_params.get("spark_master", "local[2]"))
-        raw = run_spark(spark, paths, sql)
-        as_of_dn = run_spark(spark, paths, as_of_sql)["asof_dn"].iloc[0]
+        raw = run_spark(spark, paths, steps)
     else:
-        raw = run_duckdb(paths, sql)
-        as_of_dn = run_duckdb(paths, as_of_sql)["asof_dn"].iloc[0]
+        raw = run_duckdb(paths, steps)
     panel = finish(raw)
-    as_of = (pd.Timestamp(EPOCH_MONDAY) + pd.Timedelta(days=int(as_of_dn))).date().isoformat()
 
-    reasons = testability(set(paths))
-    meta = panel_meta(panel, as_of, reasons)
+    every = [*CATALOG, *user]
+    reasons = testability(present, every)
+    meta = panel_meta(panel, history, reasons, every)
     write_parquet(panel, processed / "panel.parquet")
     write_json(processed / "panel_meta.json", meta)
     n_testable = sum(1 for r in reasons.values() if r is None)
@@ -155,8 +255,10 @@ def run(params: dict) -> None:
         {
             "rows": meta["n_rows"],
             "accounts": meta["n_accounts"],
+            "spells": meta["n_spells"],
             "events": meta["n_events"],
             "indicators_testable": n_testable,
             "indicators_not_testable": len(reasons) - n_testable,
+            "user_indicators": len(user),
         },
     )
