@@ -27,6 +27,29 @@ Schema (CONTRACTS.md §1; keys of `indicators` are the canonical indicator ids o
                      the window), by_billing_period, churned_accounts, target, hazard_scale
     trajectories     realised shares of fast / slow_starter / sluggish accounts
     data_window      first and last day of the activity tables
+    vocabulary       (added by stage.py) the words the tables are written in:
+        name           "default" | "foreign" (simulate.vocabulary)
+        labels         {column: {canonical label: written label}} for segment, customer_goal,
+                       plan, billing_period, role, event_type, kind, milestone, category
+                       (identity maps for "default"); ground truth itself stays canonical
+        params         the `vocabulary:` params block (meaning -> [labels]) = vocabulary.yaml
+        unknown_goal_accounts  accounts whose goal is written "unknown" (foreign only)
+        key_person_event_type  {canonical, written, share_of_key_person_events}: the event
+                       type key persons emit most (null in the snapshot shape: no events)
+    history          (added by stage.py) contract histories, from the simulator's own state:
+        shape          "history" | "snapshot" | "log_ends_mid_term" (simulate.shape)
+        churn_dates    {account_id: YYYY-MM-DD} true churn date of every churned first spell
+                       (in a snapshot the file dates them all the export day)
+        upgrades       {count, eligible_accounts, share_of_eligible, dates: {account_id: day
+                       the overlapping upgrade row starts}}
+        reactivations  {count, eligible_churns (return day inside the window),
+                       share_of_eligible, dates: {account_id: start of the returning spell}}
+        monthly_record [{month: YYYY-MM, active_accounts_end, mrr_end (in force on the month's
+                       last day, the last month: end_date), new_accounts, new_mrr (first
+                       spells started, MRR at start), churned_accounts, churned_mrr (churned
+                       spells ending in the month, MRR in force the day before),
+                       reactivations, reactivated_mrr}], from the grid origin's month to
+                       end_date's month
 """
 
 from __future__ import annotations
