@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from churnlab.cli import app
 from churnlab.hypotheses.synthetic import synthetic_panel
+from churnlab.indicators.catalog import CATALOG
 from churnlab.io import read_json, write_json, write_parquet
 
 RENAME = {"leader": "key_person_activity_change", "coincident": "nps_unanswered",
@@ -26,9 +27,19 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     panel = synthetic_panel(n_accounts=500, n_weeks=50, seed=3).rename(columns=RENAME)
     write_parquet(panel, tmp_path / "data/processed/panel.parquet")
-    indicators = {i: {"testable": True, "reason": None} for i in RENAME.values()}
-    indicators["first_response_hours"] = {"testable": False, "reason": "tickets table missing"}
-    write_json(tmp_path / "data/processed/panel_meta.json", {"indicators": indicators})
+    # panel_meta lists every indicator, testable or not (built-ins; a user-defined one too)
+    indicators = {
+        ind.id: {"source": "builtin", "testable": True, "reason": None, "tables": list(ind.tables)}
+        for ind in CATALOG
+    }
+    indicators["first_response_hours"].update(testable=False, reason="tickets table missing")
+    indicators["blocks_4w"] = {"source": "user", "testable": True, "reason": None,
+                               "tables": ["events"]}  # fmt: skip
+    write_json(
+        tmp_path / "data/processed/panel_meta.json",
+        {"indicators": indicators, "snapshot": False,
+         "attributes": {"billing_period": ["annual", "monthly"]}},
+    )  # fmt: skip
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -79,3 +90,67 @@ def test_bad_hypothesis_file_is_a_config_error(project):
     result = CliRunner().invoke(app, ["hypotheses"])
     assert result.exit_code == 2
     assert "field 'direction'" in result.output and "key_person_usage_drop" in result.output
+
+
+def _append_hypotheses(*entries):
+    doc = yaml.safe_load(Path("hypotheses.yaml").read_text())
+    doc["hypotheses"] += list(entries)
+    Path("hypotheses.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_unknown_indicator_lists_the_panel_meta_ids_grouped(project):
+    _append_hypotheses(
+        {"id": "blocks", "statement": "s", "stage": "adoption", "indicator": "block_user",
+         "direction": "high", "threshold": 1, "expected_lead_weeks": 4, "action": "a",
+         "kind": "risk"}
+    )  # fmt: skip
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params.setdefault("panel", {})["indicators_file"] = "our_indicators.yaml"
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(app, ["hypotheses"])
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert "hypothesis 'blocks', field 'indicator': unknown indicator id 'block_user'" in line
+    assert "user-defined: blocks_4w" in line and "built-in: active_days," in line
+    assert "src/churnlab/indicators/catalog.py" in line and "our_indicators.yaml" in line
+
+
+def test_attribute_hypothesis_through_the_stage(project):
+    _append_hypotheses(
+        {"id": "monthly_churns_more", "statement": "Month-to-month contracts churn more",
+         "stage": "renewal", "attribute": "billing_period", "values": ["Monthly"],
+         "action": "Offer annual", "kind": "risk"},
+        {"id": "gold_plan", "statement": "s", "stage": "renewal", "attribute": "plan",
+         "values": ["gold"], "action": "a", "kind": "risk"},
+    )  # fmt: skip
+    result = CliRunner().invoke(app, ["hypotheses"])
+    assert result.exit_code == 0, result.output
+    out = read_json("models/hypotheses.json")
+    by_id = {h["id"]: h for h in out["hypotheses"]}
+    rec = by_id["monthly_churns_more"]
+    assert rec["indicator"] == "attribute:billing_period" and rec["attribute"] == "billing_period"
+    assert rec["values"] == ["Monthly"] and rec["values_not_in_data"] == []
+    assert rec["direction"] is None and rec["threshold"] is None
+    assert rec["lamp_rule"] == "billing_period in [Monthly]"
+    # the synthetic world's billing period does not change the hazard
+    assert rec["verdict"] in {"no evidence", "inconclusive"}, rec["verdict_reason"]
+    assert [p["lag_weeks"] for p in rec["lead_profile"]] == [0]
+    assert rec["landmark_tests"][0]["landmark_week"] == 0
+    assert 0.4 < rec["lamp_on_share"] < 0.8  # ~60% of accounts are monthly
+    gold = by_id["gold_plan"]
+    assert gold["verdict"] == "not testable"
+    assert gold["verdict_reason"] == "'plan' has one value in the data ('standard')"
+    assert "spells" in out["settings"]["rules"] and "attribute" in out["settings"]["rules"]
+
+
+def test_snapshot_meta_makes_activity_indicators_not_testable(project):
+    meta = read_json("data/processed/panel_meta.json")
+    meta["snapshot"] = True
+    write_json("data/processed/panel_meta.json", meta)
+    result = CliRunner().invoke(app, ["hypotheses"])
+    assert result.exit_code == 0, result.output
+    by_id = {h["id"]: h for h in read_json("models/hypotheses.json")["hypotheses"]}
+    kp = by_id["key_person_usage_drop"]
+    assert kp["verdict"] == "not testable"
+    assert kp["verdict_reason"].startswith("snapshot export: no events")
+    assert read_json("models/hypotheses.json")["settings"]["snapshot"] is True

@@ -39,9 +39,7 @@ def test_lag_within_spell_never_crosses_accounts_or_gaps():
     np.testing.assert_array_equal(lag_within_spell(p, "x", 0), [1, 2, 3, 4, 5])
     # A's week 3 follows a gap (no week 2), so its 1-week lag is unknown.
     np.testing.assert_array_equal(lag_within_spell(p, "x", 1), [np.nan, 1, np.nan, np.nan, 4])
-    np.testing.assert_array_equal(
-        lag_within_spell(p, "x", 2), [np.nan, np.nan, 2, np.nan, np.nan]
-    )
+    np.testing.assert_array_equal(lag_within_spell(p, "x", 2), [np.nan, np.nan, 2, np.nan, np.nan])
 
 
 def test_lamp_is_strict_and_keeps_unknowns():

@@ -12,11 +12,14 @@ import pandas as pd
 from churnlab.config import base_path, metrics_path
 from churnlab.errors import ConfigError, UserError
 from churnlab.hypotheses.analysis import Settings, run_hypotheses
-from churnlab.hypotheses.spec import load_hypotheses
+from churnlab.hypotheses.design import sort_keys
+from churnlab.hypotheses.spec import DEFAULT_INDICATORS_FILE, KnownIndicators, load_hypotheses
 from churnlab.hypotheses.verdict import LEADS, VERDICTS
 from churnlab.io import read_json, write_json, write_parquet
 
 REQUIRED = ("account_id", "start", "stop", "event")
+# Tables whose absence makes an export a snapshot (brief v2: tables.json "snapshot").
+ACTIVITY_TABLES = ("events", "tickets", "surveys", "touchpoints", "milestones", "users")
 
 
 def settings_from_params(params: dict[str, Any]) -> Settings:
@@ -65,14 +68,39 @@ def read_panel(path: Path, adjust_for: list[str]) -> pd.DataFrame:
         raise UserError(
             f"{path}: row {int(bad.argmax()) + 1}, columns 'start'/'stop': stop must exceed start"
         )
-    return panel.sort_values(["account_id", "start"], kind="stable").reset_index(drop=True)
+    return panel.sort_values(sort_keys(panel), kind="stable").reset_index(drop=True)
 
 
 def testable_from_meta(meta: dict) -> dict[str, str | None]:
+    """Indicator id -> None if the panel meta calls it testable, else the reason. In a
+    snapshot export (meta `snapshot: true`) an indicator that needs an activity table is not
+    testable even if an older meta forgot to say so."""
     out = {}
+    snapshot = bool(meta.get("snapshot"))
     for ind, info in (meta.get("indicators") or {}).items():
-        out[ind] = None if info.get("testable", True) else (info.get("reason") or "not testable")
+        info = info or {}
+        reason = None if info.get("testable", True) else (info.get("reason") or "not testable")
+        needs = [t for t in info.get("tables") or () if t in ACTIVITY_TABLES]
+        if reason is None and snapshot and needs:
+            reason = f"snapshot export: no {', '.join(needs)} table (accounts and contracts only)"
+        out[ind] = reason
     return out
+
+
+def known_indicators(meta: dict, params: dict) -> KnownIndicators:
+    """Valid indicator ids: panel_meta.json's list (built-in and user-defined); the built-in
+    catalog only when there is no meta. The indicators file is named in the error message."""
+    path = (params.get("panel") or {}).get("indicators_file") or DEFAULT_INDICATORS_FILE
+    if meta.get("indicators"):
+        return KnownIndicators.from_meta(meta, str(path))
+    return KnownIndicators.catalog(indicators_file=str(path))
+
+
+def n_spells(panel: pd.DataFrame) -> int:
+    """Subjects at risk: (account, spell) pairs, or accounts when the panel has no spells."""
+    if "spell" not in panel.columns:
+        return int(panel["account_id"].nunique())
+    return int(len(panel[["account_id", "spell"]].drop_duplicates()))
 
 
 def run(params: dict) -> None:
@@ -82,7 +110,9 @@ def run(params: dict) -> None:
     meta_path = processed / "panel_meta.json"
     meta = read_json(meta_path) if meta_path.exists() else {}
     testable = testable_from_meta(meta)
-    hyps = load_hypotheses(params["hypotheses"].get("file", "hypotheses.yaml"), testable)
+    hyps = load_hypotheses(
+        params["hypotheses"].get("file", "hypotheses.yaml"), known_indicators(meta, params)
+    )
 
     res = run_hypotheses(panel, hyps, testable, s)
 
@@ -96,9 +126,13 @@ def run(params: dict) -> None:
         "landmark_weeks": s.landmark_weeks, "landmark_follow_weeks": s.landmark_follow_weeks,
         "combined_penalizer": s.combined_penalizer, "seed": s.seed,
         "n_panel_rows": len(panel), "n_panel_accounts": int(panel["account_id"].nunique()),
-        "n_panel_events": int(panel["event"].sum()),
+        "n_panel_spells": n_spells(panel), "n_panel_events": int(panel["event"].sum()),
+        "snapshot": bool(meta.get("snapshot", False)),
         "rules": {
-            "lamp": "low: on when indicator < threshold; high: on when indicator > threshold",
+            "lamp": "low: on when indicator < threshold; high: on when indicator > threshold; attribute: on in the weeks where the account's attribute (segment, customer_goal, plan, billing_period, region; the value in force that week) is one of values, compared trimmed and case-insensitively; a missing value is unknown (row left out)",
+            "spells": "an account that churned and came back has one spell per stretch of contracts; each spell is its own subject at risk from its own start (start/stop count weeks since the spell's first week): Cox risk sets, lags, churn within the horizon, landmark KM groups and recall are per spell, and a lag never reaches into another spell. Cox standard errors are not clustered by account (the GLM cross-check's are); the random threshold split, the threshold bootstrap and min_accounts count whole accounts",
+            "attribute": "an attribute is known from a spell's first week, so it is tested at lag 0 only (lagging a static value would only drop rows), with the adjust_for columns except the attribute itself; significant in the expected direction = leads churn (there is no too late to act on); lamp performance uses every account (no threshold to choose); landmark KM groups are fixed at week 0 of each spell and followed to its end; listed values absent from the data are reported in values_not_in_data; not testable when none occurs, the attribute has one value, or the values cover every value in the data",
+            "not_testable": "not testable (rather than inconclusive) when the data cannot answer at all: the indicator's table is missing or the export is a snapshot without it, the column is absent, the indicator has no value or one value in the data, the attribute cannot vary, or the panel has no rows or no churn",
             "lead_profile": "time-varying Cox (Efron), lamp lagged k weeks within account, adjusted for adjust_for; rows whose lagged value is unknown are dropped; p_value = likelihood-ratio test of the lamp (model with vs without it on the same rows; wald_p_value kept beside it), CI = Wald; a lag is not fitted when fewer than min_state_events churns are expected by chance in the rarer lamp state",
             "verdict": "evidence = lags with BH q <= fdr_alpha, HR at least min_effect_hr away from 1 and the expected sign (risk: HR > 1, opportunity: HR < 1); best lag = the longest of them whose |log HR| is within one SE of the peak's; leads churn if best lag >= min_actionable_lead_weeks, else too late to act on; evidence only in the other direction = opposite direction; no evidence only if the 95% CI at the closest lag excludes HR rule_out_hr (risk) or 1/rule_out_hr (opportunity), else inconclusive",
             "fdr": "two-level Benjamini-Hochberg (Benjamini-Bogomolov): a Simes p-value per hypothesis over its lags (hypothesis_p_value), BH across hypotheses (hypothesis_q_value) selects R of m; within a selected hypothesis its lags are BH-tested at fdr_alpha * R / m; a lag's q_value is its within-hypothesis BH q times m / R",
