@@ -100,7 +100,9 @@ def churn_warnings(
     - `churn_pile_up_at_end`: the last complete month (last day <= as_of) has >= MIN_CHURNS
       churns and more than PILE_UP_RATIO x the median of the (up to) 12 months before it,
       counting only months from `first_day` (the earliest term start) on;
-    - `single_churn_date`: >= MIN_CHURNS churns and >= 90% of them on one date.
+    - `single_churn_date`: >= MIN_CHURNS churns and >= 90% of them on one date (a snapshot).
+    A pile-up that is the single date is reported once, as single_churn_date: both have one
+    cause, and the pile-up's advice (a renewal grace period) does not apply to snapshots.
     """
     churns = spells.loc[spells["churned"], "end_date"]
     out: list[dict[str, str]] = []
@@ -111,8 +113,11 @@ def churn_warnings(
     earliest = first_day.to_period("M").to_timestamp() if first_day is not None else last
     before = pd.date_range(last - pd.DateOffset(months=12), periods=12, freq="MS")
     before = before[before >= earliest]
+    per_day = churns.value_counts().sort_index()
+    top_date, n_top = per_day.idxmax(), int(per_day.max())  # ties: the earliest date
+    single_date = n_top >= SINGLE_DATE_SHARE * len(churns)
     n_last = int(per_month.get(last, 0))
-    if len(before) and n_last >= MIN_CHURNS:
+    if len(before) and n_last >= MIN_CHURNS and not single_date:
         median = float(np.median([per_month.get(m, 0) for m in before]))
         if n_last > PILE_UP_RATIO * median:
             out.append(
@@ -129,9 +134,7 @@ def churn_warnings(
                     ),
                 }
             )
-    per_day = churns.value_counts().sort_index()
-    top_date, n_top = per_day.idxmax(), int(per_day.max())  # ties: the earliest date
-    if n_top >= SINGLE_DATE_SHARE * len(churns):
+    if single_date:
         out.append(
             {
                 "code": "single_churn_date",

@@ -153,10 +153,11 @@ def nothing_passed_message(
     values, what was expected and (for a closed category) the param that maps labels."""
     top = max(counts["by_reason"], key=counts["by_reason"].get)
     column, rows, values = state.where(top)
-    quoted = ", ".join(f"'{v}'" for v in values)
-    where = f"{top} in column '{column}'" if column else top
-    detail = f"{where} ({rows} of {counts['read']} rows" if column else f"{where} ("
-    detail += f", e.g. {quoted})" if quoted and column else (")" if column else "")
+    detail = top
+    if column:
+        quoted = ", ".join(f"'{v}'" for v in values)
+        detail += f" in column '{column}' ({rows} of {counts['read']} rows"
+        detail += f", e.g. {quoted})" if quoted else ")"
     spec = TABLES[table]
     col = spec.columns.get(column)
     if top == "invalid_category" and col is not None and col.allowed:
@@ -168,10 +169,9 @@ def nothing_passed_message(
         )
     elif top == "time_order" and column:
         earlier = next((a for a, b in spec.time_order if b == column), "its start")
-        hint = f"'{column}' before '{earlier}'"
+        hint = f"'{column}' is before '{earlier}'"
     else:
         hint = REASON_HINTS.get(top, "")
-    detail = detail.replace(" ()", "")
     return (
         f"{path}: none of the {counts['read']} rows of required table '{table}' passed "
         f"validation (most common reason: {detail}{'; ' + hint if hint else ''}; every row's "
