@@ -61,11 +61,11 @@ def diagnose(x: np.ndarray, names: list[str]) -> Collinearity:
     if p < 2 or len(x) < 2:
         return Collinearity(1.0, None, None)
     xc = x - x.mean(axis=0)
-    sd = np.sqrt((xc * xc).sum(axis=0))
+    cross = xc.T @ xc  # centred cross-products; one copy of x, one product
+    sd = np.sqrt(np.diag(cross))
     if np.any(sd == 0):  # a constant column is reported elsewhere
         return Collinearity(1.0, None, None)
-    z = xc / sd
-    corr = z.T @ z
+    corr = cross / np.outer(sd, sd)
     eigval, eigvec = np.linalg.eigh(corr)
     smallest = max(float(eigval[0]), 0.0)
     if smallest <= 1e-12 * float(eigval[-1]):
