@@ -238,6 +238,8 @@ def test_stage_names_missing_column(tmp_path, monkeypatch):
         run(params)
     with pytest.raises(ConfigError, match=r"kpis\.observation_start must be null or a date"):
         parse_observation_start("soon")
+    with pytest.raises(ConfigError, match=r"kpis\.observation_start 2025-08-01 is after as_of"):
+        kpis_of(contract_rows(), account_rows(), AS_OF, observation_start=T("2025-08-01"))
 
 
 def truncation_world():

@@ -150,6 +150,11 @@ def compute_kpis(
     if terms.empty:
         raise UserError("contract_terms.parquet: no contract term starts on or before as_of")
     source = "kpis.observation_start"
+    if observation_start is not None and observation_start > as_of:
+        raise ConfigError(
+            f"params.yaml: kpis.observation_start {observation_start.date()} is after as_of "
+            f"{as_of.date()} (tables.json): nothing would be observed"
+        )
     if observation_start is None:
         observation_start = terms["start_date"].min()
         source = "earliest contract start"
