@@ -1,10 +1,13 @@
-"""A tiny hand-made project (CONTRACTS.md §2–§4 files) whose numbers can be checked by hand.
+"""A tiny hand-made project (CONTRACTS.md §2–§4 files, data contract v2) whose numbers can be
+checked by hand. Labels are the company's own words, not churnlab's.
 
-Six accounts start in the week of 2025-01-06:
-  a1 smb/done_for_me churns after 10 weeks   a2 smb/learn_myself active 10 weeks
-  a3 mid_market/done_for_me churns after 6    a4 enterprise/learn_myself active 10
-  a5 smb/done_for_me churns after 4           a6 mid_market/learn_myself active 10
+Six accounts start in the week of 2025-01-06 (one spell each):
+  a1 smb/done_for_me churns after 10 weeks          a2 smb/learn_myself active 10 weeks
+  a3 Public sector/done_for_me churns after 6       a4 公共部門/learn_myself active 10
+  a5 smb/done_for_me churns after 4                 a6 Public sector/EVIL_GOAL active 10
 Overall KM retention: 5/6 after week 4, 4/6 after week 6, 1/2 after week 10.
+a1 churns in the last panel week (2025-03-10): it is scored red that week but is no longer a
+customer, so "red now" counts a2 only.
 """
 
 from __future__ import annotations
@@ -19,15 +22,18 @@ from churnlab.io import write_json, write_parquet
 
 EVIL_NAME = '<script>alert("x")</script> & Sons'
 JA_NAME = "株式会社テスト"
+PUBLIC = "Public sector"
+JA_SEGMENT = "公共部門"
+EVIL_GOAL = "a/b <script>x</script>"
 START = pd.Timestamp("2025-01-06")  # a Monday
 
 ACCOUNTS = [
     ("a1", "smb", "done_for_me", 10, 1),
     ("a2", "smb", "learn_myself", 10, 0),
-    ("a3", "mid_market", "done_for_me", 6, 1),
-    ("a4", "enterprise", "learn_myself", 10, 0),
+    ("a3", PUBLIC, "done_for_me", 6, 1),
+    ("a4", JA_SEGMENT, "learn_myself", 10, 0),
     ("a5", "smb", "done_for_me", 4, 1),
-    ("a6", "mid_market", "learn_myself", 10, 0),
+    ("a6", PUBLIC, EVIL_GOAL, 10, 0),
 ]
 
 HYPOTHESES = [
@@ -163,6 +169,7 @@ def panel() -> pd.DataFrame:
             rows.append(
                 {
                     "account_id": acc,
+                    "spell": 1,
                     "week_start": START + pd.Timedelta(weeks=w),
                     "start": w,
                     "stop": w + 1,
@@ -181,52 +188,77 @@ def panel() -> pd.DataFrame:
 
 
 def health_scores() -> pd.DataFrame:
+    """As the health stage writes it: `event` = 1 in the account's churn week (a1, week 9)."""
     w1, w2 = START + pd.Timedelta(weeks=8), START + pd.Timedelta(weeks=9)
     rows = [
-        ("a1", w1, 0.9, "red"),
-        ("a2", w1, 0.5, "amber"),
-        ("a4", w1, 0.1, "green"),
-        ("a6", w1, 0.1, "green"),
-        ("a1", w2, 0.95, "red"),
-        ("a2", w2, 0.8, "red"),
-        ("a4", w2, 0.1, "green"),
-        ("a6", w2, 0.4, "amber"),
+        ("a1", w1, 0.9, "red", 0),
+        ("a2", w1, 0.5, "amber", 0),
+        ("a4", w1, 0.1, "green", 0),
+        ("a6", w1, 0.1, "green", 0),
+        ("a1", w2, 0.95, "red", 1),
+        ("a2", w2, 0.8, "red", 0),
+        ("a4", w2, 0.1, "green", 0),
+        ("a6", w2, 0.4, "amber", 0),
     ]
-    return pd.DataFrame(rows, columns=["account_id", "week_start", "score", "band"])
+    return pd.DataFrame(rows, columns=["account_id", "week_start", "score", "band", "event"])
+
+
+def _month(month, churn, grr, nrr, active, mrr_start, expansion, reactivated, contraction):
+    churned = 100.0  # one account of MRR 100 churns in each month (a5, a3, a1)
+    end = mrr_start + expansion + reactivated - contraction - churned
+    return {
+        "month": month, "logo_churn_rate": churn, "grr": grr, "nrr": nrr,
+        "active_accounts": active, "mrr_start": mrr_start, "new_mrr": 0.0,
+        "expansion_mrr": expansion, "reactivated_mrr": reactivated,
+        "contraction_mrr": contraction, "churned_mrr": churned, "mrr_end": end,
+    }  # fmt: skip
 
 
 def kpis() -> dict:
+    """models/kpis.json v2. MRR bridge over the 3 months: 600 + 20 expansion + 50 reactivated
+    - 10 contraction - 300 churned = 360 at the end. The pooled monthly NRR (99.2%) is pooled
+    over 3 observed months; there is no 12-month figure (too short a history)."""
     return {
+        "as_of": "2025-03-16",
         "monthly": [
-            {
-                "month": "2025-01",
-                "logo_churn_rate": 0.02,
-                "grr": 0.97,
-                "nrr": 1.02,
-                "active_accounts": 6,
-            },
-            {
-                "month": "2025-02",
-                "logo_churn_rate": 0.025,
-                "grr": 0.96,
-                "nrr": 1.01,
-                "active_accounts": 5,
-            },
-            {
-                "month": "2025-03",
-                "logo_churn_rate": 0.04,
-                "grr": 0.95,
-                "nrr": 0.987,
-                "active_accounts": 4,
-            },
+            _month("2025-01", 0.02, 0.97, 1.02, 6, 600.0, 20.0, 0.0, 0.0),
+            _month("2025-02", 0.025, 0.96, 1.01, 5, 520.0, 0.0, 0.0, 0.0),
+            _month("2025-03", 0.04, 0.95, 0.987, 4, 420.0, 0.0, 50.0, 10.0),
         ],
-        "headline": {"logo_churn_rate": 0.04, "nrr": 0.987},
+        "headline": {
+            "as_of": "2025-03-16",
+            "window_months": ["2025-01-01", "2025-03-01"],
+            "months_pooled": 3,
+            "monthly_logo_churn": 0.0284,
+            "monthly_grr": 0.96,
+            "monthly_nrr": 0.992,
+            "grr_12m": None,
+            "nrr_12m": None,
+            "active_accounts_now": 3,
+        },
         "definitions": {},
     }
 
 
+PILE_UP_MESSAGE = "March 2025 churn (9) is 4.5x the median of the previous 12 months (2)."
+
+
 def tables_json() -> dict:
     return {
+        "as_of": "2025-03-16",
+        "as_of_source": "latest date in the data (events.occurred_at)",
+        "snapshot": False,
+        "warnings": [{"code": "churn_pile_up_at_end", "message": PILE_UP_MESSAGE}],
+        "contract_history": {
+            "overlapping_rows": 1,
+            "superseded_days": 45,
+            "gaps_bridged": 2,
+            "reactivations": 1,
+            "spells_censored_at_end": 1,
+            "accounts_without_contract": 1,
+            "accounts_without_contract_ids": ["a9"],
+            "events_of_accounts_without_contract": 12,
+        },
         "present": ["accounts", "contracts", "events", "users"],
         "missing_optional": ["surveys", "touchpoints"],
         "rows": {
@@ -255,6 +287,9 @@ def tables_json() -> dict:
 def health_json() -> dict:
     """models/health_score.json's validation and band blocks (CONTRACTS.md §4)."""
     return {
+        "as_of": "2025-03-16",
+        "score_source": "lamps + baseline",
+        "message": "1 lamp(s) from hypotheses that lead churn enter the score",
         "validation": {
             "split_week": "2025-02-24",
             "n_accounts": 6,
@@ -287,8 +322,9 @@ def km_curves() -> pd.DataFrame:
     for by, group, curve in (
         ("overall", "all", [1.0, 0.83, 0.5]),
         ("segment", "smb", [1.0, 0.67, 0.33]),
-        ("segment", "enterprise", [1.0, 1.0, 1.0]),
+        ("segment", JA_SEGMENT, [1.0, 1.0, 1.0]),
         ("customer_goal", "done_for_me", [1.0, 0.67, 0.0]),
+        ("billing_period", "monthly", [1.0, 0.83, 0.5]),
     ):
         for months, surv in zip([0, 1, 2], curve, strict=True):
             rows.append((by, group, months, surv, max(surv - 0.1, 0), min(surv + 0.1, 1)))
@@ -307,18 +343,30 @@ def cohort_retention() -> pd.DataFrame:
     )
 
 
+def attributes(df: pd.DataFrame) -> dict:
+    """panel_meta.json "attributes": sorted distinct labels per attribute column."""
+    cols = ("segment", "customer_goal", "plan", "billing_period")
+    return {c: sorted(df[c].dropna().astype(str).unique()) for c in cols}
+
+
 def write_project(
     root: Path,
     language: str = "en",
-    segments=("smb", "enterprise"),
+    segments=("smb", JA_SEGMENT),
     goals=("done_for_me",),
     with_kpi_tables: bool = True,
 ) -> Path:
-    """Write every report input under `root` plus a params.yaml and the notebooks."""
+    """Write every report input under `root` plus a params.yaml and the notebooks.
+
+    segments / goals: `reports.segments` / `reports.customer_goals` (None = every label in
+    the data; a sequence restricts and orders)."""
     root.mkdir(parents=True, exist_ok=True)
     params = yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))
     params["reports"].update(
-        language=language, segments=list(segments), customer_goals=list(goals), workers=2
+        language=language,
+        segments=None if segments is None else list(segments),
+        customer_goals=None if goals is None else list(goals),
+        workers=2,
     )
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     shutil.copytree(
@@ -333,6 +381,8 @@ def write_project(
         proc / "panel_meta.json",
         {
             "as_of": "2025-03-16",
+            "snapshot": False,
+            "attributes": attributes(panel()),
             "n_accounts": 6,
             "n_rows": len(panel()),
             "n_events": 3,
@@ -436,7 +486,7 @@ def write_project(
                 "a6",
                 JA_NAME,
                 "csm_2",
-                "mid_market",
+                PUBLIC,
                 "amber",
                 60.0,
                 0.4,
@@ -462,7 +512,7 @@ def write_project(
                 "a4",
                 "Acme",
                 "csm_1",
-                "enterprise",
+                JA_SEGMENT,
                 "green",
                 90.0,
                 0.1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,14 +17,26 @@ from churnlab.reports.__main__ import main as reports_main
 
 pytestmark = pytest.mark.e2e
 
-EXPECTED = [
-    "action_list",
-    "customer_goal_done_for_me",
-    "data_quality",
-    "executive_summary",
-    "hypotheses",
-    "segment_smb",
-]
+
+def _sha8(label: str) -> str:
+    return hashlib.sha1(label.encode("utf-8")).hexdigest()[:8]
+
+
+# reports.segments null (every label in the data), reports.customer_goals a list whose second
+# value does not occur: group pages follow the data, with safe names for any label.
+GOAL_PAGE = f"groups/customer_goal_a_b_script_x_script-{_sha8(fx.EVIL_GOAL)}"
+EXPECTED = sorted(
+    [
+        "action_list",
+        "data_quality",
+        "executive_summary",
+        "hypotheses",
+        "groups/segment_smb",
+        f"groups/segment_public_sector-{_sha8(fx.PUBLIC)}",
+        f"groups/segment_value-{_sha8(fx.JA_SEGMENT)}",
+        GOAL_PAGE,
+    ]
+)
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -46,15 +59,18 @@ def _render(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    root = fx.write_project(tmp_path_factory.mktemp("reports_en"), segments=("smb",))
+    root = fx.write_project(
+        tmp_path_factory.mktemp("reports_en"), segments=None, goals=(fx.EVIL_GOAL, "enterprise")
+    )
     _render(root)
     return root
 
 
 def _pages(project: Path) -> dict[str, str]:
+    html = project / "reports/html"
     return {
-        p.stem: p.read_text(encoding="utf-8")
-        for p in sorted((project / "reports/html").glob("*.html"))
+        p.relative_to(html).with_suffix("").as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(html.rglob("*.html"))
     }
 
 
@@ -103,15 +119,16 @@ def test_each_report_has_its_sections_and_images(project):
             "Examples of quarantined rows",
         ],
         "action_list": ["Health bands this week", "Accounts to act on, by CSM", "Opportunities"],
-        "segment_smb": ["Segment report: smb", "Takeaways", "Retention curves"],
+        "groups/segment_smb": ["Segment report: smb", "Takeaways", "Retention curves"],
     }
     for name, headings in expected.items():
         for h in headings:
             assert h in pages[name], (name, h)
     n_images = {k: v.count("data:image/png;base64,") for k, v in pages.items()}
     assert n_images["hypotheses"] == 7  # lead profile + KM x 3 testable, 1 threshold curve
-    assert n_images["executive_summary"] == 5
-    assert n_images["segment_smb"] == 3
+    # churn trend, MRR bridge, retention by segment and by billing period, cohorts, bands, HRs
+    assert n_images["executive_summary"] == 7
+    assert n_images["groups/segment_smb"] == 3
 
 
 def test_numbers_match_the_model_files(project):
@@ -123,12 +140,17 @@ def test_numbers_match_the_model_files(project):
     )
     assert "2.50 (1.80–3.47)" in pages["executive_summary"]
     kpis = json.loads((project / "models/kpis.json").read_text())
-    assert f"{kpis['monthly'][-1]['nrr'] * 100:.1f}%" in pages["executive_summary"]  # 98.7%
+    assert f"{kpis['headline']['monthly_nrr'] * 100:.1f}%" in pages["executive_summary"]  # 99.2%
+    assert "Monthly NRR (pooled over 3 observed months)" in pages["executive_summary"]
     assert "concordance 0.74 (baseline 0.61)" in pages["executive_summary"]
     assert "1,022" in pages["data_quality"] or "1,000" in pages["data_quality"]
     index = (project / "reports/index.html").read_text()
     assert "1 of 4 hypotheses lead churn" in index
-    assert "3 accounts, 2 churned; 2 in the red band now." in index  # smb: a1, a2 red
+    assert "Monthly logo churn 2.84% (pooled over 3 observed months)" in index
+    # smb: a1 and a2 scored red in the last week, but a1 churned that week
+    assert "3 accounts, 2 churned; 1 in the red band now." in index
+    for page in pages.values():
+        assert "Data as of 2025-03-16" in page
 
 
 def test_data_names_are_escaped(project):
@@ -142,6 +164,16 @@ def test_data_names_are_escaped(project):
         )
     )
     assert fx.JA_NAME in pages["action_list"]
+    # the user's labels are page titles: escaped in <title> and <h1>, never markup
+    goal = pages[GOAL_PAGE]
+    assert "<script>x</script>" not in goal
+    assert "<h1>Customer-goal report: a/b &lt;script&gt;x&lt;/script&gt;</h1>" in goal
+    assert re.search(
+        r"<title>Customer-goal report: a/b &lt;script&gt;x&lt;/script&gt;</title>", goal
+    )
+    ja = pages[f"groups/segment_value-{_sha8(fx.JA_SEGMENT)}"]
+    assert f"<h1>Segment report: {fx.JA_SEGMENT}</h1>" in ja
+    assert "Accounts with segment = 公共部門." in ja
     assert "&lt;img src=" in pages["data_quality"] and '<img src="x"' not in pages["data_quality"]
 
 
@@ -149,6 +181,10 @@ def test_index_links_every_report(project):
     index = (project / "reports/index.html").read_text()
     links = re.findall(r'href="([^"]+)"', index)
     assert sorted(links) == sorted(f"html/{k}.html" for k in EXPECTED)
+    assert (
+        "Configured in params.yaml but not in the data, so no page: customer goal “enterprise”"
+        in index
+    )
     for link in links:
         assert (project / "reports" / link).exists()
 
@@ -158,8 +194,9 @@ def test_rerender_is_byte_identical(project):
     index_before = (project / "reports/index.html").read_bytes()
     old = Path.cwd()
     os.chdir(project)
-    try:  # the per-report command dvc.yaml's foreach stages call, in fresh kernels
-        assert reports_main(["render", "hypotheses", "segment_smb"]) == 0
+    try:  # the commands dvc.yaml's stages call, in fresh kernels
+        assert reports_main(["render", "hypotheses"]) == 0
+        assert reports_main(["groups"]) == 0
         assert reports_main(["index"]) == 0
     finally:
         os.chdir(old)
@@ -184,6 +221,17 @@ def test_japanese_reports(tmp_path):
     assert "適合率 30.0%、再現率 55.0%" in hyp
     index = (root / "reports/index.html").read_text()
     assert "churnlab レポート一覧" in index and "3 社、うち解約 2 社" in index
+    # the groups command: pages for the configured labels only; stale pages are removed
+    groups = root / "reports/html/groups"
+    groups.mkdir(parents=True, exist_ok=True)
+    (groups / "segment_enterprise.html").write_text("from an older run")
+    os.chdir(root)
+    try:
+        assert reports_main(["groups"]) == 0
+    finally:
+        os.chdir(old)
+    assert sorted(p.name for p in groups.iterdir()) == ["segment_smb.html"]
+    assert "<h1>セグメント別レポート: smb</h1>" in (groups / "segment_smb.html").read_text()
 
 
 def test_failed_notebook_is_reported_with_its_path(tmp_path):

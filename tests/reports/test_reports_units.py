@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 
 import nbformat
 import numpy as np
@@ -46,7 +48,7 @@ def test_retention_by_group_per_segment():
     smb = curves[curves["group"] == "smb"]
     # smb: a5 churns at 4 (1 of 3), a1 at 10 (1 of the 2 left)
     assert smb["survival"].tolist() == pytest.approx([1, 2 / 3, 1 / 3])
-    assert set(curves["group"]) == {"smb", "mid_market", "enterprise"}
+    assert set(curves["group"]) == {"smb", fx.PUBLIC, fx.JA_SEGMENT}
 
 
 def test_monthly_churn_counts_events_over_active_accounts():
@@ -57,11 +59,53 @@ def test_monthly_churn_counts_events_over_active_accounts():
     assert out["logo_churn_rate"].tolist() == pytest.approx([1 / 6, 1 / 5, 1 / 4])
 
 
-def test_band_shares_and_latest_bands():
-    shares = frames.band_share_by_week(fx.health_scores())
-    last = shares.iloc[-1]
-    assert last[["red", "amber", "green"]].tolist() == pytest.approx([0.5, 0.25, 0.25])
-    assert frames.latest_bands(fx.health_scores()).to_dict() == {"red": 2, "amber": 1, "green": 1}
+def test_band_shares_and_latest_bands_count_active_accounts_only():
+    # latest week: a1 red but churned that week (event 1), a2 red, a4 green, a6 amber
+    scores = fx.health_scores()
+    shares = frames.band_share_by_week(scores)
+    assert shares.iloc[-1][["red", "amber", "green"]].tolist() == pytest.approx([1 / 3] * 3)
+    assert shares.iloc[0][["red", "amber", "green"]].tolist() == pytest.approx([0.25, 0.25, 0.5])
+    assert frames.latest_bands(scores).to_dict() == {"red": 1, "amber": 1, "green": 1}
+    # an older scores file without `event`: the panel's churn week says who left
+    old = scores.drop(columns="event")
+    assert frames.latest_bands(old).to_dict() == {"red": 2, "amber": 1, "green": 1}
+    assert frames.latest_bands(old, fx.panel()).to_dict() == {"red": 1, "amber": 1, "green": 1}
+    assert frames.band_share_by_week(old, fx.panel()).equals(shares)
+
+
+def test_red_band_never_exceeds_active_accounts(fixture_data):
+    html = _html(pages.executive_summary(fixture_data, "en"))
+    cards = dict(
+        re.findall(r'<div class="value">([^<]*)</div><div class="label">([^<]*)</div>', html)
+    )
+    by_label = {v: k for k, v in cards.items()}
+    assert by_label["Accounts in red band"] == "1"
+    assert by_label["Active accounts"] == "3"
+
+
+def test_spells_are_subjects_and_an_account_that_came_back_is_not_churned():
+    # acc x: spell 1 of 3 weeks ends in churn, spell 2 runs 2 weeks; acc y: 4 weeks, churns
+    panel = pd.DataFrame(
+        {
+            "account_id": ["x"] * 5 + ["y"] * 4,
+            "spell": [1, 1, 1, 2, 2, 1, 1, 1, 1],
+            "stop": [1, 2, 3, 1, 2, 1, 2, 3, 4],
+            "event": [0, 0, 1, 0, 0, 0, 0, 0, 1],
+            "segment": ["s"] * 9,
+        }
+    )
+    spells = frames.spell_lifetimes(panel)
+    assert spells[["account_id", "spell", "weeks", "churned"]].values.tolist() == [
+        ["x", 1, 3, 1],
+        ["x", 2, 2, 0],
+        ["y", 1, 4, 1],
+    ]
+    accounts = frames.account_lifetimes(panel).set_index("account_id")
+    assert accounts.loc["x", "churned"] == 0 and accounts.loc["x", "weeks"] == 5
+    assert accounts.loc["y", "churned"] == 1 and accounts.loc["y", "weeks"] == 4
+    # KM over the 3 subjects: week 3, 1 of 2 at risk churns (x spell 1); week 4, 1 of 1 (y)
+    km = frames.kaplan_meier(spells["weeks"], spells["churned"])
+    assert km["survival"].tolist() == pytest.approx([1, 0.5, 0])
 
 
 def test_hypotheses_table_sorting_and_top():
@@ -237,8 +281,36 @@ def test_churn_trend_sentence_direction():
 
 
 def test_nrr_sentence_threshold_at_100_percent():
-    assert "offsets" in takeaways.nrr_sentence(pd.DataFrame({"nrr": [0.9, 1.0]}), "en")
-    assert "shrinks" in takeaways.nrr_sentence(pd.DataFrame({"nrr": [1.1, 0.95]}), "en")
+    latest = {"nrr_basis": "latest", "latest_month": "2025-03"}
+    assert "offsets" in takeaways.nrr_sentence({"nrr": 1.0, **latest}, "en")
+    assert takeaways.nrr_sentence({"nrr": 0.95, **latest}, "en") == (
+        "Net revenue retention in the latest month (2025-03) is 95.0%: the existing base shrinks"
+        " in revenue terms."
+    )
+    assert takeaways.nrr_sentence({"nrr": None}, "en") is None
+
+
+def test_takeaway_quotes_the_headline_nrr_over_its_own_window():
+    # issue 13: "Net revenue retention is 99.2%" (the monthly figure) under a 12-month NRR
+    # headline of 86.1%. The takeaway must quote the headline's figure and name its window.
+    kpis = fx.kpis()
+    kpis["headline"] |= {
+        "nrr_12m": 0.861,
+        "grr_12m": 0.83,
+        "retention_12m_window": ["2024-03-31", "2025-03-31"],
+    }
+    monthly = frames.kpi_monthly(kpis)
+    head = frames.kpi_headline(kpis, monthly)
+    line = takeaways.nrr_sentence(head, "en")
+    assert line == (
+        "Net revenue retention over the 12 months to 2025-03-31 is 86.1%: the existing base"
+        " shrinks in revenue terms."
+    )
+    assert "99.2%" not in line
+    cards = dict((v, k) for k, v in pages.headline_cards(head, 1, "en"))
+    assert cards["86.1%"] == "NRR (12 months to 2025-03-31)"
+    assert cards["83.0%"] == "GRR (12 months to 2025-03-31)"
+    assert cards["2.84%"] == "Monthly logo churn (pooled over 3 observed months)"
 
 
 def test_executive_takeaways_from_fixture_numbers():
@@ -252,10 +324,12 @@ def test_executive_takeaways_from_fixture_numbers():
         "en",
     )
     assert lines[0] == "Logo churn rose from 2.0% to 4.0% per month over the last 3 months."
-    assert "98.7%" in lines[1] and "shrinks" in lines[1]
+    # without the kpis headline, the latest month's NRR, named as such
+    assert lines[1].startswith("Net revenue retention in the latest month (2025-03) is 98.7%")
     assert "2.5× higher" in lines[2] and "1.8–3.5" in lines[2] and "8 weeks ahead" in lines[2]
     assert lines[3].endswith(": 1.")
-    assert lines[4].startswith("50.0% of active accounts (2)")
+    # a1 churned in the latest week: not counted; a2 of a2, a4, a6 is red
+    assert lines[4].startswith("33.3% of active accounts (1)")
     assert "0.74 (baseline 0.61)" in lines[5]
 
 
@@ -313,20 +387,66 @@ def test_formatters():
 # --- catalog --------------------------------------------------------------------------------
 
 
-def test_catalog_lists_one_report_per_segment_and_goal():
+ATTRS = {"segment": ["Public sector", "smb", "公共部門"], "customer_goal": ["a/b", "<script>"]}
+
+
+def _sha8(label: str) -> str:
+    return hashlib.sha1(label.encode("utf-8")).hexdigest()[:8]
+
+
+def test_file_slug_is_safe_stable_and_distinct_for_any_label():
+    assert catalog.file_slug("smb") == "smb"
+    assert catalog.file_slug("done_for_me") == "done_for_me"
+    assert catalog.file_slug("Public sector") == f"public_sector-{_sha8('Public sector')}"
+    assert catalog.file_slug("公共部門") == f"value-{_sha8('公共部門')}"
+    assert catalog.file_slug("a/b") == f"a_b-{_sha8('a/b')}"
+    assert catalog.file_slug("<script>") == f"script-{_sha8('<script>')}"
+    assert catalog.file_slug("../etc") == f"etc-{_sha8('../etc')}"
+    labels = ["Public sector", "public sector", "public_sector", "Public-Sector", "SMB", "smb",
+              "公共部門", "公共部門 ", "a/b", "a\\b", "<script>", "x" * 80, "ÉTÉ", ""]  # fmt: skip
+    names = [catalog.file_slug(x) for x in labels]
+    assert len(set(names)) == len(labels)  # collision-free, and not by case alone
+    assert len({n.lower() for n in names}) == len(labels)
+    for name in names:
+        assert re.fullmatch(r"[a-z0-9_]{1,40}(-[0-9a-f]{8})?", name), name
+    assert catalog.file_slug("ÉTÉ") == f"ete-{_sha8('ÉTÉ')}"
+    assert names == [catalog.file_slug(x) for x in labels]  # stable
+
+
+def test_group_pages_follow_the_data():
+    params = {"base": {}, "reports": {"segments": None, "customer_goals": None}}
+    reports, skipped = catalog.group_reports(params, ATTRS)
+    assert [(r.kind, r.value) for r in reports] == [
+        ("segment", "Public sector"),
+        ("segment", "smb"),
+        ("segment", "公共部門"),
+        ("customer_goal", "a/b"),
+        ("customer_goal", "<script>"),
+    ]
+    assert skipped == []
+    assert reports[0].html_name == f"groups/segment_public_sector-{_sha8('Public sector')}.html"
+    assert reports[1].html_name == "groups/segment_smb.html"
+    assert reports[2].title("ja") == "セグメント別レポート: 公共部門"
+    assert reports[4].title("en") == "Customer-goal report: <script>"  # escaped where shown
+    keys = [r.key for r in catalog.all_reports(params, ATTRS)]
+    assert keys[:4] == list(catalog.CORE) and len(keys) == 9
+    # no data labels, no group pages (none for values that do not occur)
+    assert catalog.group_reports(params, {"segment": [], "customer_goal": []}) == ([], [])
+
+
+def test_configured_list_restricts_orders_and_skips_values_not_in_the_data():
     params = {
         "base": {},
-        "reports": {"segments": ["smb", "01"], "customer_goals": ["learn_myself"]},
+        "reports": {"segments": ["公共部門", " SMB ", "enterprise", "smb"], "customer_goals": []},
     }
-    keys = [r.key for r in catalog.all_reports(params)]
-    assert keys == [*catalog.CORE, "segment_smb", "segment_01", "customer_goal_learn_myself"]
-    assert catalog.find(params, "segment_01").value == "01"  # string ids stay strings
-
-
-def test_catalog_rejects_path_like_values():
-    params = {"base": {}, "reports": {"segments": ["../etc"]}}
+    reports, skipped = catalog.group_reports(params, ATTRS)
+    # trimmed, case-insensitive match; the page uses the data's label; duplicates once
+    assert [r.value for r in reports] == ["公共部門", "smb"]
+    assert skipped == [catalog.Skipped("segment", "enterprise")]
+    found = catalog.find(params, f"segment_value-{_sha8('公共部門')}", ATTRS)
+    assert found.value == "公共部門"
     with pytest.raises(ConfigError, match="reports.segments"):
-        catalog.all_reports(params)
+        catalog.settings({"reports": {"segments": "smb"}})
 
 
 def test_notebook_parameters_are_strings():
@@ -334,10 +454,27 @@ def test_notebook_parameters_are_strings():
         "base": {"models_dir": "m", "processed_dir": "p", "interim_dir": "i", "reports_dir": "r"},
         "reports": {"language": "ja", "segments": ["007"]},
     }
-    nb_params = catalog.notebook_parameters(params, catalog.find(params, "segment_007"))
+    attrs = {"segment": ["007"], "customer_goal": []}
+    nb_params = catalog.notebook_parameters(params, catalog.find(params, "segment_007", attrs))
     assert nb_params["value"] == "007" and nb_params["dimension"] == "segment"
     assert nb_params["title"] == "セグメント別レポート: 007"
     assert all(isinstance(v, str) for v in nb_params.values())
+
+
+def test_occurring_values_from_panel_meta_else_the_panel(tmp_path):
+    from churnlab.reports.loaders import Paths, occurring_values
+
+    root = fx.write_project(tmp_path / "p")
+    paths = Paths.from_dirs(
+        root / "models", root / "data/processed", root / "data/interim", root / "reports"
+    )
+    expected = {"segment": sorted(["smb", fx.PUBLIC, fx.JA_SEGMENT]),
+                "customer_goal": sorted(["done_for_me", "learn_myself", fx.EVIL_GOAL])}  # fmt: skip
+    assert occurring_values(paths) == expected
+    meta = json.loads(paths.panel_meta.read_text())
+    meta["attributes"] = {"segment": ["only this"]}  # goals fall back to the panel
+    paths.panel_meta.write_text(json.dumps(meta))
+    assert occurring_values(paths) == {**expected, "segment": ["only this"]}
 
 
 # --- plots and rendering helpers ----------------------------------------------------------
@@ -449,7 +586,7 @@ def test_cohort_report_restricts_to_segment(fixture_data):
     html = _html(pages.cohort_report(fixture_data, "en", "segment", "smb"))
     assert "66.7% of these 3 accounts have churned (2)." in html
     assert fx.EVIL_NAME not in html and "&lt;script&gt;" in html  # a2 (smb) is on the action list
-    assert fx.JA_NAME not in html  # a6 is mid_market
+    assert fx.JA_NAME not in html  # a6 is in the public sector
 
 
 def test_data_quality_sections(fixture_data):
@@ -564,3 +701,155 @@ def test_action_list_page_shows_the_first_accounts_per_csm_and_points_to_the_csv
     monkeypatch.setattr(pages, "ACCOUNTS_PER_CSM", 40)
     html = _html(pages.action_list(data, "en"))
     assert "z29" in html and "most MRR at risk" not in html
+
+
+# --- v2: honest headlines, warnings, contract histories, as-of -----------------------------
+
+
+def test_headline_cards_say_over_how_many_months_they_pool(fixture_data):
+    html = _html(pages.executive_summary(fixture_data, "en"))
+    cards = dict(
+        re.findall(r'<div class="value">([^<]*)</div><div class="label">([^<]*)</div>', html)
+    )
+    assert cards["2.84%"] == "Monthly logo churn (pooled over 3 observed months)"
+    assert cards["96.0%"] == "Monthly GRR (pooled over 3 observed months)"
+    assert cards["99.2%"] == "Monthly NRR (pooled over 3 observed months)"
+    assert (
+        "Monthly net revenue retention, pooled over 3 observed months, is 99.2%: the existing"
+        " base shrinks in revenue terms." in html
+    )
+    assert "98.7%" not in html  # March alone is never quoted beside a pooled headline
+
+
+def test_pooled_months_falls_back_to_the_monthly_records_in_the_window():
+    kpis = fx.kpis()
+    del kpis["headline"]["months_pooled"]
+    monthly = frames.kpi_monthly(kpis)
+    assert frames.pooled_months(kpis, monthly) == 3
+    kpis["headline"]["window_months"] = ["2025-03-01", "2025-03-01"]
+    assert frames.pooled_months(kpis, monthly) == 1
+    head = frames.kpi_headline(kpis, monthly)
+    assert takeaways.headline_labels(head, "en")["logo_churn"] == (
+        "Monthly logo churn (pooled over 1 observed month)"
+    )
+    assert frames.pooled_months({}, monthly) is None
+
+
+def test_percent_axis_never_repeats_a_tick_label():
+    plotting.apply_style("en")
+    monthly = pd.DataFrame(
+        {
+            "month": pd.date_range("2025-01-01", periods=4, freq="MS"),
+            "logo_churn_rate": [0.010, 0.011, 0.0105, 0.012],
+            "grr": [0.981, 0.9815, 0.983, 0.9822],
+            "nrr": [0.982, 0.984, 0.9835, 0.983],
+        }
+    )
+    fig = plotting.churn_trend(monthly, "en")
+    fig.canvas.draw()
+    for ax in fig.axes:
+        labels = [tl.get_text() for tl in ax.get_yticklabels() if tl.get_text()]
+        assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
+    assert plotting.distinct_decimals([98.0, 98.2, 98.4]) == 1
+    assert plotting.distinct_decimals([98.0, 98.25, 98.5]) == 2
+    assert plotting.distinct_decimals([0, 20, 40]) == 0
+    plotting.plt.close(fig)
+
+
+def test_mrr_bridge_has_a_reactivation_line_when_the_kpis_have_one():
+    monthly = frames.kpi_monthly(fx.kpis())
+    bridge = frames.mrr_bridge(monthly, 3)
+    # 600 + 0 new + 20 expansion + 50 reactivated - 10 contraction - 300 churned = 360
+    assert bridge["step"].tolist() == [
+        "start", "new_mrr", "expansion_mrr", "reactivated_mrr", "contraction_mrr", "churned_mrr",
+        "end",
+    ]  # fmt: skip
+    assert bridge["amount"].tolist() == [600, 0, 20, 50, -10, -300, 360]
+    without = frames.mrr_bridge(monthly.drop(columns="reactivated_mrr"), 3)
+    assert "reactivated_mrr" not in without["step"].tolist()
+    assert without.set_index("step").loc["other", "amount"] == 50  # said, not hidden
+    assert frames.mrr_bridge(monthly, 1)["amount"].tolist() == [420, 0, 0, 50, -10, -100, 360]
+    assert frames.mrr_bridge(pd.DataFrame(), 3).empty
+    assert isinstance(plotting.png_bytes(plotting.mrr_bridge(bridge, "ja")), bytes)
+
+
+def test_warnings_are_shown_with_what_they_mean(fixture_data):
+    for blocks in (
+        pages.executive_summary(fixture_data, "en"),
+        pages.data_quality(fixture_data, "en"),
+    ):
+        html = _html(blocks)
+        assert "Data warnings" in html
+        assert fx.PILE_UP_MESSAGE in html
+        assert "What it means: churn in the last month of the data is far above" in html
+    import copy
+
+    data = copy.copy(fixture_data)
+    data.tables = {
+        "warnings": [
+            {"code": "single_churn_date", "message": "98% of churns are on 2025-03-16."},
+            {"code": "new_code", "message": "Something ingest says."},
+        ]
+    }
+    html = _html(pages.executive_summary(data, "ja"))
+    assert "98% of churns are on 2025-03-16." in html and "スナップショット" in html
+    assert "Something ingest says." in html
+    # a snapshot: the monthly churn trend is not described as a trend
+    lines = takeaways.executive_takeaways(
+        frames.kpi_monthly(fx.kpis()), pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=int), {},
+        "en", warning_codes={"single_churn_date"},
+    )  # fmt: skip
+    assert not any("Logo churn rose" in line for line in lines)
+
+
+def test_data_quality_states_as_of_and_contract_histories(fixture_data):
+    html = _html(pages.data_quality(fixture_data, "en"))
+    assert "Data as of 2025-03-16 (latest date in the data (events.occurred_at))." in html
+    assert "Contract histories" in html
+    assert 'Reactivations (churn followed by a new spell)</td><td class="num">1<' in html
+    assert "Accounts with no accepted contract (left out of the panel and KPIs)" in html
+    assert "Events of accounts with no accepted contract (left out with them)" in html
+    assert '<td class="num">12</td>' in html and "(1 of 1 listed): a9." in html
+    assert "Snapshot export" not in html
+    import copy
+
+    data = copy.copy(fixture_data)
+    data.tables = dict(fixture_data.tables, snapshot=True)
+    assert "Snapshot export: accounts and contracts only" in _html(pages.data_quality(data, "en"))
+
+
+def test_every_page_header_states_the_as_of_date(fixture_data):
+    html = _html(pages.header(fixture_data, "en", "T"))
+    assert "Data as of 2025-03-16 (latest date in the data (events.occurred_at))." in html
+    assert "2025-03-16" in _html(pages.footer(ReportData(kpis={"as_of": "2025-03-16"}), "en"))
+
+
+def test_group_titles_are_escaped(fixture_data):
+    from churnlab.reports.index import index_html
+
+    report = catalog.Report("customer_goal", fx.EVIL_GOAL)
+    html = _html(pages.header(fixture_data, "en", report.title("en")))
+    assert "<script>" not in html and "a/b &lt;script&gt;x&lt;/script&gt;" in html
+    body = _html(pages.cohort_report(fixture_data, "en", "customer_goal", fx.EVIL_GOAL))
+    assert "<script>x" not in body and "customer goal = a/b &lt;script&gt;" in body
+    assert "0.0% of these 1 accounts have churned (0)." in body  # a6 only
+    index = index_html([report], fixture_data, "en", skipped=[catalog.Skipped("segment", "<b>")])
+    assert "<script>x" not in index and "&lt;script&gt;x" in index
+    assert 'href="html/groups/customer_goal_a_b_script_x_script-' in index
+    assert "no page: segment “&lt;b&gt;”" in index
+
+
+def test_retention_by_billing_period_and_plan_when_the_kpis_have_them(fixture_data):
+    import copy
+
+    n_images = sum(isinstance(b, bytes) for b in pages.executive_summary(fixture_data, "en"))
+    data = copy.copy(fixture_data)
+    km = fx.km_curves()
+    plan = km[km["by"] == "billing_period"].assign(by="plan", group="Pro 年額")
+    data.kpi_tables = dict(fixture_data.kpi_tables, km_curves=pd.concat([km, plan]))
+    assert sum(isinstance(b, bytes) for b in pages.executive_summary(data, "en")) == n_images + 1
+    data.kpi_tables = dict(fixture_data.kpi_tables, km_curves=km[km["by"] != "billing_period"])
+    assert sum(isinstance(b, bytes) for b in pages.executive_summary(data, "en")) == n_images - 1
+    assert i18n.label_text("ja", "billing_period", "annual") == "年払い"
+    assert i18n.label_text("ja", "segment", "annual") == "annual"  # only known canonical words
+    assert i18n.label_text("en", "plan", "Pro 年額") == "Pro 年額"

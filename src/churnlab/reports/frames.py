@@ -52,17 +52,90 @@ def kpi_monthly(kpis: dict) -> pd.DataFrame:
     return df.sort_values("month").reset_index(drop=True)
 
 
+def pooled_months(kpis: dict, monthly: pd.DataFrame) -> int | None:
+    """Over how many observed months the headline figures are pooled.
+
+    `headline.months_pooled` when the kpis stage wrote it, else the monthly records inside
+    `headline.window_months` [first, last], else None (unknown).
+    """
+    head = kpis.get("headline") or {}
+    if head.get("months_pooled") is not None:
+        return int(head["months_pooled"])
+    window = head.get("window_months")
+    if isinstance(window, list) and len(window) == 2 and not monthly.empty:
+        lo, hi = (pd.Timestamp(str(w)[:7] + "-01") for w in window)
+        return int(((monthly["month"] >= lo) & (monthly["month"] <= hi)).sum())
+    return None
+
+
 def kpi_headline(kpis: dict, monthly: pd.DataFrame) -> dict:
-    """Headline figures: the kpis stage's pooled values, else the latest month's."""
+    """Headline figures with what each one covers.
+
+    logo_churn: the kpis stage's pooled monthly churn over `months` observed months, else
+    the latest month's (`logo_basis` "pooled" / "latest"). grr / nrr: the 12-month figure
+    (`grr_12m`, basis "12m", window end `retention_end`), else the pooled monthly figure
+    ("pooled"), else the latest month's ("latest"). `latest_month` = "YYYY-MM" of the last
+    monthly record.
+    """
     head = dict(kpis.get("headline") or {})
     last = monthly.iloc[-1] if not monthly.empty else pd.Series(dtype=object)
-    return {
-        "logo_churn": head.get("monthly_logo_churn", last.get("logo_churn_rate")),
-        "grr": head.get("grr_12m", head.get("monthly_grr", last.get("grr"))),
-        "nrr": head.get("nrr_12m", head.get("monthly_nrr", last.get("nrr"))),
+    months = pooled_months(kpis, monthly)
+    out = {
         "active_accounts": head.get("active_accounts_now", last.get("active_accounts")),
         "window": head.get("retention_12m_window") or head.get("window_months"),
+        "months": months,
+        "latest_month": last["month"].strftime("%Y-%m") if "month" in last else None,
+        "retention_end": (head.get("retention_12m_window") or [None, None])[-1],
     }
+    if head.get("monthly_logo_churn") is not None:
+        out["logo_churn"], out["logo_basis"] = head["monthly_logo_churn"], "pooled"
+    else:
+        out["logo_churn"], out["logo_basis"] = last.get("logo_churn_rate"), "latest"
+    for key in ("grr", "nrr"):
+        if head.get(f"{key}_12m") is not None:
+            out[key], out[f"{key}_basis"] = head[f"{key}_12m"], "12m"
+        elif head.get(f"monthly_{key}") is not None:
+            out[key], out[f"{key}_basis"] = head[f"monthly_{key}"], "pooled"
+        else:
+            out[key], out[f"{key}_basis"] = last.get(key), "latest"
+    return out
+
+
+# MRR bridge movements in display order: (column of the monthly series, sign).
+BRIDGE_MOVES = [
+    ("new_mrr", 1),
+    ("expansion_mrr", 1),
+    ("reactivated_mrr", 1),
+    ("contraction_mrr", -1),
+    ("churned_mrr", -1),
+]
+
+
+def mrr_bridge(monthly: pd.DataFrame, months: int | None) -> pd.DataFrame:
+    """MRR at the start of the last `months` monthly records, each movement, MRR at the end.
+
+    Columns: step (start / new_mrr / ... / other / end), amount (signed, currency units),
+    first, last (the months covered). `reactivated_mrr` appears only when the kpis stage
+    writes it; `other` only when the movements do not add up to the end MRR (more than 0.5).
+    Empty when the series has no MRR columns.
+    """
+    cols = ["step", "amount", "first", "last"]
+    need = {"mrr_start", "mrr_end", "new_mrr", "churned_mrr"}
+    if monthly.empty or not need <= set(monthly.columns):
+        return pd.DataFrame(columns=cols)
+    window = monthly.tail(months) if months else monthly
+    first, last = window["month"].iloc[0], window["month"].iloc[-1]
+    rows = [("start", float(window["mrr_start"].iloc[0]))]
+    for col, sign in BRIDGE_MOVES:
+        if col in window:
+            rows.append((col, sign * float(pd.to_numeric(window[col]).fillna(0).abs().sum())))
+    end = float(window["mrr_end"].iloc[-1])
+    other = end - sum(a for _, a in rows)
+    if abs(other) > 0.5:
+        rows.append(("other", other))
+    rows.append(("end", end))
+    df = pd.DataFrame(rows, columns=["step", "amount"])
+    return df.assign(first=first, last=last)[cols]
 
 
 def kpi_km(
@@ -96,19 +169,44 @@ def cohort_matrix(kpi_tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 # --- panel-derived views (segments, goals) ----------------------------------------------
 
 
-def account_lifetimes(panel: pd.DataFrame) -> pd.DataFrame:
-    """One row per account: its attributes, weeks observed (max stop) and whether it churned."""
+def _subject_keys(panel: pd.DataFrame) -> list[str]:
+    """A survival subject is one spell of one account (one per account on an older panel)."""
+    return ["account_id", "spell"] if "spell" in panel else ["account_id"]
+
+
+def spell_lifetimes(panel: pd.DataFrame) -> pd.DataFrame:
+    """One row per subject (account x spell): attributes, weeks observed (max stop, counted
+    from the spell's first week) and whether the spell ended in churn. For KM curves: each
+    spell is its own subject, as in the kpis and hypotheses stages."""
+    cols = ["account_id", "segment", "customer_goal", "weeks", "churned"]
     if panel.empty:
-        return pd.DataFrame(columns=["account_id", "segment", "customer_goal", "weeks", "churned"])
-    attrs = [c for c in ("segment", "customer_goal") if c in panel]
+        return pd.DataFrame(columns=cols)
+    keys = _subject_keys(panel)
+    attrs = [c for c in ("segment", "customer_goal", "billing_period", "plan") if c in panel]
     agg = {"stop": "max", "event": "max", **{c: "last" for c in attrs}}
     out = (
-        panel.sort_values(["account_id", "stop"])
-        .groupby("account_id", sort=True)
+        panel.sort_values([*keys, "stop"])
+        .groupby(keys, sort=True, dropna=False)
         .agg(agg)
         .reset_index()
     )
     return out.rename(columns={"stop": "weeks", "event": "churned"}).astype({"churned": int})
+
+
+def account_lifetimes(panel: pd.DataFrame) -> pd.DataFrame:
+    """One row per account: its latest attributes, weeks observed over all its spells and
+    whether it is churned now (its latest spell ended in churn; a churned account that came
+    back is a customer again)."""
+    cols = ["account_id", "segment", "customer_goal", "weeks", "churned"]
+    spells = spell_lifetimes(panel)
+    if spells.empty:
+        return pd.DataFrame(columns=cols)
+    if "spell" not in spells:
+        return spells
+    spells = spells.sort_values(["account_id", "spell"])
+    attrs = [c for c in spells.columns if c not in ("account_id", "spell", "weeks", "churned")]
+    agg = {"weeks": "sum", "churned": "last", **{c: "last" for c in attrs}}
+    return spells.groupby("account_id", sort=True).agg(agg).reset_index()
 
 
 def kaplan_meier(durations: Iterable[float], events: Iterable[int]) -> pd.DataFrame:
@@ -182,8 +280,28 @@ def observed_months(monthly: pd.DataFrame, kpis: dict) -> pd.DataFrame:
     return monthly[keep].reset_index(drop=True)
 
 
-def band_share_by_week(scores: pd.DataFrame) -> pd.DataFrame:
-    """Share of scored accounts in each band per week: columns week_start, red, amber, green."""
+def active_scores(scores: pd.DataFrame, panel: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Score rows of accounts still customers: rows whose week is the account's churn week
+    are dropped (`event` = 1 in health_scores.parquet, else in the panel when given).
+
+    A churned account is not "in the red band now": counting it made red exceed active."""
+    if scores.empty:
+        return scores
+    if "event" in scores:
+        return scores[pd.to_numeric(scores["event"]).fillna(0) == 0]
+    if panel is not None and not panel.empty and {"event", "week_start"} <= set(panel.columns):
+        churn = panel.loc[panel["event"] == 1, ["account_id", "week_start"]]
+        key = pd.MultiIndex.from_frame(churn.astype({"account_id": str}))
+        mine = pd.MultiIndex.from_arrays(
+            [scores["account_id"].astype(str), pd.to_datetime(scores["week_start"])]
+        )
+        return scores[~mine.isin(key)]
+    return scores
+
+
+def band_share_by_week(scores: pd.DataFrame, panel: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Share of active scored accounts in each band per week: week_start, red, amber, green."""
+    scores = active_scores(scores, panel)
     if scores.empty or "band" not in scores:
         return pd.DataFrame(columns=["week_start", "red", "amber", "green"])
     counts = pd.crosstab(
@@ -196,12 +314,12 @@ def band_share_by_week(scores: pd.DataFrame) -> pd.DataFrame:
     return shares.rename_axis(None, axis=1).reset_index().rename(columns={"index": "week_start"})
 
 
-def latest_bands(scores: pd.DataFrame) -> pd.Series:
-    """Accounts per band in the latest scored week (index red/amber/green)."""
+def latest_bands(scores: pd.DataFrame, panel: pd.DataFrame | None = None) -> pd.Series:
+    """Active accounts per band in the latest scored week (index red/amber/green)."""
     if scores.empty or "band" not in scores:
         return pd.Series(dtype=int)
     week = pd.to_datetime(scores["week_start"])
-    last = scores[week == week.max()]
+    last = active_scores(scores[week == week.max()], panel)
     return (
         last["band"]
         .astype(str)
@@ -422,6 +540,37 @@ def quarantine_samples(quarantined: pd.DataFrame, per_reason: int = 3) -> pd.Dat
     order = [c for c in ("_reason", "_source_file", "_source_row") if c in quarantined]
     q = quarantined.sort_values(order, kind="stable")
     return q.groupby("_reason", sort=True).head(per_reason).reset_index(drop=True)
+
+
+def data_warnings(tables: dict) -> list[dict]:
+    """tables.json "warnings" as [{code, message}] (ingest's own words kept)."""
+    out = []
+    for w in tables.get("warnings") or []:
+        if isinstance(w, dict):
+            out.append({"code": str(w.get("code") or ""), "message": str(w.get("message") or "")})
+        elif w:
+            out.append({"code": "", "message": str(w)})
+    return out
+
+
+# tables.json "contract_history" counts in display order (other keys follow, as written).
+CONTRACT_HISTORY_KEYS = [
+    "overlapping_rows",
+    "superseded_days",
+    "gaps_bridged",
+    "reactivations",
+    "spells_censored_at_end",
+    "accounts_without_contract",
+    "events_of_accounts_without_contract",
+]
+
+
+def contract_history(tables: dict) -> pd.DataFrame:
+    """The contract-history counts of tables.json as rows (key, count); lists are left out."""
+    hist = tables.get("contract_history") or {}
+    keys = [k for k in CONTRACT_HISTORY_KEYS if k in hist]
+    keys += sorted(k for k in hist if k not in keys and not isinstance(hist[k], list | dict))
+    return pd.DataFrame({"key": keys, "count": [hist[k] for k in keys]}, columns=["key", "count"])
 
 
 # --- action lists --------------------------------------------------------------------------

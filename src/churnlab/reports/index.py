@@ -8,11 +8,11 @@ import pandas as pd
 
 from churnlab.reports import frames
 from churnlab.reports import markup as m
-from churnlab.reports.catalog import Report
+from churnlab.reports.catalog import Report, Skipped
 from churnlab.reports.fonts import embed_cjk_font
 from churnlab.reports.i18n import t
 from churnlab.reports.loaders import ReportData, as_of
-from churnlab.reports.takeaways import verdict_counts_text
+from churnlab.reports.takeaways import headline_labels, verdict_counts_text
 
 CSS_PATH = Path(__file__).parent / "templates" / "churnlab_offline" / "report.css"
 
@@ -28,10 +28,13 @@ def summary_line(report: Report, data: ReportData, lang: str) -> str:
         monthly = frames.kpi_monthly(data.kpis)
         hyps = frames.hypotheses_table(data.hypotheses)
         head = frames.kpi_headline(data.kpis, monthly)  # the same figures as the page's cards
+        labels = headline_labels(head, lang)
         return t(
             lang,
             "summary.executive_summary",
             churn=m.fmt_pct(head["logo_churn"], 2),
+            churn_basis=labels["logo_basis"],
+            nrr_label=labels["nrr"],
             nrr=m.fmt_pct(head["nrr"]),
             n_leading=int((hyps["verdict_key"] == "leads_churn").sum()) if not hyps.empty else 0,
             n_hyp=len(hyps),
@@ -71,7 +74,7 @@ def summary_line(report: Report, data: ReportData, lang: str) -> str:
         if not data.scores.empty
         else data.scores
     )
-    bands = frames.latest_bands(scores)
+    bands = frames.latest_bands(scores, data.panel)  # accounts still customers
     return t(
         lang,
         "summary.segment",
@@ -82,13 +85,23 @@ def summary_line(report: Report, data: ReportData, lang: str) -> str:
 
 
 def index_html(
-    reports: list[Report], data: ReportData, lang: str, html_subdir: str = "html"
+    reports: list[Report],
+    data: ReportData,
+    lang: str,
+    html_subdir: str = "html",
+    skipped: list[Skipped] = (),
 ) -> str:
-    """The whole index page: same stylesheet as the reports, no script, relative links."""
+    """The whole index page: same stylesheet as the reports, no script, relative links.
+
+    skipped: configured group values that do not occur in the data (listed, no link)."""
     items = [
         (f"{html_subdir}/{r.html_name}", r.title(lang), summary_line(r, data, lang))
         for r in reports
     ]
+    note = ""
+    if skipped:
+        listed = ", ".join(f"{t(lang, f'dimension.{s.kind}')} “{s.value}”" for s in skipped)
+        note = m.paragraph(t(lang, "index.skipped", items=listed), "note") + "\n"
     title = t(lang, "title.index")
     css = CSS_PATH.read_text(encoding="utf-8")
     return embed_cjk_font(
@@ -98,7 +111,7 @@ def index_html(
         f"<title>{m.esc(title)}</title>\n<style>\n{css}</style>\n</head>\n<body>\n"
         f'<main class="report">\n<h1>{m.esc(title)}</h1>\n'
         f"{m.paragraph(t(lang, 'index.intro', as_of=as_of(data)), 'subtitle')}\n"
-        f"{m.link_list(items)}\n"
+        f"{m.link_list(items)}\n{note}"
         f'<footer class="cl-footer">{m.esc(t(lang, "index.footer"))}</footer>\n'
         "</main>\n</body>\n</html>\n"
     )

@@ -13,7 +13,19 @@ import pandas as pd
 
 from churnlab.io import read_json
 
-PANEL_COLUMNS = ["account_id", "week_start", "stop", "event", "segment", "customer_goal", "mrr"]
+PANEL_COLUMNS = [
+    "account_id",
+    "spell",
+    "week_start",
+    "stop",
+    "event",
+    "segment",
+    "customer_goal",
+    "billing_period",
+    "plan",
+    "mrr",
+]
+GROUP_COLUMNS = ("segment", "customer_goal")
 
 
 @dataclass(frozen=True)
@@ -150,7 +162,11 @@ class ReportData:
 
 def load(paths: Paths, parts: set[str]) -> ReportData:
     """Load the inputs named in `parts` (each report needs only some of them)."""
-    data = ReportData(panel_meta=json_or_empty(paths.panel_meta))
+    # tables.json is small and every report states its as-of date and warnings: always read
+    data = ReportData(
+        panel_meta=json_or_empty(paths.panel_meta),
+        tables=json_or_empty(paths.tables_json) or json_or_empty(paths.ingest_metrics),
+    )
     if "kpis" in parts:
         data.kpis = json_or_empty(paths.kpis)
         data.kpi_tables = table_dir(paths.kpi_tables)
@@ -168,11 +184,51 @@ def load(paths: Paths, parts: set[str]) -> ReportData:
     if "panel" in parts:
         data.panel = parquet_or_empty(paths.panel, PANEL_COLUMNS)
     if "quality" in parts:
-        data.tables = json_or_empty(paths.tables_json) or json_or_empty(paths.ingest_metrics)
         data.quarantine = quarantine_rows(paths.quarantine_dir)
     return data
 
 
 def as_of(data: ReportData) -> str:
-    """The data's as-of date for page footers (from panel_meta.json)."""
-    return str(data.panel_meta.get("as_of") or "–")[:10]
+    """The pipeline's one as-of date (YYYY-MM-DD), or "–" when no input states it.
+
+    Sources in order: models/kpis.json, data/interim/tables.json (ingest decides it),
+    panel_meta.json, models/health_score.json; they agree when the stages ran together.
+    """
+    for value in (
+        data.kpis.get("as_of"),
+        (data.kpis.get("headline") or {}).get("as_of"),
+        data.tables.get("as_of"),
+        data.panel_meta.get("as_of"),
+        data.health.get("as_of"),
+    ):
+        if value:
+            return str(value)[:10]
+    return "–"
+
+
+def as_of_source(data: ReportData) -> str | None:
+    """How ingest chose the as-of date (tables.json "as_of_source"), if it says."""
+    source = data.tables.get("as_of_source")
+    return str(source) if source else None
+
+
+def occurring_values(paths: Paths) -> dict[str, list[str]]:
+    """The segment and customer-goal labels that occur in the panel, sorted.
+
+    From panel_meta.json "attributes" when the panel stage wrote it, else the distinct
+    non-null values of the panel's columns (an older panel).
+    """
+    meta = json_or_empty(paths.panel_meta)
+    attrs = meta.get("attributes") if isinstance(meta.get("attributes"), dict) else {}
+    out: dict[str, list[str]] = {}
+    missing = [c for c in GROUP_COLUMNS if not isinstance(attrs.get(c), list)]
+    panel = parquet_or_empty(paths.panel, missing) if missing else pd.DataFrame()
+    for col in GROUP_COLUMNS:
+        if col not in missing:
+            values = attrs[col]
+        elif col in panel:
+            values = panel[col].dropna().astype(str).unique().tolist()
+        else:
+            values = []
+        out[col] = sorted({str(v) for v in values if v is not None and str(v) != ""})
+    return out

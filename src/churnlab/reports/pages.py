@@ -13,10 +13,11 @@ import pandas as pd
 
 from churnlab.reports import frames, plotting
 from churnlab.reports import markup as m
-from churnlab.reports.i18n import t, verdict_key, verdict_word
-from churnlab.reports.loaders import ReportData, as_of
+from churnlab.reports.i18n import keys, label_text, t, verdict_key, verdict_word
+from churnlab.reports.loaders import ReportData, as_of, as_of_source
 from churnlab.reports.takeaways import (
     executive_takeaways,
+    headline_labels,
     segment_takeaways,
     verdict_counts_text,
 )
@@ -24,10 +25,16 @@ from churnlab.reports.takeaways import (
 Block = str | bytes
 
 
+def as_of_sentence(data: ReportData, lang: str) -> str:
+    """'Data as of 2025-12-31 (latest date in the data (events.occurred_at)).'"""
+    source = as_of_source(data)
+    if source:
+        return t(lang, "subtitle_source", as_of=as_of(data), source=source)
+    return t(lang, "subtitle", as_of=as_of(data))
+
+
 def header(data: ReportData, lang: str, title: str) -> list[Block]:
-    return [
-        f"<h1>{m.esc(title)}</h1>" + m.paragraph(t(lang, "subtitle", as_of=as_of(data)), "subtitle")
-    ]
+    return [f"<h1>{m.esc(title)}</h1>" + m.paragraph(as_of_sentence(data, lang), "subtitle")]
 
 
 def footer(data: ReportData, lang: str) -> list[Block]:
@@ -51,23 +58,66 @@ def _indicator_unit(data: ReportData, indicator: object) -> str:
 # --- executive summary -------------------------------------------------------------------
 
 
+KM_DIMENSIONS = ("segment", "billing_period", "plan")  # retention curves on the summary
+
+
 def _retention(
-    data: ReportData, lang: str, by: str, groups: list[str] | None, panel_life: pd.DataFrame
-) -> bytes:
-    """Retention curves from the kpis stage (months) or, if absent, KM on the panel (weeks)."""
+    data: ReportData, lang: str, by: str, groups: list[str] | None, spells: pd.DataFrame
+) -> bytes | None:
+    """Retention curves by `by` from the kpis stage (months) or, without its km_curves table,
+    KM on the panel (weeks; each spell of an account is a subject, as in the kpis stage).
+
+    Segment curves are always drawn; other dimensions only where a source has them (None)."""
     curves = frames.kpi_km(data.kpi_tables, by, groups)
-    label = (
-        t(lang, f"dimension.{by}")
-        if by in ("segment", "customer_goal")
-        else t(lang, "plot.all_accounts")
-    )
+    label = t(lang, f"dimension.{by}")
     if not curves.empty:
+        curves = curves.assign(group=[label_text(lang, by, g) for g in curves["group"]])
         return plotting.png_bytes(plotting.retention_curves(curves, lang, label, time_col="months"))
-    col = by if by in panel_life else None
+    has_kpi_curves = not frames.kpi_km(data.kpi_tables, "overall").empty
+    col = by if by in spells and spells[by].notna().any() else None
+    if by != "segment" and (has_kpi_curves or col is None):
+        return None
     if groups is not None and col is not None:
-        panel_life = panel_life[panel_life[col].astype(str).isin(groups)]
-    weekly = frames.retention_by_group(panel_life, col, t(lang, "plot.all_accounts"))
+        spells = spells[spells[col].astype(str).isin(groups)]
+    weekly = frames.retention_by_group(spells, col, t(lang, "plot.all_accounts"))
+    if col is not None and not weekly.empty:
+        weekly = weekly.assign(group=[label_text(lang, by, g) for g in weekly["group"]])
     return plotting.png_bytes(plotting.retention_curves(weekly, lang, label))
+
+
+def warnings_section(data: ReportData, lang: str) -> list[Block]:
+    """tables.json warnings in ingest's words, each followed by what it means for the numbers."""
+    warns = frames.data_warnings(data.tables)
+    if not warns:
+        return []
+    items = []
+    for w in warns:
+        key = f"warning.{w['code']}"
+        meaning = t(lang, key) if key in keys(lang) else ""  # unknown codes: ingest's words only
+        items.append(" ".join(x for x in (w["message"], meaning) if x))
+    return [m.heading(t(lang, "sec.warnings")), m.bullet_list(items, "warnings")]
+
+
+def headline_cards(head: dict, red: object, lang: str) -> list[tuple[str, str]]:
+    """The headline KPI cards; every label says which months its figure covers."""
+    labels = headline_labels(head, lang)
+    return [
+        (labels["logo_churn"], m.fmt_pct(head["logo_churn"], 2)),
+        (labels["grr"], m.fmt_pct(head["grr"])),
+        (labels["nrr"], m.fmt_pct(head["nrr"])),
+        (t(lang, "kpi.active_accounts"), m.fmt_int(head["active_accounts"])),
+        (t(lang, "kpi.red_accounts"), m.fmt_int(red) if red is not None else "–"),
+    ]
+
+
+def mrr_bridge_section(data: ReportData, lang: str, head: dict) -> list[Block]:
+    bridge = frames.mrr_bridge(frames.kpi_monthly(data.kpis), head.get("months"))
+    if bridge.empty:
+        return []
+    return [
+        m.heading(t(lang, "sec.mrr_bridge")),
+        plotting.png_bytes(plotting.mrr_bridge(bridge, lang)),
+    ]
 
 
 def executive_summary(data: ReportData, lang: str) -> list[Block]:
@@ -75,38 +125,48 @@ def executive_summary(data: ReportData, lang: str) -> list[Block]:
     head = frames.kpi_headline(data.kpis, monthly)
     hyps = frames.hypotheses_table(data.hypotheses)
     top = frames.top_leading(hyps, 3)
-    bands = frames.latest_bands(data.scores)
+    bands = frames.latest_bands(data.scores, data.panel)  # active accounts only
     validation = data.health.get("validation") or {}
-    cards = [
-        (t(lang, "kpi.logo_churn_pooled"), m.fmt_pct(head["logo_churn"], 2)),
-        (t(lang, "kpi.grr_12m"), m.fmt_pct(head["grr"])),
-        (t(lang, "kpi.nrr_12m"), m.fmt_pct(head["nrr"])),
-        (t(lang, "kpi.active_accounts"), m.fmt_int(head["active_accounts"])),
-        (t(lang, "kpi.red_accounts"), m.fmt_int(bands.get("red")) if len(bands) else "–"),
-    ]
-    blocks: list[Block] = [m.heading(t(lang, "sec.headline")), m.kpi_cards(cards)]
+    red = bands.get("red") if len(bands) else None
+    blocks: list[Block] = warnings_section(data, lang)
+    blocks += [m.heading(t(lang, "sec.headline")), m.kpi_cards(headline_cards(head, red, lang))]
     blocks.append(m.heading(t(lang, "sec.takeaways")))
     blocks.append(
-        m.bullet_list(executive_takeaways(monthly, hyps, top, bands, validation, lang), "takeaways")
+        m.bullet_list(
+            executive_takeaways(
+                monthly,
+                hyps,
+                top,
+                bands,
+                validation,
+                lang,
+                head=head,
+                warning_codes={w["code"] for w in frames.data_warnings(data.tables)},
+            ),
+            "takeaways",
+        )
     )
     blocks += [
         m.heading(t(lang, "sec.churn_trend")),
         plotting.png_bytes(plotting.churn_trend(monthly, lang)),
     ]
-    lifetimes = frames.account_lifetimes(data.panel)
-    blocks += [
-        m.heading(t(lang, "sec.retention")),
-        _retention(data, lang, "segment", None, lifetimes),
-    ]
+    blocks += mrr_bridge_section(data, lang, head)
+    spells = frames.spell_lifetimes(data.panel)
+    blocks.append(m.heading(t(lang, "sec.retention")))
+    for by in KM_DIMENSIONS:
+        image = _retention(data, lang, by, None, spells)
+        if image is not None:
+            blocks.append(image)
     matrix = frames.cohort_matrix(data.kpi_tables)
     if not matrix.empty:
         blocks += [
             m.heading(t(lang, "sec.cohorts")),
             plotting.png_bytes(plotting.cohort_heatmap(matrix, lang)),
         ]
+    shares = frames.band_share_by_week(data.scores, data.panel)
     blocks += [
         m.heading(t(lang, "sec.health_trend")),
-        plotting.png_bytes(plotting.band_shares(frames.band_share_by_week(data.scores), lang)),
+        plotting.png_bytes(plotting.band_shares(shares, lang)),
     ]
     blocks += validation_section(data, lang)
     blocks.append(m.heading(t(lang, "sec.top_hypotheses")))
@@ -305,7 +365,12 @@ def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> li
     )
     numeric = [t(lang, k) for k in ("col.read", "col.accepted", "col.quarantined", "col.share")]
     empty = t(lang, "empty", what=t(lang, "empty.input"))
-    blocks: list[Block] = [
+    blocks: list[Block] = [m.paragraph(as_of_sentence(data, lang), "note")]
+    if data.tables.get("snapshot"):
+        blocks.append(m.paragraph(t(lang, "quality.snapshot"), "note"))
+    blocks += warnings_section(data, lang)
+    blocks += contract_history_section(data, lang)
+    blocks += [
         m.heading(t(lang, "sec.per_table")),
         m.table(shown, numeric=numeric, empty_text=empty),
         plotting.png_bytes(plotting.quarantine_bars(counts, lang)),
@@ -355,6 +420,41 @@ def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> li
             blocks.append(
                 m.table(samples[first + rest].replace({"nan": None, "None": None, "<NA>": None}))
             )
+    return blocks
+
+
+def contract_history_section(data: ReportData, lang: str) -> list[Block]:
+    """What ingest made of the contract histories: overlaps, gaps, reactivations, censoring,
+    accounts left without an accepted contract (and what happened to their events)."""
+    counts = frames.contract_history(data.tables)
+    if counts.empty:
+        return []
+    known = keys(lang)
+    shown = pd.DataFrame(
+        {
+            t(lang, "col.what"): [
+                t(lang, f"history.{k}") if f"history.{k}" in known else k for k in counts["key"]
+            ],
+            t(lang, "col.count"): counts["count"].map(m.fmt_int),
+        }
+    )
+    blocks: list[Block] = [
+        m.heading(t(lang, "sec.contract_history")),
+        m.paragraph(t(lang, "history.intro"), "note"),
+        m.table(shown, numeric=[t(lang, "col.count")]),
+    ]
+    hist = data.tables.get("contract_history") or {}
+    ids = hist.get("accounts_without_contract_ids") or []
+    if ids:
+        total = hist.get("accounts_without_contract", len(ids))
+        text = t(
+            lang,
+            "history.without_ids",
+            n=m.fmt_int(len(ids)),
+            total=m.fmt_int(total),
+            ids=", ".join(str(i) for i in ids),
+        )
+        blocks.append(m.paragraph(text, "note"))
     return blocks
 
 
@@ -416,7 +516,7 @@ def action_list(data: ReportData, lang: str) -> list[Block]:
     """This week's lamps per CSM, the band mix, and the opportunities."""
     blocks: list[Block] = [
         m.heading(t(lang, "sec.band_mix")),
-        plotting.png_bytes(plotting.band_mix(frames.latest_bands(data.scores), lang)),
+        plotting.png_bytes(plotting.band_mix(frames.latest_bands(data.scores, data.panel), lang)),
         m.heading(t(lang, "sec.actions_by_csm")),
     ]
     groups = frames.actions_by_csm(data.actions, t(lang, "csm.unassigned"))
@@ -467,18 +567,20 @@ def _n_accounts(df: pd.DataFrame) -> int:
 
 
 def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> list[Block]:
-    """The executive view restricted to accounts with `dimension == value`."""
+    """The executive view restricted to accounts with `dimension == value` (the user's label)."""
     panel = data.panel
     mine = panel[panel[dimension].astype(str) == value] if dimension in panel else panel.iloc[0:0]
     ids = set(mine["account_id"].astype(str)) if not mine.empty else set()
     all_life = frames.account_lifetimes(panel)
-    life = all_life[all_life["account_id"].isin(ids)]
+    life = all_life[all_life["account_id"].astype(str).isin(ids)]
+    all_spells = frames.spell_lifetimes(panel)
+    spells = all_spells[all_spells["account_id"].astype(str).isin(ids)]
     scores = (
         data.scores[data.scores["account_id"].astype(str).isin(ids)]
         if not data.scores.empty
         else data.scores
     )
-    bands = frames.latest_bands(scores)
+    bands = frames.latest_bands(scores, panel)  # active accounts only
     cards = [
         (t(lang, "kpi.n_accounts"), m.fmt_int(len(life))),
         (t(lang, "kpi.n_churned"), m.fmt_int(life["churned"].sum() if len(life) else 0)),
@@ -492,16 +594,17 @@ def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> li
         overall = frames.kpi_km(data.kpi_tables, "overall").assign(group=label_all)
         both = pd.concat([km, overall], ignore_index=True)
         retention = plotting.retention_curves(both, lang, group_label, "months")
-    else:  # no kpi table: weekly KM on the panel
+    else:  # no kpi table: weekly KM on the panel, each spell a subject
         curves = pd.concat(
             [
-                frames.retention_by_group(life, None, value),
-                frames.retention_by_group(all_life, None, label_all),
+                frames.retention_by_group(spells, None, value),
+                frames.retention_by_group(all_spells, None, label_all),
             ],
             ignore_index=True,
         )
         retention = plotting.retention_curves(curves, lang, group_label)
     monthly = frames.observed_months(frames.monthly_churn(mine), data.kpis)
+    shares = frames.band_share_by_week(scores, panel)
     blocks: list[Block] = [
         m.paragraph(
             t(lang, "segment.intro", dimension=t(lang, f"dimension.{dimension}"), value=value),
@@ -516,7 +619,7 @@ def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> li
         m.heading(t(lang, "sec.retention")),
         plotting.png_bytes(retention),
         m.heading(t(lang, "sec.health_trend")),
-        plotting.png_bytes(plotting.band_shares(frames.band_share_by_week(scores), lang)),
+        plotting.png_bytes(plotting.band_shares(shares, lang)),
     ]
     return blocks + top_actions(data, lang, ids)
 
@@ -545,12 +648,16 @@ def validation_section(data: ReportData, lang: str) -> list[Block]:
                     _with_ci(block.get("baseline")),
                 )
             )
+    notes = [str(x) for x in (data.health.get("message"), validation.get("problem")) if x]
     if not rows:
-        return []
+        if not notes:
+            return []
+        return [m.heading(t(lang, "sec.validation")), *[m.paragraph(n, "note") for n in notes]]
     df = pd.DataFrame(
         rows, columns=[t(lang, "col.metric"), t(lang, "col.model"), t(lang, "col.baseline")]
     )
     blocks: list[Block] = [m.heading(t(lang, "sec.validation"))]
+    blocks += [m.paragraph(n, "note") for n in notes]
     if validation.get("split_week"):
         note = t(
             lang,

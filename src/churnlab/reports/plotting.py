@@ -19,7 +19,12 @@ import matplotlib_fontja  # noqa: E402,F401  (registers IPAexGothic, bundled fro
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    Formatter,
+    FuncFormatter,
+    MaxNLocator,
+    PercentFormatter,
+)
 
 from churnlab.reports.i18n import t  # noqa: E402
 
@@ -93,6 +98,39 @@ def _plain_log_ticks(axis) -> None:
     axis.set_minor_formatter(fmt)
 
 
+def distinct_decimals(values, most: int = 3) -> int:
+    """Fewest decimals (<= most) that print every value exactly and all differently."""
+    locs = np.asarray(values if len(values) else [0.0], dtype=float)
+    for decimals in range(most + 1):
+        exact = np.allclose(np.round(locs, decimals), locs, atol=1e-9, rtol=0)
+        if exact and len({f"{v:.{decimals}f}" for v in locs}) == len(locs):
+            return decimals
+    return most
+
+
+class DistinctPercentFormatter(Formatter):
+    """Percent tick labels with as few decimals as make every label distinct and exact.
+
+    A fixed `PercentFormatter(decimals=0)` labels ticks 98.0, 98.2, 98.4 ... all "98%" when
+    GRR/NRR move within a point; here the decimals follow the tick spacing (at most 3)."""
+
+    def __init__(self) -> None:
+        self.decimals = 0
+
+    def format_ticks(self, values):
+        self.decimals = distinct_decimals(values)
+        return [self(v) for v in values]
+
+    def __call__(self, x, pos=None):
+        return f"{x:.{self.decimals}f}%"
+
+
+def percent_axis(axis) -> None:
+    """A percent axis (values already x100) with round ticks and distinct labels."""
+    axis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    axis.set_major_formatter(DistinctPercentFormatter())
+
+
 def _empty_axes(ax, lang: str, what: str) -> None:
     ax.text(0.5, 0.5, t(lang, "empty", what=what), ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()
@@ -124,7 +162,7 @@ def churn_trend(monthly: pd.DataFrame, lang: str) -> Figure:
     if revenue:
         ax.set_title(t(lang, "plot.churn_trend"))
         ax.set_ylabel(t(lang, "plot.rate_pct"))
-        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        percent_axis(ax.yaxis)
         churn_ax = ax.twinx()
         churn_ax.grid(False)
         churn_ax.spines["right"].set_visible(True)
@@ -142,7 +180,7 @@ def churn_trend(monthly: pd.DataFrame, lang: str) -> Figure:
         label=churn_label,
     )
     churn_ax.set_ylabel(churn_label)
-    churn_ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+    percent_axis(churn_ax.yaxis)
     churn_ax.set_ylim(bottom=0)
     ax.legend(lines, [ln.get_label() for ln in lines], loc="lower left")
     _month_axis(ax)
@@ -420,6 +458,45 @@ def top_hazard_ratios(top: pd.DataFrame, lang: str) -> Figure:
     ax.invert_yaxis()
     ax.set_xlabel(t(lang, "plot.hazard_ratio"))
     ax.legend(loc="lower right")
+    return fig
+
+
+def mrr_bridge(bridge: pd.DataFrame, lang: str) -> Figure:
+    """Waterfall: MRR at the start, each movement (up green, down vermillion), MRR at the end.
+
+    `bridge` is frames.mrr_bridge (step, amount, first, last); amounts in currency units."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    if bridge.empty:
+        ax.set_title(t(lang, "sec.mrr_bridge"))
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    first = pd.Timestamp(bridge["first"].iloc[0]).strftime("%Y-%m")
+    last = pd.Timestamp(bridge["last"].iloc[0]).strftime("%Y-%m")
+    ax.set_title(t(lang, "plot.mrr_bridge", first=first, last=last))
+    level, bottoms, heights, colours = 0.0, [], [], []
+    for step, amount in zip(bridge["step"], bridge["amount"].astype(float), strict=True):
+        if step in ("start", "end"):
+            bottoms.append(0.0)
+            heights.append(amount)
+            colours.append(OKABE_ITO["blue"])
+            level = amount
+        else:
+            bottoms.append(level if amount >= 0 else level + amount)
+            heights.append(abs(amount))
+            colours.append(OKABE_ITO["green"] if amount >= 0 else OKABE_ITO["vermillion"])
+            level += amount
+    x = np.arange(len(bridge))
+    ax.bar(x, heights, bottom=bottoms, color=colours)
+    top = max(b + h for b, h in zip(bottoms, heights, strict=True)) or 1.0
+    for xi, b, h, amount, step in zip(
+        x, bottoms, heights, bridge["amount"], bridge["step"], strict=True
+    ):
+        sign = "" if step in ("start", "end") else ("+" if amount >= 0 else "-")
+        ax.text(xi, b + h + top * 0.01, f"{sign}{abs(amount):,.0f}", ha="center", fontsize=8)
+    ax.set_xticks(x, [t(lang, f"bridge.{s}") for s in bridge["step"]], rotation=20, ha="right")
+    ax.set_ylabel(t(lang, "plot.mrr"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+    ax.set_ylim(0, top * 1.12)
     return fig
 
 

@@ -1,9 +1,10 @@
 """The `reports` stage: render the report notebooks to self-contained HTML plus an index.
 
-`run(params)` renders every report (core, one per segment, one per customer goal) and
-`reports/index.html`. dvc.yaml splits the same work into stages (`python -m churnlab.reports
-render <key>` per segment / goal via foreach, then `python -m churnlab.reports core`) so a new
-segment value renders only its own page.
+`run(params)` renders every report (core, one per segment and per customer goal that occurs
+in the data) and `reports/index.html`. dvc.yaml splits the same work into two stages:
+`python -m churnlab.reports groups` writes every group page into the directory
+`reports/html/groups/` (one output, however many labels the data has), and
+`python -m churnlab.reports core` the four core pages and the index.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from churnlab.config import base_path
 from churnlab.errors import UserError
 from churnlab.reports import catalog, render
 from churnlab.reports.index import index_html
-from churnlab.reports.loaders import Paths, load
+from churnlab.reports.loaders import Paths, load, occurring_values
 
 HTML_SUBDIR = "html"
 
@@ -63,18 +64,29 @@ def _render_one(params: dict, report: catalog.Report) -> tuple[str, str]:
         language=rep["language"],
         kernel_name=rep["kernel"],
         cwd=Path.cwd(),
-        html_path=reports_dir / HTML_SUBDIR / report.html_name,
+        html_path=reports_dir / HTML_SUBDIR / report.html_name,  # groups/... for group pages
         failed_dir=Path(tempfile.gettempdir()) / "churnlab-reports-failed",
         start_timeout=int(rep["start_timeout"]),
     )
     return report.key, stderr
 
 
-def render_reports(params: dict, keys: list[str]) -> None:
-    """Render the named reports (in parallel processes, `reports.workers` at a time)."""
+def attributes(params: dict) -> dict[str, list[str]]:
+    """Segment and customer-goal labels that occur in the panel (see loaders.occurring_values)."""
+    paths = _paths(params)
+    if not paths.panel_meta.exists() and not paths.panel.exists():
+        raise UserError(
+            f"{paths.panel_meta}: not found; run `churnlab panel` (or `dvc repro`) first"
+        )
+    return occurring_values(paths)
+
+
+def _render(params: dict, reports: list[catalog.Report]) -> None:
+    """Render reports in parallel processes, `reports.workers` at a time."""
+    if not reports:
+        return
     rep = catalog.settings(params)
     render.check_kernel(rep["kernel"])
-    reports = [catalog.find(params, k) for k in keys]
     check_inputs(_paths(params), set().union(*(catalog.PARTS[r.kind] for r in reports)))
     workers = max(1, min(int(rep["workers"]), len(reports)))
     if workers == 1:
@@ -87,14 +99,46 @@ def render_reports(params: dict, keys: list[str]) -> None:
             print(f"churnlab reports: {key} wrote to stderr:\n{stderr}", file=sys.stderr)
 
 
+def render_reports(params: dict, keys: list[str]) -> None:
+    """Render the named reports (keys as `python -m churnlab.reports list` prints them)."""
+    attrs = attributes(params)
+    _render(params, [catalog.find(params, k, attrs) for k in keys])
+
+
+def _remove_stale(directory: Path, wanted: set[str]) -> None:
+    for stale in sorted(directory.glob("*.html")):
+        if stale.name not in wanted:
+            stale.unlink()
+
+
+def _groups_dir(params: dict) -> Path:
+    return base_path(params, "reports_dir") / HTML_SUBDIR / catalog.GROUPS_SUBDIR
+
+
+def render_groups(params: dict) -> Path:
+    """Every group page into reports/html/groups/ (a DVC directory output); pages of labels
+    no longer in the data or in `reports.segments` / `reports.customer_goals` are removed."""
+    reports, _ = catalog.group_reports(params, attributes(params))
+    out = _groups_dir(params)
+    out.mkdir(parents=True, exist_ok=True)
+    _render(params, reports)
+    _remove_stale(out, {Path(r.html_name).name for r in reports})
+    return out
+
+
+def render_core(params: dict) -> None:
+    _render(params, catalog.core_reports())
+
+
 def write_index(params: dict) -> Path:
-    """reports/index.html linking every report of the catalog."""
+    """reports/index.html linking every report, and noting configured labels not in the data."""
     rep = catalog.settings(params)
     paths = _paths(params)
     parts = {"kpis", "hypotheses", "health", "actions", "panel", "quality"}
     check_inputs(paths, parts)
     data = load(paths, parts)
-    html = index_html(catalog.all_reports(params), data, rep["language"], HTML_SUBDIR)
+    groups, skipped = catalog.group_reports(params, attributes(params))
+    html = index_html(catalog.core_reports() + groups, data, rep["language"], HTML_SUBDIR, skipped)
     out = paths.reports_dir / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
@@ -102,12 +146,12 @@ def write_index(params: dict) -> Path:
 
 
 def run(params: dict) -> None:
-    """Render every report and the index; remove pages of reports no longer configured."""
-    reports = catalog.all_reports(params)
-    render_reports(params, [r.key for r in reports])
+    """Render every report (one worker pool) and the index; remove pages no longer wanted."""
+    groups, _ = catalog.group_reports(params, attributes(params))
+    _groups_dir(params).mkdir(parents=True, exist_ok=True)
+    _render(params, catalog.core_reports() + groups)
+    _remove_stale(_groups_dir(params), {Path(r.html_name).name for r in groups})
+    # group pages used to sit next to the core pages: clear any left from an older run
     html_dir = base_path(params, "reports_dir") / HTML_SUBDIR
-    wanted = {r.html_name for r in reports}
-    for stale in sorted(html_dir.glob("*.html")):
-        if stale.name not in wanted:
-            stale.unlink()
+    _remove_stale(html_dir, {r.html_name for r in catalog.core_reports()})
     write_index(params)

@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from churnlab.reports.i18n import t, verdict_word
+from churnlab.reports.i18n import months_text, t, verdict_word
 from churnlab.reports.markup import fmt_int, fmt_num, fmt_pct
 
 # A change in monthly churn smaller than this (absolute, in rate units) counts as "flat".
@@ -42,11 +42,47 @@ def churn_trend_sentence(monthly: pd.DataFrame, lang: str, months: int = 6) -> s
     )
 
 
-def nrr_sentence(monthly: pd.DataFrame, lang: str) -> str | None:
-    if monthly.empty or "nrr" not in monthly or monthly["nrr"].dropna().empty:
+def headline_labels(head: dict, lang: str) -> dict[str, str]:
+    """Card labels for the headline figures of frames.kpi_headline, each naming the months it
+    covers (pooled over N observed months / 12 months to a date / the latest month)."""
+    months = months_text(lang, head.get("months"))
+    values = {
+        "months": months,
+        "end": str(head.get("retention_end") or "–")[:10],
+        "month": head.get("latest_month") or "–",
+    }
+    out = {
+        "logo_churn": t(
+            lang,
+            "kpi.logo_churn_pooled" if head.get("logo_basis") == "pooled" else "kpi.logo_churn",
+            **values,
+        )
+    }
+    for key in ("grr", "nrr"):
+        basis = head.get(f"{key}_basis", "latest")
+        out[key] = t(lang, f"kpi.{key}_{basis}" if basis != "latest" else f"kpi.{key}", **values)
+    out["logo_basis"] = (
+        t(lang, "summary.basis_pooled", **values)
+        if head.get("logo_basis") == "pooled"
+        else t(lang, "summary.basis_latest", **values)
+    )
+    return out
+
+
+def nrr_sentence(head: dict, lang: str) -> str | None:
+    """NRR in words: the same figure, over the same months, as the headline card shows."""
+    nrr = _num(head.get("nrr"))
+    if math.isnan(nrr):
         return None
-    nrr = float(monthly["nrr"].dropna().iloc[-1])
-    return t(lang, "takeaway.nrr_above" if nrr >= 1 else "takeaway.nrr_below", nrr=fmt_pct(nrr))
+    what = t(
+        lang,
+        f"nrr.what_{head.get('nrr_basis', 'latest')}",
+        months=months_text(lang, head.get("months")),
+        end=str(head.get("retention_end") or "–")[:10],
+        month=head.get("latest_month") or "–",
+    )
+    key = "takeaway.nrr_above" if nrr >= 1 else "takeaway.nrr_below"
+    return t(lang, key, what=what, nrr=fmt_pct(nrr))
 
 
 def hypothesis_sentence(row: pd.Series, lang: str) -> str:
@@ -69,9 +105,19 @@ def executive_takeaways(
     latest_band_counts: pd.Series,
     validation: dict,
     lang: str,
+    head: dict | None = None,
+    warning_codes: set[str] = frozenset(),
 ) -> list[str]:
-    """The executive summary's bullet points, in a fixed order, skipping what is unknown."""
-    out = [s for s in (churn_trend_sentence(monthly, lang), nrr_sentence(monthly, lang)) if s]
+    """The executive summary's bullet points, in a fixed order, skipping what is unknown.
+
+    head: frames.kpi_headline (the cards' figures; default: from `monthly` alone). With a
+    `single_churn_date` warning (a snapshot) the monthly trend is an artefact of the export
+    and is not described."""
+    from churnlab.reports.frames import kpi_headline
+
+    head = head if head is not None else kpi_headline({}, monthly)
+    trend = None if "single_churn_date" in warning_codes else churn_trend_sentence(monthly, lang)
+    out = [s for s in (trend, nrr_sentence(head, lang)) if s]
     if top.empty:
         out.append(t(lang, "takeaway.no_leading"))
     else:
