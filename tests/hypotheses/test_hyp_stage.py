@@ -4,6 +4,8 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -154,3 +156,28 @@ def test_snapshot_meta_makes_activity_indicators_not_testable(project):
     assert kp["verdict"] == "not testable"
     assert kp["verdict_reason"].startswith("snapshot export: no events")
     assert read_json("models/hypotheses.json")["settings"]["snapshot"] is True
+
+
+def test_v2_panel_with_spells_and_region(project):
+    """A v2 panel: two spells for returning accounts (start/stop restart per spell), a region
+    column; rows written shuffled. The stage sorts by account, spell, start and counts spells."""
+    first = synthetic_panel(n_accounts=500, n_weeks=50, seed=3).assign(spell=1)
+    back = set(first.loc[first["event"] == 1, "account_id"])
+    second = synthetic_panel(n_accounts=500, n_weeks=30, seed=4).assign(spell=2)
+    panel = pd.concat([first, second[second["account_id"].isin(back)]], ignore_index=True)
+    panel["region"] = np.where(panel["account_id"].str[-1].isin(list("01234")), "EU", "US")
+    panel = panel.rename(columns=RENAME).sample(frac=1.0, random_state=2)
+    write_parquet(panel, project / "data/processed/panel.parquet")
+    _append_hypotheses(
+        {"id": "eu", "statement": "s", "stage": "renewal", "attribute": "region",
+         "values": ["eu"], "action": "a", "kind": "risk"}
+    )  # fmt: skip
+    result = CliRunner().invoke(app, ["hypotheses"])
+    assert result.exit_code == 0, result.output
+    out = read_json("models/hypotheses.json")
+    settings = out["settings"]
+    assert settings["n_panel_spells"] == 500 + len(back)
+    assert settings["n_panel_accounts"] == 500
+    by_id = {h["id"]: h for h in out["hypotheses"]}
+    assert by_id["eu"]["verdict"] in {"no evidence", "inconclusive"}, by_id["eu"]["verdict_reason"]
+    assert by_id["key_person_usage_drop"]["verdict"] == "leads churn"
