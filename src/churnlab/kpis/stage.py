@@ -82,9 +82,16 @@ DEFINITIONS = {
     "km_curves": "Kaplan-Meier logo retention per spell: each spell is a subject from its own "
     "start (months = days / 30.4375), the event is its churn, censored at as_of. A spell "
     "enters observation at max(its start, observation_start) (left truncation) and risk sets "
-    "are (entry, exit]: at_risk counts spells at risk just before each time. Repeated spells "
+    "are (entry, exit]: at_risk counts spells at risk just before each time (the first row, "
+    "months 0 and survival 1, is the origin: its at_risk counts spells observed from their "
+    "start). Repeated spells "
     "of one account are treated as independent subjects (intervals not clustered). "
     "billing_period and plan are those of the spell's first term.",
+    "headline_counts": "accounts_ever = accounts with a contract term (accounts without one are "
+    "counted by ingest in tables.json, not here); accounts_churned = accounts whose latest "
+    "spell churned (not customers at as_of); churned_spells = all churns, a returning account's "
+    "included; reactivations = spells after an account's first; active_accounts_now and "
+    "mrr_now = terms in force on as_of.",
     "complete_months": "Only months whose last day is on or before as_of are reported.",
     "observation_start": "First day churn is taken as recorded: kpis.observation_start, else "
     "the earliest contract start (the history is taken as complete, nothing is truncated). A "
