@@ -85,6 +85,15 @@ def test_grace_days_param_moves_the_cutoff(tmp_path):
     _assert_one(summary, "events", "after_contract_end")
 
 
+@pytest.mark.parametrize(("day", "accepted"), [("2025-04-04", True), ("2025-04-05", False)])
+def test_without_notice_activity_is_allowed_for_the_renewal_grace(tmp_path, day, accepted):
+    # A3's annual term ends 2025-03-01 with no notice: its renewal may just not be recorded,
+    # so activity counts as after the end only from end + renewal_grace_days (35 > 30).
+    tables = _with_row(clean_tables(), "events", account_id="A3", occurred_at=f"{day}T00:00:00Z")
+    summary = run_ingest(tmp_path, tables, ingest={"renewal_grace_days": 35})
+    assert summary["rows"]["events"]["quarantined"] == (0 if accepted else 1)
+
+
 def test_open_ended_contract_never_triggers_after_contract_end(tmp_path):
     # A1's second contract has no end date: still running.
     tables = _with_row(clean_tables(), "events", occurred_at="2030-01-01T00:00:00Z")

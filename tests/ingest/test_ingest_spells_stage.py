@@ -219,6 +219,12 @@ def test_metrics_carry_as_of_snapshot_and_history_counts(tmp_path):
         ({"renewal_grace_days": -1}, None, "ingest.renewal_grace_days"),
         ({"renewal_grace_days": 3.5}, None, "ingest.renewal_grace_days"),
         ({"required_tables": "accounts"}, None, "ingest.required_tables"),
+        (
+            {"required_tables": ["accounts", "payments"]},
+            None,
+            "ingest.required_tables .*'payments'",
+        ),
+        ({"column_map": {"invoices": {"a": "b"}}}, None, "ingest.column_map .*'invoices'"),
         ({}, "31/12/2024", "base.as_of"),
     ],
 )

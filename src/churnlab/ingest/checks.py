@@ -149,13 +149,24 @@ def duplicate_key_mask(
     return dup
 
 
-def last_contract_end(contracts: pd.DataFrame) -> pd.Series:
-    """Per account, the end of its last contract; NaT when a contract is still open-ended."""
+def activity_limit(
+    contracts: pd.DataFrame, grace_days: int, renewal_grace_days: int = 0
+) -> pd.Series:
+    """Per account, the first day on which activity counts as after the contract end: the
+    end of its last contract + `grace_days`, or + `renewal_grace_days` if longer when that
+    last term has no cancellation notice (its renewal may just not be recorded yet: the same
+    window in which history.py censors instead of churning). NaT when a contract is
+    open-ended. Index: account_id."""
     if contracts.empty:
         return pd.Series(dtype="datetime64[ns]", index=pd.Index([], dtype=object))
+    by_account = contracts.groupby("account_id")
     open_ended = contracts["end_date"].isna().groupby(contracts["account_id"]).any()
-    last = contracts.groupby("account_id")["end_date"].max()
-    return last.mask(open_ended)
+    last = by_account["end_date"].transform("max")
+    noticed = (contracts["end_date"] == last) & contracts["cancelled_at"].notna()
+    noticed = noticed.groupby(contracts["account_id"]).any()
+    days = noticed.map({True: grace_days, False: max(grace_days, renewal_grace_days)})
+    end = by_account["end_date"].max()
+    return (end + pd.to_timedelta(days, unit="D")).mask(open_ended)
 
 
 def local_days(instants: pd.Series, tz: str) -> np.ndarray:
@@ -170,14 +181,13 @@ def account_failures(
     typed: pd.DataFrame,
     spec: TableSpec,
     accounts: pd.DataFrame,
-    last_end: pd.Series,
+    limit_by_account: pd.Series,
     source_timezone: str,
-    grace_days: int,
 ) -> Found:
     """unknown_account / before_signup / after_contract_end for rows of an account table.
 
     Dates in the raw files are the company's calendar (`source_timezone`), so an instant is
-    compared by its local date there.
+    compared by its local date there. `limit_by_account` is `activity_limit`.
     """
     if not spec.needs_account:
         return {}
@@ -192,9 +202,10 @@ def account_failures(
     signup[known] = accounts["signup_date"].to_numpy().astype("datetime64[D]")[pos[known]]
     found["before_signup"] = {spec.activity: known & (local_day < signup)}
     if spec.after_end_check:
-        end = last_end.reindex(accounts["account_id"]).to_numpy(dtype="datetime64[D]")
+        first_after = limit_by_account.reindex(accounts["account_id"])
+        first_after = first_after.to_numpy(dtype="datetime64[D]")
         limit = np.full(len(typed), np.datetime64("NaT"), dtype="datetime64[D]")
-        limit[known] = end[pos[known]] + np.timedelta64(grace_days, "D")
+        limit[known] = first_after[pos[known]]
         # NaT limit (open contract or no contracts) compares False: never "after the end".
         found["after_contract_end"] = {spec.activity: known & (local_day >= limit)}
     return found

@@ -12,7 +12,7 @@ import pandas as pd
 from churnlab.config import base_path, metrics_path
 from churnlab.errors import ConfigError, UserError
 from churnlab.ingest.as_of import churn_warnings, date_maxima, is_snapshot, latest_date, parse_as_of
-from churnlab.ingest.checks import last_contract_end
+from churnlab.ingest.checks import activity_limit
 from churnlab.ingest.history import HistoryRules, contract_history
 from churnlab.ingest.quality import accounts_without_events, date_coverage, row_counts
 from churnlab.ingest.read import find_table_files, read_part
@@ -97,12 +97,13 @@ class Settings:
                 f"params.yaml: ingest.required_tables must be a list of table names "
                 f"([] allowed), got {required!r}"
             )
-        for name in [*column_map, *required]:
-            if name not in TABLES:
-                raise ConfigError(
-                    f"params.yaml: ingest names unknown table '{name}' "
-                    f"(expected one of {', '.join(TABLES)})"
-                )
+        for key, names in (("column_map", list(column_map)), ("required_tables", required)):
+            for name in names:
+                if name not in TABLES:
+                    raise ConfigError(
+                        f"params.yaml: ingest.{key} names unknown table '{name}' "
+                        f"(expected one of {', '.join(TABLES)})"
+                    )
         grace = _int_param(cfg, "grace_days", 30, 0)
         nulls = cfg.get("null_values") or []
         if not isinstance(nulls, list) or "" in [str(v).strip() for v in nulls]:
@@ -235,7 +236,9 @@ def run(params: dict) -> None:
             ctx.accounts = typed[["account_id", "signup_date"]]
         elif table == "contracts":
             contracts = typed
-            ctx.last_end = last_contract_end(typed)
+            ctx.activity_limit = activity_limit(
+                typed, settings.rules.grace_days, settings.renewal_grace_days
+            )
         elif table == "events":
             events = typed
 

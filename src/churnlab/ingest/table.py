@@ -37,7 +37,8 @@ class AccountContext:
     """What row checks of later tables need from accounts and contracts."""
 
     accounts: pd.DataFrame | None = None  # account_id, signup_date (accepted rows)
-    last_end: pd.Series | None = None  # account_id -> last contract end (NaT = open)
+    # account_id -> first day of activity "after the contract end" (NaT = open contract)
+    activity_limit: pd.Series | None = None
 
 
 @dataclass(frozen=True)
@@ -146,9 +147,7 @@ def check_part(
     found.update(schema_failures(typed, spec))
     if spec.needs_account and ctx.accounts is not None:
         found.update(
-            account_failures(
-                typed, spec, ctx.accounts, ctx.last_end, rules.source_timezone, rules.grace_days
-            )
+            account_failures(typed, spec, ctx.accounts, ctx.activity_limit, rules.source_timezone)
         )
     n = len(typed)
     masks = reason_masks(found, n)
