@@ -252,6 +252,16 @@ def test_rows_and_notices_after_as_of_are_not_known_yet():
     assert (counts["rows_used"], counts["rows_starting_after_as_of"]) == (1, 1)
 
 
+def test_accounts_left_without_a_spell_are_counted():
+    _, spells, counts = _history(
+        ("A1", "C1", "2024-08-01", None, 100),  # starts after as_of
+        ("A2", "C2", "2024-03-01", "2024-03-01", 100),  # lasts 0 days
+        ("A3", "C3", "2024-03-01", None, 100),
+    )
+    assert spells["account_id"].tolist() == ["A3"]
+    assert counts["accounts_without_spell"] == 2
+
+
 def test_types_sorting_and_empty_input():
     terms, spells, counts = _history(
         ("B2", "C9", "2024-02-01", None, 50), ("A1", "C1", "2024-01-01", None, 100)

@@ -7,5 +7,9 @@ Modules, in the order data flows through them:
 - `checks`: row checks (pandera schema, duplicates, accounts/contracts), as reason masks;
 - `table`: one table file by file -> accepted rows + quarantine;
 - `quality`: counts and coverage for tables.json and metrics/ingest.json;
+- `vocabulary`: the `vocabulary` params that map the user's labels onto closed columns;
+- `as_of`: the pipeline's one as-of date, snapshot detection, end-of-data warnings;
+- `history`: accepted contract rows -> non-overlapping terms and spells (churn, reactivation,
+  censoring);
 - `stage`: `churnlab ingest` (reads params, runs the above, writes data/interim/).
 """

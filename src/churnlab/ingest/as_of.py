@@ -87,6 +87,19 @@ def latest_date(
     return best, where
 
 
+def choose_as_of(
+    configured: pd.Timestamp | None, maxima: dict[str, dict[str, pd.Timestamp]], snapshot: bool
+) -> tuple[pd.Timestamp, str]:
+    """(as_of, as_of_source): `base.as_of` when set, else `latest_date`. ValueError when
+    there is no date at all (ingest never gets here without an accepted account)."""
+    if configured is not None:
+        return configured, "base.as_of"
+    as_of, where = latest_date(maxima, snapshot)
+    if as_of is None:
+        raise ValueError("no date in any accepted table")
+    return as_of, f"latest date in the data ({where})"
+
+
 def _month_counts(churn_dates: pd.Series) -> pd.Series:
     """Churns per calendar month (index: month start)."""
     return churn_dates.dt.to_period("M").dt.to_timestamp().value_counts()

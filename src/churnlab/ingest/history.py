@@ -115,7 +115,8 @@ def contract_history(
     - counts for tables.json `contract_history`: rows_used, rows_starting_after_as_of,
       overlapping_rows, superseded_days (row-days on or before as_of on which a covering
       row was not in force), gaps_bridged, spells, churned_spells, reactivations (spells
-      after an account's first), spells_running, spells_censored_at_end.
+      after an account's first), spells_running, spells_censored_at_end,
+      accounts_without_spell (accepted rows, but all start after as_of or last 0 days).
     """
     as_of_day = int(np.datetime64(rules.as_of.date(), "D").astype(np.int64))
     known = contracts[contracts["start_date"] <= rules.as_of]
@@ -183,6 +184,9 @@ def contract_history(
     counts["spells_censored_at_end"] = sum(1 for sp in spells if sp[6] == "renewal_not_observable")
     counts["rows_used"] = len(known)
     counts["rows_starting_after_as_of"] = len(contracts) - len(known)
+    # Accounts with accepted rows but no spell: every row starts after as_of or lasts 0 days.
+    with_spell = {sp[0] for sp in spells}
+    counts["accounts_without_spell"] = len(set(contracts["account_id"]) - with_spell)
     return _terms_frame(known, term_rows), _spells_frame(spells), counts
 
 

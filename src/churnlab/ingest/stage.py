@@ -11,7 +11,13 @@ import pandas as pd
 
 from churnlab.config import base_path, metrics_path
 from churnlab.errors import ConfigError, UserError
-from churnlab.ingest.as_of import churn_warnings, date_maxima, is_snapshot, latest_date, parse_as_of
+from churnlab.ingest.as_of import (
+    choose_as_of,
+    churn_warnings,
+    date_maxima,
+    is_snapshot,
+    parse_as_of,
+)
 from churnlab.ingest.checks import activity_limit
 from churnlab.ingest.history import HistoryRules, contract_history
 from churnlab.ingest.quality import accounts_without_events, date_coverage, row_counts
@@ -252,10 +258,7 @@ def run(params: dict) -> None:
                 stale.unlink(missing_ok=True)
 
     snapshot = is_snapshot({t: c["accepted"] for t, c in summary["rows"].items()})
-    as_of, source = settings.as_of, "base.as_of"
-    if as_of is None:
-        as_of, where = latest_date(maxima, snapshot)
-        source = f"latest date in the data ({where})"
+    as_of, source = choose_as_of(settings.as_of, maxima, snapshot)
     terms, spells, history = contract_history(
         contracts,
         HistoryRules(
