@@ -253,10 +253,11 @@ def test_weeks_before_churn_is_observed_are_left_out(world):
     assert res_pad["model"]["n_rows_final"] == int((world["week_start"] >= first_event).sum())
     w_pad = [w["coef"] for w in res_pad["model"]["weights_final"]]
     assert w_pad == pytest.approx([w["coef"] for w in res["model"]["weights_final"]])
-    # default observation start = first week with a churn event
+    # default observation start = the first panel week: the v2 panel starts every spell at
+    # its contract start, so no week is truncated (not even before the first churn)
     res_default, _ = compute_health(padded, lamps, **kwargs)
-    assert res_default["observation_start"] == first_event.date().isoformat()
-    assert res_default["model"]["n_rows_final"] == res_pad["model"]["n_rows_final"]
+    assert res_default["observation_start"] == padded["week_start"].min().date().isoformat()
+    assert res_default["model"]["n_rows_final"] == len(padded)
 
 
 def test_stage_runs_and_says_so_when_nothing_leads(tmp_path, monkeypatch):
@@ -271,3 +272,119 @@ def test_stage_runs_and_says_so_when_nothing_leads(tmp_path, monkeypatch):
     assert len(header) == 1 and header[0].startswith("rank,week_start,account_id")
     # opportunity lamps do not depend on the churn verdict (only `opposite direction` is out)
     assert len(pd.read_csv(tmp_path / "reports/opportunity_list.csv")) > 0
+
+
+# --- v2: snapshots, causes named, spells ---------------------------------------------------
+
+
+def snapshot_world(n_accounts=400, n_weeks=104, seed=5):
+    """A snapshot export: starts spread over two years, every churn dated the export week.
+
+    Monthly accounts churn with probability 0.5, annual ones 0.2 (known only at the end)."""
+    rng = np.random.default_rng(seed)
+    weeks = pd.date_range("2023-01-02", periods=n_weeks, freq="W-MON")
+    rows = []
+    for i in range(n_accounts):
+        start = int(rng.integers(0, n_weeks - 1))
+        annual = rng.random() < 0.4
+        churns = rng.random() < (0.2 if annual else 0.5)
+        for k, t in enumerate(range(start, n_weeks)):
+            rows.append(
+                (f"s{i:04d}", 1, weeks[t], k, k + 1, int(churns and t == n_weeks - 1), "Startup",
+                 "unknown", None, "annual" if annual else "monthly", 1.0, 50.0, k)
+            )  # fmt: skip
+    cols = ["account_id", "spell", "week_start", "start", "stop", "event", "segment",
+            "customer_goal", "plan", "billing_period", "seats", "mrr", "tenure_weeks"]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_snapshot_gets_a_baseline_score_and_says_what_it_can_and_cannot_do():
+    world = snapshot_world()
+    n_churn = int(world["event"].sum())
+    last = world["week_start"].max().date()
+    leading = [dict(TESTED[0], indicator="x")]  # a leader from hypotheses.json: cannot be read
+    result, scored = compute_health(
+        world, lamp_table(leading, None), horizon_weeks=8, train_fraction=0.6, red=0.25,
+        amber=0.10, bootstrap_reps=5, seed=1, snapshot=True,
+    )  # fmt: skip
+    assert result["score_source"] == "baseline only" and result["snapshot"] is True
+    assert result["validated"] is False and result["validation"]["split_week"] is None
+    assert result["lamps_used"] == []
+    assert result["lamps_skipped"] == [{"id": "x_low", "reason": "snapshot export: no usage data"}]
+    problem = result["validation"]["problem"]
+    assert problem.startswith(f"all {n_churn} churn events fall in the week of {last}")
+    msg = result["message"]
+    assert msg.startswith("Snapshot export (accounts and contracts only, no usage data)")
+    assert "ranks accounts by the churn risk of their tenure, billing period and plan" in msg
+    assert "cannot warn of a change" in msg and "not validated out of time" in msg
+    assert result["model"]["n_rows_final"] == len(world)  # fitted on every week
+    assert scored["score"].between(0, 100).all()
+    # annual accounts churn less in this world: the baseline says so
+    w = {x["term"]: x for x in result["model"]["weights_final"]}
+    assert w["billing_period=annual"]["hazard_ratio"] < 1
+
+
+def test_snapshot_stage_run_writes_every_output(tmp_path, monkeypatch):
+    world = snapshot_world(n_accounts=150)
+    params = write_project(tmp_path, world, TESTED)
+    meta = tmp_path / "data/processed/panel_meta.json"
+    meta.write_text(json.dumps({"as_of": "2024-12-29", "snapshot": True}))
+    (tmp_path / "data/interim/csm_assignments.parquet").unlink()
+    monkeypatch.chdir(tmp_path)
+    run(params)
+    result = json.loads((tmp_path / "models/health_score.json").read_text())
+    assert result["score_source"] == "baseline only" and result["validated"] is False
+    assert "Snapshot export" in result["message"]
+    scores = pd.read_parquet(tmp_path / "data/processed/health_scores.parquet")
+    assert {"event", "spell"} <= set(scores.columns)
+    assert scores["event"].sum() == world["event"].sum()
+    # "red now" = red accounts still customers in the latest week <= active accounts
+    last = scores[scores["week_start"] == scores["week_start"].max()]
+    active = last[last["event"] == 0]
+    assert result["latest_week"]["accounts"] == len(active)
+    assert sum(result["latest_week"]["by_band"].values()) == len(active)
+
+
+def test_horizon_that_does_not_fit_is_named_as_the_cause():
+    world = synthetic_world(n_accounts=400, n_weeks=24, seed=2)
+    result, _ = compute_health(
+        world, lamp_table(TESTED, None), horizon_weeks=12, train_fraction=0.6, red=0.25,
+        amber=0.10, bootstrap_reps=5, seed=1,
+    )  # fmt: skip
+    # 24 weeks: the first 14 train, the last 10 validate; a 12-week horizon never fits
+    problem = result["validation"]["problem"]
+    assert problem == (
+        "the horizon of 12 weeks does not fit between the split week 2024-04-08 and the last "
+        "panel week 2024-06-10 (10 validation weeks): no validation week has its whole horizon "
+        "observed; lower health_score.horizon_weeks or health_score.train_fraction"
+    )
+    assert "no churn events before" not in result["message"]
+    assert result["validation"]["split_week"] == "2024-04-08" and result["validated"] is False
+    assert result["message"].endswith(" It is not validated out of time: " + problem + ".")
+
+
+def test_no_churn_in_the_training_weeks_names_the_first_churn():
+    world = synthetic_world(n_accounts=400, n_weeks=40, seed=4)
+    first = pd.Timestamp("2024-07-01")  # week 26 of 40: churn only from here on
+    world = world[~((world["event"] == 1) & (world["week_start"] < first))]
+    result, _ = compute_health(
+        world, lamp_table(TESTED, None), horizon_weeks=4, train_fraction=0.5, red=0.25,
+        amber=0.10, bootstrap_reps=5, seed=1,
+    )  # fmt: skip
+    problem = result["validation"]["problem"]
+    assert problem.startswith("no churn event in the training weeks 2024-01-01 to 2024-05-13")
+    # week 26 is the 27th of 40 observed weeks: train_fraction must exceed 27/40
+    assert "the first churn is in the week of 2024-07-01: raise health_score.train_fraction " \
+        "above 0.68" in problem  # fmt: skip
+    assert "fitted on all observed weeks" in result["message"]
+
+
+def test_no_churn_at_all_is_a_user_error_naming_the_weeks():
+    from churnlab.errors import UserError
+
+    world = synthetic_world(n_accounts=50, n_weeks=20, seed=5).assign(event=0)
+    with pytest.raises(UserError, match=r"no churn event in the observed weeks 2024-01-01 to"):
+        compute_health(
+            world, lamp_table(TESTED, None), horizon_weeks=4, train_fraction=0.6, red=0.25,
+            amber=0.10, bootstrap_reps=5, seed=1,
+        )  # fmt: skip

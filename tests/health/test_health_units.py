@@ -213,3 +213,58 @@ def test_horizon_probability_never_reads_later_weeks():
     upto = (~later).to_numpy()
     assert np.allclose(base[upto], again[upto])
     assert not np.allclose(base[~upto], again[~upto])  # and later weeks do move
+
+
+def panel_with_a_reactivation():
+    """Account r: spell 1 weeks 1-3 (churns in week 3), a 2-week gap, spell 2 weeks 6-9.
+    Account s: one spell, weeks 1-9, never churns."""
+    weeks = pd.date_range("2024-01-01", periods=9, freq="W-MON")
+    r_weeks = [0, 1, 2, 5, 6, 7, 8]
+    return pd.DataFrame(
+        {
+            "account_id": ["r"] * 7 + ["s"] * 9,
+            "spell": [1, 1, 1, 2, 2, 2, 2] + [1] * 9,
+            "week_start": [weeks[i] for i in r_weeks] + list(weeks),
+            "event": [0, 0, 1, 0, 0, 0, 0] + [0] * 9,
+            "x": [0.1, 0.1, 0.1, 0.1, 0.9, 0.1, 0.1] + [0.9] * 9,
+        }
+    )
+
+
+def test_spells_are_separate_runs_of_weeks():
+    p = panel_with_a_reactivation()
+    lagged = lag_within_account(p, "x", 1)
+    # spell 2's first week has no "previous week": the row before it is 3 weeks earlier
+    assert np.isnan(lagged.iloc[0]) and np.isnan(lagged.iloc[3])
+    assert lagged.iloc[4] == pytest.approx(0.1)
+    on = lamp_on(p["x"], "low", 0.5)
+    assert weeks_on(p, on).tolist()[:7] == [1, 2, 3, 1, 0, 1, 2]  # restarts with spell 2
+    lab = horizon_labels(p, horizon_weeks=4)
+    # r's churn (week 3) labels spell 1's weeks only, never spell 2's
+    assert lab["label"].tolist()[:7] == [1, 1, 1, 0, 0, 0, 0]
+    assert lab["label"].tolist()[7:] == [0] * 9
+
+
+def test_action_list_reads_the_latest_spell_only():
+    from churnlab.health.actions import lamps_on_latest
+    from churnlab.health.stage import latest_spell_rows
+
+    p = panel_with_a_reactivation()
+    latest = p[p["week_start"] == p["week_start"].max()]
+    now = latest_spell_rows(p, latest)
+    assert now.loc[now["account_id"] == "r", "spell"].unique().tolist() == [2]
+    assert len(now) == 4 + 9
+    lamps = lamp_table(
+        [
+            {
+                "id": "h",
+                "indicator": "x",
+                "direction": "low",
+                "threshold": 0.5,
+                "verdict": "leads churn",
+            }
+        ],
+        None,
+    )
+    on = lamps_on_latest(now, lamps)
+    assert on[["account_id", "weeks_on"]].values.tolist() == [["r", 2]]

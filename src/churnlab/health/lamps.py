@@ -81,14 +81,22 @@ def score_lamps(lamps: pd.DataFrame, panel_columns: list[str]) -> tuple[pd.DataF
     return lamps[lamps["id"].isin(keep)].reset_index(drop=True), skipped
 
 
-def lag_within_account(panel: pd.DataFrame, column: str, lag: int) -> pd.Series:
-    """The column's value `lag` weeks earlier for the same account (NaN before its first week).
+def subject_keys(panel: pd.DataFrame) -> list[str]:
+    """The columns naming one run of consecutive weeks: account and spell (one spell per
+    account on a panel without a `spell` column). Weeks between spells are absent."""
+    return ["account_id", "spell"] if "spell" in panel.columns else ["account_id"]
 
-    Panel rows are consecutive weeks per account sorted by account_id, week_start, so a row
-    shift inside each account is a shift in calendar weeks."""
+
+def lag_within_account(panel: pd.DataFrame, column: str, lag: int) -> pd.Series:
+    """The column's value `lag` weeks earlier in the same spell of the same account (NaN
+    before the spell's first week).
+
+    Panel rows are consecutive weeks per account and spell, sorted by account_id,
+    week_start, so a row shift inside each spell is a shift in calendar weeks (a shift across
+    the gap before a reactivation would not be)."""
     if lag == 0:
         return panel[column].astype(float)
-    return panel.groupby("account_id", sort=False)[column].shift(lag).astype(float)
+    return panel.groupby(subject_keys(panel), sort=False)[column].shift(lag).astype(float)
 
 
 def lamp_on(values: pd.Series, direction: str, threshold: float) -> pd.Series:
@@ -98,7 +106,8 @@ def lamp_on(values: pd.Series, direction: str, threshold: float) -> pd.Series:
 
 
 def weeks_on(panel: pd.DataFrame, on: pd.Series) -> pd.Series:
-    """For each row, how many consecutive weeks (ending at this row) the lamp has been on."""
-    acc = panel["account_id"]
-    breaks = (on == 0).groupby(acc, sort=False).cumsum()
-    return on.groupby([acc, breaks], sort=False).cumsum().astype(int)
+    """For each row, how many consecutive weeks (ending at this row, within its spell) the
+    lamp has been on."""
+    keys = [panel[k] for k in subject_keys(panel)]
+    breaks = (on == 0).groupby(keys, sort=False).cumsum()
+    return on.groupby([*keys, breaks], sort=False).cumsum().astype(int)

@@ -25,7 +25,7 @@ from churnlab.health.actions import (
     lamps_on_latest,
     to_csv_text,
 )
-from churnlab.health.lamps import LEADS, lamp_table, score_lamps
+from churnlab.health.lamps import LEADS, lamp_table, score_lamps, subject_keys
 from churnlab.health.model import (
     fit_hazard,
     horizon_probability_path,
@@ -62,10 +62,13 @@ DEFINITIONS = {
     "else green. `bands.validation` gives the observed churn within the horizon per band on "
     "the validation weeks.",
     "observation_start": "First week in which churn can be observed (health_score."
-    "observation_start, else the first week with a churn event); earlier panel weeks are "
-    "survivors by construction and are left out of fitting and validation.",
+    "observation_start, else the first panel week: the panel starts each account at its first "
+    "contract, so every week is observed); earlier panel weeks are left out of fitting and "
+    "validation.",
     "validation": "Fit on the first train_fraction of observed weeks (before split_week), "
-    "score the later weeks. concordance = "
+    "score the later weeks. When that is impossible (no churn in the training weeks, e.g. a "
+    "snapshot export dating every churn on the export day), the score is fitted on all "
+    "observed weeks, not validated, and `validation.problem` says why. concordance = "
     "time-varying: each account churning in a week vs every account at risk that week, by "
     "the weekly hazard. auc / lift / calibration = churn within the horizon, on validation "
     "rows whose whole horizon is observed. 95% intervals: percentile bootstrap over accounts.",
@@ -74,8 +77,75 @@ DEFINITIONS = {
     "maturity": "expansion = goal achieved; adoption = onboarding complete; else onboarding "
     "(tenure stands in where the milestone is unknown).",
     "action_list": "Latest week, one row per account x risk lamp on (lag 0), for hypotheses "
-    "with a verdict in action_verdicts; mrr_at_risk = current MRR x churn_probability.",
+    "with a verdict in action_verdicts; mrr_at_risk = current MRR x churn_probability. Lamps "
+    "and weeks_on are read on the account's latest spell only.",
+    "spells": "Each spell of an account (panel column `spell`) is a run of consecutive weeks: "
+    "lags, weeks_on and churn-within-horizon labels never reach across the gap before a "
+    "reactivation.",
 }
+
+BASELINE_CAN = (
+    "it ranks accounts by the churn risk of their tenure, billing period and plan, and cannot "
+    "warn of a change in an account's behaviour"
+)
+
+
+def training_problem(
+    panel: pd.DataFrame,
+    observed: np.ndarray,
+    train: np.ndarray,
+    split: pd.Timestamp,
+    train_fraction: float,
+) -> str | None:
+    """Why the score cannot be fitted on the training weeks and checked on later ones, in
+    words naming the real cause (None when it can: the training weeks hold a churn)."""
+    event = panel["event"].to_numpy()
+    if event[train].sum() > 0:
+        return None
+    churn_weeks = panel.loc[observed & (event == 1), "week_start"]
+    n = len(churn_weeks)
+    if churn_weeks.nunique() == 1:
+        return (
+            f"all {n} churn events fall in the week of {churn_weeks.iloc[0].date()} (a "
+            "snapshot export dates every churn on the export day), so the score cannot be fitted "
+            "on earlier weeks and checked on later ones"
+        )
+    weeks = np.sort(panel.loc[observed, "week_start"].unique())
+    first = churn_weeks.min()
+    needed = (np.searchsorted(weeks, first.to_datetime64()) + 1) / len(weeks)
+    return (
+        f"no churn event in the training weeks {pd.Timestamp(weeks[0]).date()} to "
+        f"{(split - pd.Timedelta(weeks=1)).date()} (the first {train_fraction:.0%} of observed "
+        f"weeks); the first churn is in the week of {first.date()}: raise "
+        f"health_score.train_fraction above {needed:.2f} or set health_score.observation_start"
+    )
+
+
+def validation_problem(
+    panel: pd.DataFrame, valid: np.ndarray, complete: np.ndarray, y_h: np.ndarray, horizon: int
+) -> str | None:
+    """Why the out-of-time metrics cannot be computed, naming the real cause (None if they can)."""
+    last = panel["week_start"].max()
+    weeks_v = panel.loc[valid, "week_start"]
+    first = weeks_v.min() if len(weeks_v) else last
+    n_weeks = int(weeks_v.nunique())
+    if not complete.any():
+        return (
+            f"the horizon of {horizon} weeks does not fit between the split week {first.date()} "
+            f"and the last panel week {last.date()} ({n_weeks} validation weeks): no validation "
+            "week has its whole horizon observed; lower health_score.horizon_weeks or "
+            "health_score.train_fraction"
+        )
+    if panel.loc[valid, "event"].sum() == 0:
+        return f"no churn in the validation weeks {first.date()} to {last.date()}"
+    if y_h.sum() == 0:
+        return (
+            f"no churn within {horizon} weeks of any validation week whose horizon is observed "
+            f"({first.date()} to {(last - pd.Timedelta(weeks=horizon - 1)).date()})"
+        )
+    if y_h.sum() == len(y_h):
+        return "every validation week with an observed horizon is followed by churn"
+    return None
 
 
 def _fit_pair(raw, event, groups, mask, use_lamps):
@@ -105,30 +175,48 @@ def compute_health(
     onboarding_weeks: int = 12,
     expansion_weeks: int = 52,
     observation_start: pd.Timestamp | None = None,
+    snapshot: bool = False,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Fit, validate and score. Returns the JSON-ready result and the scored panel
-    (panel columns + eta, churn_probability, score, band, maturity)."""
+    (panel columns + eta, churn_probability, score, band, maturity).
+
+    snapshot: the panel comes from a snapshot export (panel_meta.json "snapshot"): no lamp
+    enters, the score is the baseline, and the message says what that can and cannot do.
+    Raises UserError when the observed weeks hold no churn at all."""
     panel = panel.sort_values(["account_id", "week_start"]).reset_index(drop=True)
-    used, skipped = score_lamps(lamps, list(panel.columns))
+    if snapshot:  # no activity tables: no lamp can be read, whatever hypotheses.json says
+        used = lamps.iloc[0:0]
+        skipped = [
+            {"id": row.id, "reason": "snapshot export: no usage data"}
+            for row in lamps.itertuples(index=False)
+            if row.verdict == LEADS
+        ]
+    else:
+        used, skipped = score_lamps(lamps, list(panel.columns))
     raw = raw_features(panel, used)
     event = panel["event"].astype(int)
     groups = panel["account_id"]
 
-    # Churn is only observable from observation_start on (e.g. an export that starts with the
-    # customers alive on some date): earlier weeks are survivors by construction and would
-    # drag the hazard towards zero, so they are left out of fitting and validation.
+    # Churn is observable from observation_start on. The v2 panel starts every spell at its
+    # contract start, so by default every panel week counts; a later observation_start (an
+    # export that starts with the customers alive on some date) leaves out earlier weeks,
+    # survivors by construction that would drag the hazard towards zero.
     if observation_start is None:
-        has_event = panel.loc[panel["event"] == 1, "week_start"]
-        observation_start = has_event.min() if len(has_event) else panel["week_start"].min()
+        observation_start = panel["week_start"].min()
     observed = (panel["week_start"] >= observation_start).to_numpy()
+    if event[observed].sum() == 0:
+        raise UserError(
+            f"panel.parquet: no churn event in the observed weeks "
+            f"{pd.Timestamp(observation_start).date()} to {panel['week_start'].max().date()}: "
+            "there is nothing to learn a churn risk from (check health_score.observation_start "
+            "and that the panel has churned spells)"
+        )
     split = split_week(panel.loc[observed, "week_start"], train_fraction)
     train = observed & (panel["week_start"] < split).to_numpy()
+    problem = training_problem(panel, observed, train, split, train_fraction)
+    if problem is not None:  # fit on every observed week; nothing is left to validate on
+        train = observed
     valid = observed & ~train
-    if event[train].sum() == 0:
-        raise UserError(
-            f"panel.parquet: no churn events before {split.date()} (the first "
-            f"{train_fraction:.0%} of weeks); cannot fit the health score"
-        )
 
     base_fit = _fit_pair(raw, event, groups, train, use_lamps=False)
     full_fit = _fit_pair(raw, event, groups, train, use_lamps=True)
@@ -145,7 +233,7 @@ def compute_health(
     weeks_v = panel["week_start"].to_numpy()[valid]
     ev_v = event.to_numpy()[valid]
     validation: dict[str, Any] = {
-        "split_week": split.date().isoformat(),
+        "split_week": split.date().isoformat() if problem is None else None,
         "n_rows": int(valid.sum()),
         "n_accounts": int(panel.loc[valid, "account_id"].nunique()),
         "n_events": int(ev_v.sum()),
@@ -154,7 +242,9 @@ def compute_health(
         "bootstrap_reps": bootstrap_reps,
         "seed": seed,
     }
-    if ev_v.sum() > 0 and y_h.sum() > 0 and y_h.sum() < len(y_h):
+    if problem is None:
+        problem = validation_problem(panel, valid, complete, y_h, horizon_weeks)
+    if problem is None:
         conc = bootstrap_metrics(
             panel.loc[valid, "account_id"].to_numpy(),
             {
@@ -189,7 +279,7 @@ def compute_health(
             "baseline": float(p_base[complete].mean()),
         }
     else:
-        validation["problem"] = "no churn (or only churn) in the validation weeks"
+        validation["problem"] = problem
     bands_v = band(p_full[complete], red, amber)
     bt = band_table(bands_v, y_h, p_full[complete], panel.loc[complete, "account_id"].to_numpy())
     rates = bt.set_index("band")["observed"]
@@ -223,18 +313,36 @@ def compute_health(
     view[["accounts", "rows"]] = view[["accounts", "rows"]].fillna(0).astype(int)
 
     source = "lamps + baseline" if has_lamps else "baseline only"
-    message = (
-        f"{len(full_fit.design.lamps)} lamp(s) from hypotheses that lead churn enter the score"
-        if has_lamps
-        else "No hypothesis with verdict 'leads churn' could enter the score; the score is the "
-        "tenure + plan baseline and validation compares the baseline with itself."
-    )
+    if snapshot:
+        message = (
+            "Snapshot export (accounts and contracts only, no usage data): the score is the "
+            f"baseline, so {BASELINE_CAN}."
+        )
+    elif has_lamps:
+        message = (
+            f"{len(full_fit.design.lamps)} lamp(s) from hypotheses that lead churn enter the score."
+        )
+    else:
+        message = (
+            "No hypothesis with verdict 'leads churn' could enter the score, so the score is the "
+            f"baseline: {BASELINE_CAN}; its validation compares the baseline with itself."
+        )
+    if validation.get("problem"):
+        message += (
+            " It is not validated out of time: " + validation["problem"] + "."
+            if validation["split_week"] is not None
+            else " It is fitted on all observed weeks and not validated out of time: "
+            + validation["problem"]
+            + "."
+        )
     result: dict[str, Any] = {
         "schema_version": 1,
         "horizon_weeks": horizon_weeks,
         "train_fraction": train_fraction,
         "observation_start": pd.Timestamp(observation_start).date().isoformat(),
         "score_source": source,
+        "snapshot": bool(snapshot),
+        "validated": "concordance" in validation,
         "message": message,
         "definitions": DEFINITIONS,
         "lamps_used": used.assign(term=lambda d: "lamp:" + d["id"])
@@ -269,6 +377,14 @@ def compute_health(
         },
     }
     return result, scored
+
+
+def latest_spell_rows(scored: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the spells that are running in the latest week (one spell per account), so a
+    reactivated account's lamps and weeks_on are read on its current spell only."""
+    keys = subject_keys(scored)
+    running = pd.MultiIndex.from_frame(latest[keys])
+    return scored[pd.MultiIndex.from_frame(scored[keys]).isin(running)]
 
 
 def _read(path: Path, what: str) -> pd.DataFrame:
@@ -315,6 +431,8 @@ def run(params: dict) -> None:
         )
     horizon = int(cfg.get("horizon_weeks", 12))
     maturity_cfg = cfg.get("maturity", {}) or {}
+    meta_path = processed / "panel_meta.json"
+    meta = read_json(meta_path) if meta_path.exists() else {}
     result, scored = compute_health(
         panel,
         lamps,
@@ -329,14 +447,14 @@ def run(params: dict) -> None:
         observation_start=(
             pd.Timestamp(cfg["observation_start"]) if cfg.get("observation_start") else None
         ),
+        snapshot=bool(meta.get("snapshot")),
     )
 
     # --- this week's lists ---------------------------------------------------------------
-    meta_path = processed / "panel_meta.json"
     last_week = scored["week_start"].max()
     as_of = last_week + pd.Timedelta(days=6)
-    if meta_path.exists() and read_json(meta_path).get("as_of"):
-        as_of = pd.Timestamp(read_json(meta_path)["as_of"]).tz_localize(None).normalize()
+    if meta.get("as_of"):
+        as_of = pd.Timestamp(meta["as_of"]).tz_localize(None).normalize()
     accounts = _read(interim / "accounts.parquet", "run `churnlab ingest` first")
     contracts = _read(interim / "contracts.parquet", "run `churnlab ingest` first")
     csm_path = interim / "csm_assignments.parquet"
@@ -354,7 +472,7 @@ def run(params: dict) -> None:
         "account_id", "week_start", "segment", "billing_period", "maturity", "band",
         "health_score", "churn_probability", "mrr",
     ]  # fmt: skip
-    panel_now = scored[scored["account_id"].isin(latest["account_id"])]
+    panel_now = latest_spell_rows(scored, latest)
     action_verdicts = list(cfg.get("action_verdicts", [LEADS]))
     risk = lamps[(lamps["kind"] == "risk") & lamps["verdict"].isin(action_verdicts)]
     opp = lamps[(lamps["kind"] == "opportunity") & (lamps["verdict"] != "opposite direction")]
@@ -380,10 +498,11 @@ def run(params: dict) -> None:
     )
 
     write_json(models / "health_score.json", result)
-    write_parquet(
-        scored[["account_id", "week_start", "score", "band", "churn_probability", "maturity"]],
-        processed / "health_scores.parquet",
-    )
+    # `event` marks an account's churn week: reports count "red now" among accounts still
+    # customers (a churned account is not at risk any more)
+    score_cols = ["account_id", "week_start", "score", "band", "churn_probability", "maturity"]
+    score_cols += [c for c in ("spell", "event") if c in scored.columns]
+    write_parquet(scored[score_cols], processed / "health_scores.parquet")
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "action_list.csv").write_text(to_csv_text(actions), encoding="utf-8")
     (reports / "opportunity_list.csv").write_text(to_csv_text(opportunities), encoding="utf-8")

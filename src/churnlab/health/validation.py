@@ -19,10 +19,14 @@ def split_week(week_start: pd.Series, train_fraction: float) -> pd.Timestamp:
 
 
 def horizon_labels(panel: pd.DataFrame, horizon_weeks: int) -> pd.DataFrame:
-    """label = the account churns in this week or the next horizon-1 weeks; complete = that
-    whole window lies inside the panel (or the churn is seen), so the label is known."""
-    churn_week = panel.loc[panel["event"] == 1].groupby("account_id")["week_start"].min()
-    cw = panel["account_id"].map(churn_week)
+    """label = the account's spell ends in churn in this week or the next horizon-1 weeks;
+    complete = that whole window lies inside the panel (or the churn is seen), so the label is
+    known. Each spell of an account has its own churn week (a reactivated account's first
+    churn is not a label of its later spell)."""
+    keys = ["account_id", "spell"] if "spell" in panel.columns else ["account_id"]
+    churns = panel.loc[panel["event"] == 1, [*keys, "week_start"]]
+    churn_week = churns.groupby(keys)["week_start"].min().rename("_churn_week")
+    cw = panel[keys].join(churn_week, on=keys)["_churn_week"]
     last_week = panel["week_start"].max()
     window_end = panel["week_start"] + (horizon_weeks - 1) * WEEK
     label = cw.notna() & (cw >= panel["week_start"]) & (cw <= window_end)
