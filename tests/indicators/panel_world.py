@@ -358,3 +358,75 @@ def three_accounts():
         ignore_index=True,
     )
     return t
+
+
+# default label -> the foreign company's label(s); lists alternate over the rows.
+RENAME = {
+    "users": ("role", {"key_person": ["Champion"], "admin": ["Owner"], "member": ["Member"]}),
+    "events": (
+        "event_type",
+        {
+            "login": ["app_open", "Sign in"],
+            "report_view": ["Report Viewed"],
+            "data_export": ["csv\\export"],
+            "dashboard": ["Dashboard"],
+            "automation": ["自動化"],
+        },
+    ),
+    "touchpoints": (
+        "kind",
+        {
+            "meeting": ["Call"],
+            "decision_maker_meeting": ["Exec's sync"],
+            "event_attendance": ["Webinar"],
+        },
+    ),
+    "milestones": (
+        "milestone",
+        {
+            "first_login": ["First sign-in"],
+            "onboarding_complete": ["Kickoff done"],
+            "training_complete": ["Academy"],
+        },
+    ),
+    "tickets": ("category", {"feature_request": ["Idea"], "bug": ["Bug"]}),
+}
+FOREIGN_VOCABULARY = {
+    "billing_period": {"monthly": ["monthly"], "annual": ["annual"]},  # ingest's, ignored here
+    "role": {"key_person": ["champion "], "admin": "Owner"},
+    "event_type": {
+        "login": ["APP_OPEN", "sign in"],
+        "report_view": ["report viewed"],
+        "data_export": ["CSV\\Export"],
+    },
+    "touchpoint_kind": {
+        "meeting": ["Call"],
+        "decision_maker_meeting": ["exec's sync"],
+        "event_attendance": ["Webinar"],
+        "qbr": [],
+    },
+    "milestone": {
+        "first_login": ["First sign-in"],
+        "onboarding_complete": ["Kickoff done"],
+        "training_complete": ["academy"],
+        "goal_achieved": ["Win"],
+    },
+    "ticket_category": {"feature_request": ["Idea"]},
+}
+
+
+def foreign_tables():
+    """three_accounts() in another company's words (RENAME); FOREIGN_VOCABULARY maps them."""
+    t = three_accounts()
+    for table, (column, mapping) in RENAME.items():
+        df = t[table].copy()
+        values = df[column].astype(object).tolist()
+        seen: dict[str, int] = {}
+        for i, v in enumerate(values):
+            if v in mapping:
+                k = seen.get(v, 0)
+                values[i] = mapping[v][k % len(mapping[v])]
+                seen[v] = k + 1
+        df[column] = pd.Series(values, index=df.index, dtype="string")
+        t[table] = df
+    return t

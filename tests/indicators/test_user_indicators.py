@@ -216,11 +216,25 @@ COUNT = {"from": "events", "measure": "count", "window_weeks": 4}
                         "id": "surveys_x",
                         "from": "surveys",
                         "measure": "count",
+                        "time_column": "answered_at",
                         "where": {"nps_score": ["high"]},
                     }
                 ]
             },
             r"field 'where.nps_score': 'high' is not a number",
+        ),
+        (
+            {
+                "indicators": [
+                    {
+                        "id": "promoters",
+                        "from": "surveys",
+                        "measure": "count",
+                        "where": {"nps_score": [9, 10]},
+                    }
+                ]
+            },
+            r"field 'where.nps_score': nps_score is only known at answered_at",
         ),
         (_one(**{**COUNT, "windows": 3}), r"field 'windows': unknown field"),
         (_one(ratio_of=["a", "b"], **COUNT), r"field 'ratio_of': give exactly one of"),

@@ -4,89 +4,19 @@ gets the same indicator values as the default-words company once the words are m
 
 import pandas as pd
 import pytest
-from panel_world import build, three_accounts
+from panel_world import FOREIGN_VOCABULARY, build, foreign_tables, three_accounts
 
 from churnlab.errors import ConfigError
 from churnlab.indicators.vocabulary import sql_in, vocabulary_from_params
 
 AS_OF = "2025-03-31"
 
-# default label -> the foreign company's label(s); lists alternate over the rows.
-RENAME = {
-    "users": ("role", {"key_person": ["Champion"], "admin": ["Owner"], "member": ["Member"]}),
-    "events": (
-        "event_type",
-        {
-            "login": ["app_open", "Sign in"],
-            "report_view": ["Report Viewed"],
-            "data_export": ["csv export"],
-            "dashboard": ["Dashboard"],
-            "automation": ["自動化"],
-        },
-    ),
-    "touchpoints": (
-        "kind",
-        {
-            "meeting": ["Call"],
-            "decision_maker_meeting": ["Exec's sync"],
-            "event_attendance": ["Webinar"],
-        },
-    ),
-    "milestones": (
-        "milestone",
-        {
-            "first_login": ["First sign-in"],
-            "onboarding_complete": ["Kickoff done"],
-            "training_complete": ["Academy"],
-        },
-    ),
-    "tickets": ("category", {"feature_request": ["Idea"], "bug": ["Bug"]}),
-}
-VOCABULARY = {
-    "billing_period": {"monthly": ["monthly"], "annual": ["annual"]},  # ingest's, ignored here
-    "role": {"key_person": ["champion "], "admin": "Owner"},
-    "event_type": {
-        "login": ["APP_OPEN", "sign in"],
-        "report_view": ["report viewed"],
-        "data_export": ["CSV Export"],
-    },
-    "touchpoint_kind": {
-        "meeting": ["Call"],
-        "decision_maker_meeting": ["exec's sync"],
-        "event_attendance": ["Webinar"],
-        "qbr": [],
-    },
-    "milestone": {
-        "first_login": ["First sign-in"],
-        "onboarding_complete": ["Kickoff done"],
-        "training_complete": ["academy"],
-        "goal_achieved": ["Win"],
-    },
-    "ticket_category": {"feature_request": ["Idea"]},
-}
-
-
-def foreign_tables():
-    t = three_accounts()
-    for table, (column, mapping) in RENAME.items():
-        df = t[table].copy()
-        values = df[column].astype(object).tolist()
-        seen: dict[str, int] = {}
-        for i, v in enumerate(values):
-            if v in mapping:
-                k = seen.get(v, 0)
-                values[i] = mapping[v][k % len(mapping[v])]
-                seen[v] = k + 1
-        df[column] = pd.Series(values, index=df.index, dtype="string")
-        t[table] = df
-    return t
-
 
 def test_foreign_words_give_the_same_indicators_as_default_words():
     foreign = foreign_tables()
     assert "Sign in" in set(foreign["events"]["event_type"])  # both login labels are used
     default = build(three_accounts(), as_of=AS_OF)
-    mapped = build(foreign, as_of=AS_OF, vocabulary=vocabulary_from_params(VOCABULARY))
+    mapped = build(foreign, as_of=AS_OF, vocabulary=vocabulary_from_params(FOREIGN_VOCABULARY))
     assert len(default) > 100
     pd.testing.assert_frame_equal(mapped, default)
 

@@ -5,7 +5,8 @@ perturbs everything known only from w's Monday on: deletes or rewrites later eve
 surveys, touchpoints, CSM assignments and milestones, moves or blanks later answers,
 responses and activations, adds new later rows and changes contracts that start after w.
 Every row up to and including week w must stay identical (all columns but `event`, which is
-the outcome and may legitimately depend on the future).
+the outcome and may legitimately depend on the future). The same property holds for random
+user-defined indicators (panel.indicators_file), compiled through the same SQL path.
 """
 
 import random
@@ -19,6 +20,11 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
 from panel_world import CONTRACT_COLUMNS, CONTRACT_DATE_COLUMNS, build, frame  # noqa: E402
+
+from churnlab.indicators.user import (  # noqa: E402
+    compile_user_indicators,
+    parse_user_indicators,
+)
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")  # a Monday
 AS_OF = "2024-03-31"  # 13 weeks
@@ -288,13 +294,13 @@ def perturb(tables, ws, rnd):
     return t
 
 
-def check_no_leakage(ev, tk, sv, tp, cs, ms, act, roles, ct, cuts, seed):
+def check_no_leakage(ev, tk, sv, tp, cs, ms, act, roles, ct, cuts, seed, user=()):
     tables = company(ev, tk, sv, tp, cs, ms, act, roles, ct)
-    before = build(tables, as_of=AS_OF)
+    before = build(tables, as_of=AS_OF, user=user)
     cols = [c for c in before.columns if c != "event"]
     for cut in sorted(set(cuts)):
         ws = T0 + pd.Timedelta(weeks=cut)
-        after = build(perturb(tables, ws, random.Random(seed + cut)), as_of=AS_OF)
+        after = build(perturb(tables, ws, random.Random(seed + cut)), as_of=AS_OF, user=user)
         upto = ws.tz_localize(None)
         a = before.loc[before["week_start"] <= upto, cols].reset_index(drop=True)
         b = after.loc[after["week_start"] <= upto, cols].reset_index(drop=True)
@@ -330,6 +336,79 @@ def test_rows_up_to_week_w_ignore_everything_from_w_on(**world):
 @given(**WORLD)
 def test_no_leakage_many_worlds(**world):
     """The same property on many more worlds (80 worlds x 3 builds: ~2 min on this shared machine)."""
+    check_no_leakage(**world)
+
+
+# Random user definitions (panel.indicators_file): any table with a time column, any
+# measure it supports, filters on the values the worlds use, windows 1-6; then ratios and
+# changes of them or of built-ins.
+USER_SOURCES = {
+    # table: (time columns, filterable column -> values, has user_id)
+    "events": (["occurred_at"], {"event_type": EVENT_TYPES, "user_id": ["u1", "v2"]}, True),
+    "tickets": (
+        ["opened_at", "first_response_at"],
+        {"category": ["bug", "question", "feature_request", "billing"]},
+        False,
+    ),
+    "surveys": (["sent_at", "answered_at"], {"account_id": ACCOUNTS}, True),
+    "touchpoints": (
+        ["occurred_at"],
+        {"kind": ["meeting", "decision_maker_meeting", "training", "event_attendance", "qbr"]},
+        False,
+    ),
+    "milestones": (
+        ["achieved_at"],
+        {"milestone": ["first_login", "onboarding_complete", "training_complete"]},
+        False,
+    ),
+    "users": (["activated_at", "invited_at"], {"role": ["admin", "key_person", "member"]}, True),
+    "csm_assignments": (["start_date"], {"csm_id": ["k1", "k2", "k3"]}, False),
+}
+
+
+@st.composite
+def measure_def(draw, i):
+    table = draw(st.sampled_from(sorted(USER_SOURCES)))
+    times, filters, has_user = USER_SOURCES[table]
+    measures = ["count", "active_days", "weeks_since_last"]
+    if has_user:
+        measures += ["distinct_users", "share_of_users_active"]
+    entry = {"id": f"m{i}", "from": table, "measure": draw(st.sampled_from(measures))}
+    entry["time_column"] = draw(st.sampled_from(times))
+    if entry["measure"] != "weeks_since_last":
+        entry["window_weeks"] = draw(st.integers(1, 6))
+    if draw(st.booleans()):
+        column = draw(st.sampled_from(sorted(filters)))
+        values = draw(st.lists(st.sampled_from(filters[column]), min_size=1, max_size=3))
+        entry["where"] = {column: [v.upper() if draw(st.booleans()) else v for v in values]}
+    return entry
+
+
+@st.composite
+def user_defs(draw):
+    entries = [draw(measure_def(i)) for i in range(draw(st.integers(1, 4)))]
+    ids = [e["id"] for e in entries] + ["weekly_active_users", "tickets_opened", "mrr_change"]
+    for k in range(draw(st.integers(0, 2))):
+        num, den = draw(st.lists(st.sampled_from(ids), min_size=2, max_size=2, unique=True))
+        entries.append({"id": f"r{k}", "ratio_of": [num, den]})
+        ids.append(f"r{k}")
+    if draw(st.booleans()):
+        entries.append({"id": "c0", "change_of": draw(st.sampled_from(ids))})
+    return compile_user_indicators(parse_user_indicators({"indicators": entries}, "random.yaml"))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**WORLD, user=user_defs())
+def test_user_indicators_ignore_everything_from_w_on(**world):
+    assert world["user"]
+    check_no_leakage(**world)
+
+
+@pytest.mark.e2e
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**WORLD, user=user_defs())
+def test_user_indicators_no_leakage_many_worlds(**world):
+    """The property on 40 more worlds with random user definitions (~1.5 min here)."""
     check_no_leakage(**world)
 
 

@@ -12,9 +12,17 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
-from panel_world import full_tables, three_accounts  # noqa: E402
+from panel_world import (  # noqa: E402
+    FOREIGN_VOCABULARY,
+    foreign_tables,
+    full_tables,
+    three_accounts,
+    with_history,
+)
 
 from churnlab.indicators.blocks import Settings  # noqa: E402
+from churnlab.indicators.user import compile_user_indicators, parse_user_indicators  # noqa: E402
+from churnlab.indicators.vocabulary import vocabulary_from_params  # noqa: E402
 from churnlab.panel.engines import finish, run_duckdb, run_spark, spark_session  # noqa: E402
 from churnlab.panel.query import (  # noqa: E402
     panel_sql,
@@ -35,7 +43,7 @@ def spark():
 
 
 def test_transpiled_sql_is_spark_sql():
-    sql = to_spark(panel_sql(select_indicators(set(full_tables())), Settings()))
+    sql = to_spark(panel_sql(select_indicators(set(full_tables())), Settings(as_of="2024-02-14")))
     assert "EXPLODE(SEQUENCE(" in sql and "UNIX_TIMESTAMP(" in sql and "generate_series" not in sql
 
 
@@ -48,7 +56,61 @@ def test_duckdb_and_spark_panels_are_identical(spark, tables):
     if tables == "required_only":
         data = {k: data[k] for k in ("accounts", "contracts", "events")}
     steps = panel_steps(select_indicators(set(data)), Settings(as_of="2025-03-31"))
+    data = with_history(data, "2025-03-31")
     duck = finish(run_duckdb(data, steps))
     spk = finish(run_spark(spark, data, steps))
     assert len(duck) > 100 and duck["event"].sum() == 2  # a2 and a3 churn
+    pd.testing.assert_frame_equal(duck, spk, check_exact=False, rtol=1e-12)
+
+
+USER = {
+    "indicators": [
+        {
+            "id": "exports_3w",
+            "from": "events",
+            "where": {"event_type": ["CSV\\export", "Report Viewed"]},
+            "measure": "count",
+            "window_weeks": 3,
+        },
+        {"id": "users_2w", "from": "events", "measure": "distinct_users", "window_weeks": 2},
+        {"id": "days_5w", "from": "events", "measure": "active_days", "window_weeks": 5},
+        {
+            "id": "since_exec",
+            "from": "touchpoints",
+            "where": {"kind": ["exec's sync"]},
+            "measure": "weeks_since_last",
+        },
+        {
+            "id": "champion_share",
+            "from": "events",
+            "where": {"user_id": ["w1", "X2"]},
+            "measure": "share_of_users_active",
+            "window_weeks": 4,
+        },
+        {
+            "id": "answered",
+            "from": "surveys",
+            "time_column": "answered_at",
+            "where": {"nps_score": [9, None]},
+            "measure": "count",
+            "window_weeks": 8,
+        },
+        {"id": "per_user", "ratio_of": ["exports_3w", "users_2w"]},
+        {"id": "per_seat_change", "change_of": "seat_utilisation"},
+        {"id": "per_user_change", "change_of": "per_user"},
+    ]
+}
+
+
+def test_duckdb_and_spark_agree_on_user_indicators_and_foreign_words(spark):
+    """User indicators and vocabulary literals (a quote, a backslash, non-ASCII) transpile."""
+    user = compile_user_indicators(parse_user_indicators(USER, "indicators.yaml"))
+    data = foreign_tables()
+    s = Settings(as_of="2025-03-31", vocabulary=vocabulary_from_params(FOREIGN_VOCABULARY))
+    steps = panel_steps(select_indicators(set(data), user), s)
+    data = with_history(data, "2025-03-31")
+    duck = finish(run_duckdb(data, steps))
+    spk = finish(run_spark(spark, data, steps))
+    assert duck["exports_3w"].sum() > 0 and duck["since_exec"].nunique() > 3
+    assert duck["data_exports"].sum() > 0 and duck["weeks_since_meeting"].nunique() > 3
     pd.testing.assert_frame_equal(duck, spk, check_exact=False, rtol=1e-12)

@@ -10,7 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
-from panel_world import full_tables, write_interim  # noqa: E402
+from panel_world import (  # noqa: E402
+    CONTRACT_COLUMNS,
+    CONTRACT_DATE_COLUMNS,
+    frame,
+    full_tables,
+    write_interim,
+)
 
 from churnlab.cli import app  # noqa: E402
 from churnlab.config import load_params  # noqa: E402
@@ -159,3 +165,125 @@ def test_cli_prints_user_error_and_exits_2(project):
     result = CliRunner().invoke(app, ["panel", "--params", str(params_path)])
     assert result.exit_code == 2
     assert "tables.json" in result.output
+
+
+USER_FILE = """
+# user-defined indicators
+indicators:
+  - id: exports_2w
+    label: Data exports (2 weeks)
+    from: events
+    where: {event_type: [data_export]}
+    measure: count
+    window_weeks: 2
+  - id: ideas_4w
+    from: tickets            # absent in this project: listed, not testable
+    where: {category: [feature_request]}
+    measure: count
+  - id: exports_per_user
+    ratio_of: [exports_2w, weekly_active_users]
+"""
+
+
+def test_user_indicators_become_columns_and_meta_entries(project):
+    root, params = project
+    (root / "indicators.yaml").write_text(USER_FILE)
+    stage.run(params)
+    panel = pd.read_parquet(root / "data/processed/panel.parquet")
+    meta = json.loads((root / "data/processed/panel_meta.json").read_text())
+    metrics = json.loads((root / "metrics/panel.json").read_text())
+    # data_export Tue Jan 9 (week B) -> counted on Jan 15 and Jan 22
+    assert panel["exports_2w"].tolist() == [0, 0, 1, 1]
+    # / WAU [0, 2, 1, 0] -> 1 on Jan 15, 0 when WAU is 0
+    assert panel["exports_per_user"].tolist() == [0, 0, 1, 0]
+    assert "ideas_4w" not in panel.columns
+    assert list(panel.columns[-2:]) == ["exports_2w", "exports_per_user"]
+    assert meta["indicators"]["exports_2w"] == {
+        "label": "Data exports (2 weeks)",
+        "meaning": "events rows with event_type in [data_export] in the previous 2 weeks",
+        "unit": "rows",
+        "tables": ["events"],
+        "group": "user",
+        "source": "user",
+        "testable": True,
+        "reason": None,
+    }
+    assert meta["indicators"]["ideas_4w"]["testable"] is False
+    assert meta["indicators"]["ideas_4w"]["reason"] == "missing table(s): tickets"
+    assert meta["indicators"]["exports_per_user"]["label"] == "exports_per_user"
+    assert metrics["user_indicators"] == 3 and metrics["indicators_testable"] == 27
+
+
+def test_bad_user_indicator_file_names_file_entry_and_field(project):
+    root, params = project
+    (root / "indicators.yaml").write_text(
+        USER_FILE.replace("measure: count\n    window", "measure: sum\n    window")
+    )
+    with pytest.raises(
+        ConfigError, match=r"^indicators\.yaml: indicator 'exports_2w' \(entry 1\): field 'measure'"
+    ):
+        stage.run(params)
+
+
+def test_bad_vocabulary_is_a_config_error(project):
+    _, params = project
+    params["vocabulary"] = {"event_type": {"logins": ["app_open"]}}
+    with pytest.raises(ConfigError, match=r"vocabulary\.event_type\.logins"):
+        stage.run(params)
+
+
+def test_snapshot_export_without_events(tmp_path, monkeypatch):
+    """accounts + contracts only (a snapshot): every churn dated the export day; the panel
+    runs, contract indicators are testable, event-based ones are not."""
+    monkeypatch.chdir(tmp_path)
+    export = "2024-06-30"
+    accounts = frame(
+        [
+            ("a1", "A", "2023-01-01", "Broadband", None, "North"),
+            ("a2", "B", "2023-01-01", "Mobile only", "Save money", None),
+        ],
+        ["account_id", "name", "signup_date", "segment", "customer_goal", "region"],
+        date_cols=["signup_date"],
+    )
+    contracts = frame(
+        [
+            ("c1", "a1", "2024-01-03", export, "monthly", None, 40.0, 1, export, None),
+            ("c2", "a2", "2024-03-06", None, "annual", None, 30.0, 1, None, None),
+        ],
+        CONTRACT_COLUMNS,
+        date_cols=CONTRACT_DATE_COLUMNS,
+    )
+    write_interim(
+        tmp_path / "data/interim",
+        {"accounts": accounts, "contracts": contracts},
+        export,
+        as_of_source="latest date in the data (contracts.end_date)",
+    )
+    params = copy.deepcopy(PROJECT_PARAMS)
+    params["panel"].pop("as_of", None)
+    params["panel"]["indicators_file"] = "indicators.yaml"
+    (tmp_path / "indicators.yaml").write_text(USER_FILE)
+    stage.run(params)
+    panel = pd.read_parquet(tmp_path / "data/processed/panel.parquet")
+    meta = json.loads((tmp_path / "data/processed/panel_meta.json").read_text())
+    assert meta["snapshot"] is True and meta["as_of"] == export
+    assert meta["as_of_source"] == "latest date in the data (contracts.end_date)"
+    # a1: Jan 1 .. the week of Sun Jun 30 (Jun 24), churned then; a2: Mar 4 .. Jun 24
+    assert panel.groupby("account_id")["event"].sum().to_dict() == {"a1": 1, "a2": 0}
+    assert panel.groupby("account_id")["week_start"].max().dt.strftime("%m-%d").tolist() == [
+        "06-24",
+        "06-24",
+    ]
+    testable = {k for k, v in meta["indicators"].items() if v["testable"]}
+    assert testable == {"weeks_to_renewal", "mrr_change"}
+    assert meta["indicators"]["weekly_active_users"]["reason"] == "missing table(s): events"
+    assert meta["indicators"]["exports_2w"]["testable"] is False
+    assert list(panel.columns[14:]) == ["weeks_to_renewal", "mrr_change"]
+    assert meta["attributes"] == {
+        "segment": ["Broadband", "Mobile only"],
+        "customer_goal": ["Save money"],
+        "plan": [],
+        "billing_period": ["annual", "monthly"],
+        "region": ["North"],
+    }
+    assert panel["plan"].isna().all()

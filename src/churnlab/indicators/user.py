@@ -57,6 +57,10 @@ TIME_COLUMNS = {
     "users": "activated_at",
     "csm_assignments": "start_date",
 }
+# Columns whose value is only known at another time than the table's default time column:
+# filtering on them needs that time column, or a row would be counted before its value
+# existed (a survey counted at sending by the score it got when answered leaks the future).
+KNOWN_AT = {("surveys", "nps_score"): "answered_at"}
 MEASURES = ("count", "distinct_users", "active_days", "weeks_since_last", "share_of_users_active")
 USER_MEASURES = ("distinct_users", "share_of_users_active")  # need a user_id column
 WINDOWED = ("count", "distinct_users", "active_days", "share_of_users_active")
@@ -300,13 +304,13 @@ def _parse_measure(entry: dict, name: str, where: str, default_window: int) -> d
     return {
         "table": table,
         "time_column": time_column,
-        "where": _parse_where(entry.get("where"), table, name, where),
+        "where": _parse_where(entry.get("where"), table, time_column, name, where),
         "measure": measure,
         "window_weeks": window,
     }
 
 
-def _parse_where(raw: Any, table: str, name: str, where: str) -> tuple:
+def _parse_where(raw: Any, table: str, time_column: str, name: str, where: str) -> tuple:
     if raw is None:
         return ()
     if not isinstance(raw, dict) or not raw:
@@ -326,6 +330,15 @@ def _parse_where(raw: Any, table: str, name: str, where: str) -> tuple:
             values = [values]
         if not values:
             raise _fail(where, name, field, "give at least one value")
+        known_at = KNOWN_AT.get((table, column))
+        if known_at and time_column != known_at:
+            raise _fail(
+                where,
+                name,
+                field,
+                f"{column} is only known at {known_at}: add `time_column: {known_at}` "
+                "(else rows would be counted before their value existed)",
+            )
         clean = []
         for v in values:
             if isinstance(v, bool) or isinstance(v, (dict, list)):
