@@ -66,14 +66,25 @@ def _text(path: Path) -> str:
 
 
 def test_every_configured_page_exists(chain):
-    names = sorted(p.name for p in (chain / "reports/html").glob("*.html"))
+    html = chain / "reports/html"
+    names = sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html"))
     assert names == [
         "action_list.html",
         "data_quality.html",
         "executive_summary.html",
+        "groups/segment_smb.html",
         "hypotheses.html",
-        "segment_smb.html",
     ]
+
+
+def test_headline_red_band_and_as_of_are_consistent(chain):
+    kpis = json.loads((chain / "models/kpis.json").read_text())
+    health = json.loads((chain / "models/health_score.json").read_text())
+    page = _text(chain / "reports/html/executive_summary.html")
+    as_of = kpis.get("as_of") or kpis["headline"]["as_of"]
+    assert f"Data as of {as_of}" in page
+    red = health["latest_week"]["by_band"]["red"]
+    assert red <= kpis["headline"]["active_accounts_now"]
 
 
 def test_hypothesis_numbers_match_hypotheses_json(chain):

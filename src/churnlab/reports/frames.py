@@ -555,12 +555,18 @@ def data_warnings(tables: dict) -> list[dict]:
 
 # tables.json "contract_history" counts in display order (other keys follow, as written).
 CONTRACT_HISTORY_KEYS = [
+    "rows_used",
+    "spells",
+    "spells_running",
+    "churned_spells",
+    "reactivations",
+    "gaps_bridged",
     "overlapping_rows",
     "superseded_days",
-    "gaps_bridged",
-    "reactivations",
+    "rows_starting_after_as_of",
     "spells_censored_at_end",
     "accounts_without_contract",
+    "accounts_without_spell",
     "events_of_accounts_without_contract",
 ]
 

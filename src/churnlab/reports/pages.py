@@ -365,7 +365,7 @@ def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> li
     )
     numeric = [t(lang, k) for k in ("col.read", "col.accepted", "col.quarantined", "col.share")]
     empty = t(lang, "empty", what=t(lang, "empty.input"))
-    blocks: list[Block] = [m.paragraph(as_of_sentence(data, lang), "note")]
+    blocks: list[Block] = []  # the page header states the as-of date and its source
     if data.tables.get("snapshot"):
         blocks.append(m.paragraph(t(lang, "quality.snapshot"), "note"))
     blocks += warnings_section(data, lang)
@@ -435,13 +435,13 @@ def contract_history_section(data: ReportData, lang: str) -> list[Block]:
             t(lang, "col.what"): [
                 t(lang, f"history.{k}") if f"history.{k}" in known else k for k in counts["key"]
             ],
-            t(lang, "col.count"): counts["count"].map(m.fmt_int),
+            t(lang, "col.number"): counts["count"].map(m.fmt_int),
         }
     )
     blocks: list[Block] = [
         m.heading(t(lang, "sec.contract_history")),
         m.paragraph(t(lang, "history.intro"), "note"),
-        m.table(shown, numeric=[t(lang, "col.count")]),
+        m.table(shown, numeric=[t(lang, "col.number")]),
     ]
     hist = data.tables.get("contract_history") or {}
     ids = hist.get("accounts_without_contract_ids") or []
