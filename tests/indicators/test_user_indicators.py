@@ -287,3 +287,18 @@ def test_bad_definitions_name_file_entry_and_field(doc, match):
         parse_user_indicators(doc, "indicators.yaml")
     assert str(err.value).startswith("indicators.yaml: ")
     assert "\n" not in str(err.value)
+
+
+def test_column_kinds_match_the_ingest_contract():
+    """user.py names the kinds itself (schemas is imported lazily): they must agree."""
+    from churnlab.indicators import user
+    from churnlab.ingest import schemas
+
+    assert (user.DATE, user.TIMESTAMP, user.FLOAT, user.INT) == (
+        schemas.DATE,
+        schemas.TIMESTAMP,
+        schemas.FLOAT,
+        schemas.INT,
+    )
+    for table, column in user.TIME_COLUMNS.items():
+        assert schemas.TABLES[table].columns[column].kind in (schemas.DATE, schemas.TIMESTAMP)

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def built(scratch_project):
-    project = scratch_project("panel_e2e", simulate={"n_accounts": 200})
+    project = scratch_project(
+        "panel_e2e", simulate={"n_accounts": 200}, panel={"indicators_file": "indicators.yaml"}
+    )
+    (project.root / "indicators.yaml").write_text(USER_INDICATORS)
     project.run("simulate", "ingest", "panel")
     tmp = project.root
     interim = tmp / "data/interim"
@@ -26,9 +29,39 @@ def built(scratch_project):
         "truth": json.loads((tmp / "data/raw/ground_truth.json").read_text()),
         **{
             t: pd.read_parquet(interim / f"{t}.parquet")
-            for t in ("events", "users", "contracts", "csm_assignments")
+            for t in ("events", "users", "contracts", "csm_assignments", "spells")
         },
     }
+
+
+# User definitions that restate catalog indicators: the two SQL routes must agree.
+USER_INDICATORS = """
+indicators:
+  - {id: u_exports, from: events, where: {event_type: [Data_Export]}, measure: count,
+     window_weeks: 1}
+  - {id: u_wau, from: events, measure: distinct_users, window_weeks: 1}
+  - {id: u_active_days, from: events, measure: active_days, window_weeks: 1}
+  - {id: u_mau, from: events, measure: distinct_users, window_weeks: 4}
+  - {id: u_wau_mau, ratio_of: [u_wau, u_mau]}
+  - {id: u_since_login, from: events, where: {event_type: [login]}, measure: weeks_since_last}
+  - {id: u_tickets, from: tickets, measure: count, window_weeks: 4}
+"""
+SAME_AS = {
+    "u_exports": "data_exports",
+    "u_wau": "weekly_active_users",
+    "u_active_days": "active_days",
+    "u_wau_mau": "wau_mau_ratio",
+    "u_since_login": "weeks_since_last_login",
+    "u_tickets": "tickets_opened",
+}
+
+
+def test_user_indicators_restating_the_catalog_agree_with_it(built):
+    p, meta = built["panel"], built["meta"]
+    for user_id, builtin in SAME_AS.items():
+        np.testing.assert_allclose(p[user_id], p[builtin], rtol=1e-12, err_msg=user_id)
+        assert meta["indicators"][user_id]["source"] == "user"
+    assert p["u_exports"].sum() > 0 and p["u_tickets"].sum() > 0
 
 
 def monday(ts: pd.Series) -> pd.Series:
@@ -42,13 +75,20 @@ def test_every_indicator_is_testable_and_rows_are_complete(built):
     p, meta = built["panel"], built["meta"]
     assert all(v["testable"] for v in meta["indicators"].values())
     assert meta["n_rows"] == len(p) and meta["n_events"] == p["event"].sum()
-    # contiguous weeks per account, start = 0..n-1, at most one event, on the last row
-    g = p.groupby("account_id")
+    # contiguous weeks per spell, start = 0..n-1, at most one event, on the spell's last row
+    g = p.groupby(["account_id", "spell"])
     assert (g["start"].transform("min") == 0).all()
     assert (g["start"].transform("count") == g["start"].transform("max") + 1).all()
     assert (g["event"].sum() <= 1).all()
     last = p[g["week_start"].transform("max") == p["week_start"]]
     assert p["event"].sum() == last["event"].sum()
+
+
+def test_spells_and_churns_match_ingest(built):
+    p, spells = built["panel"], built["spells"]
+    assert p[["account_id", "spell"]].drop_duplicates().shape[0] == len(spells)
+    assert p["event"].sum() == spells["churned"].sum()
+    assert built["meta"]["n_spells"] == len(spells)
 
 
 def test_churn_events_match_simulator(built):

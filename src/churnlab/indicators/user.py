@@ -45,7 +45,18 @@ from churnlab.errors import ConfigError
 from churnlab.indicators.blocks import RUNNING, Block, Settings, dn, last_n
 from churnlab.indicators.catalog import BY_ID, Indicator, change_sql, ratio_sql
 from churnlab.indicators.vocabulary import sql_in
-from churnlab.ingest.schemas import DATE, FLOAT, INT, TABLES, TIMESTAMP
+
+# Column kinds of the ingest contract (churnlab.ingest.schemas, imported lazily: it pulls
+# in pandera, 1.6 s, which a panel run without user indicators does not need).
+DATE, TIMESTAMP, FLOAT, INT = "date", "timestamp", "float", "int"
+
+
+def _table_columns(table: str) -> dict[str, Any]:
+    """The ingest contract's columns of `table` (name -> Col with `.kind`)."""
+    from churnlab.ingest.schemas import TABLES
+
+    return TABLES[table].columns
+
 
 # Table -> its default time column (the moment a row "happens").
 TIME_COLUMNS = {
@@ -276,7 +287,7 @@ def _parse_measure(entry: dict, name: str, where: str, default_window: int) -> d
             "from",
             f"unknown table {table!r} (tables with a time column: {', '.join(TIME_COLUMNS)})",
         )
-    columns = TABLES[table].columns
+    columns = _table_columns(table)
     time_column = entry.get("time_column", TIME_COLUMNS[table])
     if time_column not in columns or columns[time_column].kind not in (DATE, TIMESTAMP):
         times = [c for c, col in columns.items() if col.kind in (DATE, TIMESTAMP)]
@@ -315,7 +326,7 @@ def _parse_where(raw: Any, table: str, time_column: str, name: str, where: str) 
         return ()
     if not isinstance(raw, dict) or not raw:
         raise _fail(where, name, "where", "must map column names to lists of values")
-    columns = TABLES[table].columns
+    columns = _table_columns(table)
     out = []
     for column, values in raw.items():
         field = f"where.{column}"
@@ -460,7 +471,7 @@ def compile_user_indicators(defs: list[UserDef]) -> list[Indicator]:
 
 def _rows_sql(d: UserDef, filtered: bool = True) -> str:
     """The kept rows of the table: account_id, [user_id,] dn (day number of the time)."""
-    cols = TABLES[d.table].columns  # type: ignore[index]
+    cols = _table_columns(d.table)  # type: ignore[arg-type]
     user = ", user_id" if "user_id" in cols else ""
     conds = [f"{d.time_column} IS NOT NULL"]
     for column, values in d.where if filtered else ():
