@@ -141,3 +141,57 @@ def test_csm_changed_recently_matches_pandas(built):
         expected[idx] = (hi > lo).astype(float)
     np.testing.assert_array_equal(p["csm_changed_recently"], expected)
     assert expected.sum() > 0
+
+
+def _panel_of(project):
+    root = project.root
+    return (
+        pd.read_parquet(root / "data/processed/panel.parquet"),
+        json.loads((root / "data/processed/panel_meta.json").read_text()),
+    )
+
+
+def test_foreign_words_company_gives_the_default_panel(scratch_project, built):
+    """simulate.vocabulary: foreign writes the same company in other words; with the value
+    map it writes (data/raw/vocabulary.yaml) as params `vocabulary`, every indicator equals
+    the default-words panel (issue 12: the words changed, the company did not)."""
+    import yaml
+
+    project = scratch_project(
+        "panel_foreign", simulate={"n_accounts": 200, "vocabulary": "foreign"}
+    )
+    project.run("simulate")
+    mapping = yaml.safe_load((project.root / "data/raw/vocabulary.yaml").read_text())
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    params["vocabulary"] = mapping.get("vocabulary", mapping)
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
+    project.run("ingest", "panel")
+    foreign, meta = _panel_of(project)
+    default = built["panel"]
+    indicators = [c for c in default.columns if c in built["meta"]["indicators"]]
+    indicators = [c for c in indicators if built["meta"]["indicators"][c]["source"] == "builtin"]
+    assert len(indicators) == 30 and set(indicators) <= set(foreign.columns)
+    same = ["account_id", "week_start", "spell", "start", "event", "mrr", "seats"]
+    pd.testing.assert_frame_equal(foreign[same + indicators], default[same + indicators])
+    assert "Startup" in meta["attributes"]["segment"]
+
+
+@pytest.mark.parametrize("shape", ["snapshot", "history"])
+def test_reactivations_and_snapshots_run_through_ingest_and_panel(scratch_project, shape):
+    project = scratch_project(
+        f"panel_{shape}",
+        simulate={"n_accounts": 200, "shape": shape, "reactivation_share": 0.5},
+        ingest={"required_tables": ["accounts", "contracts"]},
+    )
+    project.run("simulate", "ingest", "panel")
+    p, meta = _panel_of(project)
+    spells = pd.read_parquet(project.root / "data/interim/spells.parquet")
+    assert meta["snapshot"] is (shape == "snapshot")
+    assert p[["account_id", "spell"]].drop_duplicates().shape[0] == len(spells)
+    assert p["event"].sum() == spells["churned"].sum() > 0
+    testable = {k for k, v in meta["indicators"].items() if v["testable"]}
+    if shape == "snapshot":
+        assert testable == {"weeks_to_renewal", "mrr_change"}
+    else:
+        assert (spells["spell"] > 1).any()  # reactivations
+        assert "weekly_active_users" in testable
