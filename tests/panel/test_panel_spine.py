@@ -1,4 +1,5 @@
-"""Rows, start/stop and the churn event (CONTRACTS §1 logo churn) on hand-made contracts."""
+"""Rows, start/stop and the churn event on hand-made contracts (spells and contract_terms
+derived from them as ingest does for simple histories: panel_world.simple_history)."""
 
 import sys
 from pathlib import Path

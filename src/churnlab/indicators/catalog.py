@@ -8,6 +8,11 @@ the expressions into one query, runs it on DuckDB or transpiles it to Spark SQL.
 Every base measure for week w is computed from data strictly before w's Monday 00:00 UTC,
 so every expression here is leakage-free by construction (tests/panel proves it).
 
+Names in the meanings below (login, data_export, key_person, first_login, meeting, ...) are
+meanings, not labels: params `vocabulary:` says which of the user's labels plays each
+(`vocabulary.py`). Users add their own indicators without Python in the file named by
+`panel.indicators_file` (`user.py`); those are listed beside these with source "user".
+
 Adding an indicator:
 1. If the measure it needs exists in a block, add an `Indicator(...)` below with an SQL
    expression over `<block>.<column>`; otherwise first add the column to that block's SQL.
