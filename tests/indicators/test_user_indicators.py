@@ -73,6 +73,13 @@ indicators:
     from: users
     measure: count
     window_weeks: 1
+  - id: key_person_events_1w            # the acting user's role, from users
+    from: events
+    where: {users.role: [" Key_Person"]}
+    measure: count
+    window_weeks: 1
+  - id: key_person_change
+    change_of: key_person_events_1w
   - id: unassigned_touchpoints_4w
     from: touchpoints
     where: {csm_id: [null, csm2]}
@@ -107,6 +114,10 @@ EXPECTED = {
     "weeks_since_training": [0, 5 / 7, 12 / 7, 19 / 7, 26 / 7, 5 / 7, 12 / 7],
     # u1 activated Jan 2, u2 Jan 4 (A), u3 never.
     "activations_1w": [0, 2, 0, 0, 0, 0, 0],
+    # u1 (key_person) events: A 2 (Jan 2), B 3 (Jan 9, 10); u2 is a member.
+    "key_person_events_1w": [0, 2, 3, 0, 0, 0, 0],
+    # vs the mean of the 4 rows before: C 3/mean(0,2)-1 = 2; D 0/(5/3)-1 = -1; E, F, G -1.
+    "key_person_change": [0, 0, 2, -1, -1, -1, -1],
     # blank csm_id or csm2: only the meeting of Jan 24 (D, csm2) -> E..G.
     "unassigned_touchpoints_4w": [0, 0, 0, 0, 1, 1, 1],
 }
@@ -132,6 +143,14 @@ def test_user_indicator_matches_hand_computation(panel, indicator):
     got = panel[indicator].to_numpy()
     want = pd.Series(EXPECTED[indicator], dtype="float64").to_numpy()
     assert got == pytest.approx(want, abs=1e-12), got.tolist()
+
+
+def test_users_role_filter_restates_the_key_person_catalog_indicator(panel):
+    # The catalog's key_person_activity_change is the same construction over the key
+    # person's events, so the user definition must reproduce it row for row.
+    assert panel["key_person_change"].tolist() == pytest.approx(
+        panel["key_person_activity_change"].tolist(), abs=1e-12
+    )
 
 
 def test_builtin_columns_are_unchanged_by_user_indicators(panel, defs):
@@ -190,6 +209,14 @@ COUNT = {"from": "events", "measure": "count", "window_weeks": 4}
         (
             _one(**{**COUNT, "from": "evnts"}),
             r"'x1' \(entry 1\): field 'from': unknown table 'evnts'",
+        ),
+        (
+            _one(**{**COUNT, "where": {"users.rol": ["Champion"]}}),
+            r"field 'where.users.rol': users has no column 'rol'",
+        ),
+        (
+            _one(**{"from": "tickets", "measure": "count", "where": {"users.role": ["a"]}}),
+            r"field 'where.users.role': tickets has no user_id to join users on",
         ),
         (
             _one(**{**COUNT, "where": {"evt_type": ["a"]}}),

@@ -28,7 +28,8 @@ Measures over the rows of `from` kept by `where`, at week w (all from weeks befo
   weeks since the account's first contract start (as the catalog's weeks_since_* do).
 `ratio_of` and `change_of` take indicator ids, built-in or defined in the file (any order).
 Text values in `where` match trimmed and case-insensitively; numbers match numerically;
-`null` matches a blank cell. Every mistake is a ConfigError naming the file, the entry (id
+`null` matches a blank cell. On a table with user_id, `users.<column>` filters by the acting
+user's row in users (`where: {users.role: [Champion]}`: the champion's own events). Every mistake is a ConfigError naming the file, the entry (id
 or position) and the field.
 """
 
@@ -117,6 +118,7 @@ PANEL_COLUMNS = frozenset(
         "tenure_weeks",
     }
 )
+USERS_PREFIX = "users."  # where-column prefix: a column of the acting user's users row
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
@@ -164,10 +166,14 @@ def columns_used(defs: list[UserDef]) -> dict[str, set[str]]:
     for d in defs:
         if d.table is None:
             continue
-        cols = {"account_id", d.time_column or "", *(c for c, _ in d.where)}
-        if d.measure in USER_MEASURES:
+        own = [c for c, _ in d.where if not c.startswith(USERS_PREFIX)]
+        of_user = [c[len(USERS_PREFIX) :] for c, _ in d.where if c.startswith(USERS_PREFIX)]
+        cols = {"account_id", d.time_column or "", *own}
+        if d.measure in USER_MEASURES or of_user:
             cols.add("user_id")
         out.setdefault(d.table, set()).update(cols - {""})
+        if of_user:
+            out.setdefault("users", set()).update({"user_id", "account_id", *of_user})
     return out
 
 
@@ -330,11 +336,25 @@ def _parse_where(raw: Any, table: str, time_column: str, name: str, where: str) 
     out = []
     for column, values in raw.items():
         field = f"where.{column}"
-        if column not in columns:
+        # `users.<column>` filters by the acting user's attributes (e.g. the champion's own
+        # events): users rows describe people, not moments, like the catalog's key-person join.
+        if str(column).startswith(USERS_PREFIX) and table != "users":
+            if "user_id" not in columns:
+                raise _fail(where, name, field, f"{table} has no user_id to join users on")
+            user_columns = _table_columns("users")
+            bare = column[len(USERS_PREFIX) :]
+            if bare not in user_columns:
+                raise _fail(
+                    where, name, field, f"users has no column {bare!r} ({', '.join(user_columns)})"
+                )
+            col = user_columns[bare]
+        elif column not in columns:
             raise _fail(
                 where, name, field, f"{table} has no column {column!r} ({', '.join(columns)})"
             )
-        kind = columns[column].kind
+        else:
+            col = columns[column]
+        kind = col.kind
         if kind in (DATE, TIMESTAMP):
             raise _fail(where, name, field, "date/time columns cannot be filtered here")
         if not isinstance(values, list):
@@ -441,7 +461,8 @@ def compile_user_indicators(defs: list[UserDef]) -> list[Indicator]:
     for d in defs:
         block_name = f"ui{d.position}"
         if d.kind == "measure":
-            tables: tuple[str, ...] = (d.table,)  # type: ignore[assignment]
+            joins_users = any(c.startswith(USERS_PREFIX) for c, _ in d.where)
+            tables: tuple[str, ...] = (d.table, *(("users",) if joins_users else ()))  # type: ignore[assignment]
             needs: tuple[str, ...] = ()
             deps: tuple[Block, ...] = ()
             ctes = _measure_ctes(block_name, d)
@@ -472,13 +493,20 @@ def compile_user_indicators(defs: list[UserDef]) -> list[Indicator]:
 def _rows_sql(d: UserDef, filtered: bool = True) -> str:
     """The kept rows of the table: account_id, [user_id,] dn (day number of the time)."""
     cols = _table_columns(d.table)  # type: ignore[arg-type]
-    user = ", user_id" if "user_id" in cols else ""
-    conds = [f"{d.time_column} IS NOT NULL"]
+    user = ", t.user_id" if "user_id" in cols else ""
+    conds = [f"t.{d.time_column} IS NOT NULL"]
+    join = ""
     for column, values in d.where if filtered else ():
-        conds.append(_where_sql(column, cols[column].kind, values))
+        if column.startswith(USERS_PREFIX):
+            bare = column[len(USERS_PREFIX) :]
+            kind = _table_columns("users")[bare].kind
+            conds.append(_where_sql(f"u.{bare}", kind, values))
+            join = " JOIN users u ON u.user_id = t.user_id AND u.account_id = t.account_id"
+        else:
+            conds.append(_where_sql(f"t.{column}", cols[column].kind, values))
     return (
-        f"SELECT account_id{user}, {dn(d.time_column)} AS dn FROM {d.table} "  # type: ignore[arg-type]
-        f"WHERE {' AND '.join(conds)}"
+        f"SELECT t.account_id AS account_id{user}, {dn('t.' + d.time_column)} AS dn "  # type: ignore[operator]
+        f"FROM {d.table} t{join} WHERE {' AND '.join(conds)}"
     )
 
 
