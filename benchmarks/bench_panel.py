@@ -31,6 +31,8 @@ def generate(workdir: Path, n_events: int) -> None:
 
     workdir.mkdir(parents=True, exist_ok=True)
     if (workdir / "events.parquet").exists():
+        if not (workdir / "spells.parquet").exists():
+            _write_history(workdir)
         return
     n_acc = max(1, n_events // EVENTS_PER_ACCOUNT)
     con = duckdb.connect()
@@ -85,6 +87,21 @@ def generate(workdir: Path, n_events: int) -> None:
         TO '{workdir}/events.parquet' (FORMAT parquet, ROW_GROUP_SIZE 1000000)
     """)
     con.close()
+    _write_history(workdir)
+
+
+def _write_history(workdir: Path) -> None:
+    """contract_terms + spells from the generated contracts, as ingest writes them."""
+    import pandas as pd
+
+    from churnlab.ingest.history import HistoryRules, contract_history
+    from churnlab.io import write_parquet
+
+    contracts = pd.read_parquet(workdir / "contracts.parquet")
+    contracts["cancelled_at"] = pd.NaT
+    terms, spells, _ = contract_history(contracts, HistoryRules(as_of=pd.Timestamp("2025-12-31")))
+    write_parquet(terms, workdir / "contract_terms.parquet")
+    write_parquet(spells, workdir / "spells.parquet")
 
 
 def measure(kind: str, workdir: Path) -> dict:
@@ -110,6 +127,8 @@ def measure(kind: str, workdir: Path) -> dict:
 
         tables = ("accounts", "contracts", "events", "users")
         paths = {t: workdir / f"{t}.parquet" for t in tables}
+        # The spine reads ingest's contract history; derive it with ingest's own rules.
+        paths.update({t: workdir / f"{t}.parquet" for t in ("contract_terms", "spells")})
         sql = panel_steps(select_indicators(set(tables)), Settings(as_of="2025-12-31"))
         panel = finish(run_duckdb(paths, sql, threads=2, memory_limit="4GB"))
         write_parquet(panel, workdir / "panel.parquet")

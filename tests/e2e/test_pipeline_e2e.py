@@ -8,22 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from pipeline_kit import run
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path.cwd()
-SMALL = {
-    "simulate": {"n_accounts": 600, "start_date": "2024-01-01", "end_date": "2025-06-30"},
-    "hypotheses": {"bootstrap_reps": 20},
-}
 # Outputs whose bytes must not change between two runs of the same inputs + params.
 DETERMINISTIC = [
     "data/raw",
@@ -38,30 +29,6 @@ DETERMINISTIC = [
 ]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    env["DVC_NO_ANALYTICS"] = "1"
-    return env
-
-
-def _run(args: list[str], cwd: Path) -> str:
-    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, (
-        f"{' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    )
-    return proc.stdout + proc.stderr
-
-
-def _merge(base: dict, override: dict) -> dict:
-    for key, value in override.items():
-        if isinstance(value, dict):
-            _merge(base.setdefault(key, {}), value)
-        else:
-            base[key] = value
-    return base
-
-
 def _digest(root: Path) -> dict[str, str]:
     out = {}
     for rel in DETERMINISTIC:
@@ -73,25 +40,8 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("churnlab") / "project"
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split("\0")
-    for rel in filter(None, tracked):
-        src = REPO / rel
-        if src.is_file():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, root / rel)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    (root / "params.yaml").write_text(yaml.safe_dump(_merge(params, SMALL), sort_keys=False))
-    for stale in ["dvc.lock"]:
-        (root / stale).unlink(missing_ok=True)
-    _run(["git", "init", "-q"], root)
-    _run(["git", "add", "-A"], root)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "snapshot"], root)
-    _run(["dvc", "repro"], root)
-    return root
+def project(default_pipeline) -> Path:
+    return default_pipeline
 
 
 def test_every_stage_produced_its_outputs(project):
@@ -121,15 +71,15 @@ def test_index_links_rendered_reports(project):
 
 
 def test_metrics_are_shown_by_dvc(project):
-    out = _run(["dvc", "metrics", "show", "--json"], project)
+    out = run(["dvc", "metrics", "show", "--json"], project)
     assert "ingest.json" in out and "hypotheses.json" in out
 
 
 def test_second_repro_does_nothing_and_forced_rerun_is_byte_identical(project):
-    out = _run(["dvc", "repro"], project)
+    out = run(["dvc", "repro"], project)
     assert "Running stage" not in out, out
     before = _digest(project)
-    _run(["dvc", "repro", "--force"], project)
+    run(["dvc", "repro", "--force"], project)
     after = _digest(project)
     changed = sorted(k for k in before if before[k] != after.get(k))
     assert not changed, f"outputs differ between identical runs: {changed[:10]}"

@@ -13,12 +13,40 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
+USER_INDICATORS = """
+indicators:
+  - id: kp_events_1w
+    from: events
+    where: {users.role: [key_person]}
+    measure: count
+    window_weeks: 1
+  - id: kp_events_change
+    change_of: kp_events_1w
+"""
+USER_HYPOTHESIS = """
+  - id: kp_drop_user_defined
+    statement: The key person's own events fall below their recent level.
+    stage: adoption
+    indicator: kp_events_change
+    direction: low
+    threshold: suggest
+    expected_lead_weeks: 8
+    action: Call the key person.
+    kind: risk
+"""
+
+
 @pytest.fixture(scope="module")
 def results(scratch_project):
     project = scratch_project(
         "recovery",
         simulate={"n_accounts": 2000, "events_partition_accounts": 1000, "messy": False},
     )
+    # A user-defined twin of the key-person driver (indicators.yaml, no Python): the key
+    # person's own events via the acting user's role, and their change.
+    (project / "indicators.yaml").write_text(USER_INDICATORS, encoding="utf-8")
+    hyps_file = project / "hypotheses.yaml"
+    hyps_file.write_text(hyps_file.read_text().rstrip("\n") + "\n" + USER_HYPOTHESIS)
     project.run("simulate", "ingest", "panel", "hypotheses")
     truth = json.loads((project / "data/raw/ground_truth.json").read_text())
     hyps = json.loads((project / "models/hypotheses.json").read_text())["hypotheses"]
@@ -65,3 +93,11 @@ def test_coincident_is_too_late_and_decoys_are_not_leaders(results):
     assert false_alarms == []
     # the segment-confounded decoy must be cleared by the segment adjustment
     assert "event_participation" not in false_alarms
+
+
+def test_user_defined_driver_leads_with_the_true_lead(results):
+    truth, hyps = results
+    user = next(h for h in hyps if h["id"] == "kp_drop_user_defined")
+    lead = truth["indicators"]["key_person_activity_change"]["lead_weeks"]
+    assert user["verdict"] == "leads churn"
+    assert user["best_lag_weeks"] == lead
