@@ -1,8 +1,10 @@
 """This week's action list (risk lamps) and opportunity list, ready for a CRM import.
 
-One row per account x lamp that is on in the latest panel week, so each row is one task with
-its own action. Sorted by expected MRR at risk (MRR x churn probability within the horizon),
-then account_id and hypothesis id, so equal inputs give the same file.
+One row per account x lamp that is on in the latest panel week, so nothing is lost: the
+weekly list a CSM can finish (`health.worklist`) is marked in it (`listed`, `rank_in_csm`)
+and every other lit lamp stays with its state (new / long-lit / chronic). Sorted by expected
+MRR at risk (MRR x churn probability within the horizon), then account_id, weeks on (longest
+first) and hypothesis id, so equal inputs give the same file.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.health.lamps import lamp_on, weeks_on
+from churnlab.health.worklist import describe_rule, describe_value
 
 ACTION_COLUMNS = [
     "rank",
@@ -34,7 +37,19 @@ ACTION_COLUMNS = [
     "weeks_on",
     "action",
     "verdict",
+    "lamp_state",
+    "run_start",
+    "rank_in_csm",
+    "listed",
+    "why",
+    "rule_in_words",
 ]
+# the opportunity list: the same without the work-list columns
+OPPORTUNITY_COLUMNS = [c for c in ACTION_COLUMNS if c not in ("rank_in_csm", "listed")]
+CONTEXT_COLUMNS = [
+    "account_id", "week_start", "segment", "billing_period", "maturity", "band",
+    "health_score", "churn_probability", "mrr",
+]  # fmt: skip
 
 
 def current_contracts(contracts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -143,11 +158,77 @@ def action_list(
     return df[ACTION_COLUMNS].reset_index(drop=True)
 
 
+def account_context(
+    latest: pd.DataFrame,
+    accounts: pd.DataFrame,
+    current: pd.DataFrame,
+    csm: pd.Series,
+) -> pd.DataFrame:
+    """One row per active account in the latest week: CONTEXT_COLUMNS + account_name, mrr (the
+    contract running on as_of, else the panel's week-start MRR), renewal_date, csm_id (NaN
+    when none) and mrr_at_risk = mrr x churn_probability."""
+    df = latest[CONTEXT_COLUMNS].drop_duplicates("account_id").copy()
+    names = accounts.set_index("account_id")["name"] if "name" in accounts else pd.Series()
+    df["account_name"] = df["account_id"].map(names)
+    cur = current.set_index("account_id")
+    df["mrr"] = df["account_id"].map(cur["mrr"]).fillna(df["mrr"])
+    df["renewal_date"] = df["account_id"].map(cur["renewal_date"])
+    df["csm_id"] = df["account_id"].map(csm)
+    df["mrr_at_risk"] = df["mrr"] * df["churn_probability"]
+    return df.reset_index(drop=True)
+
+
+def lamp_rows(
+    lit: pd.DataFrame,
+    context: pd.DataFrame,
+    lamps: pd.DataFrame,
+    wording: dict[str, dict],
+    sort_by: str,
+    columns: list[str] = ACTION_COLUMNS,
+) -> pd.DataFrame:
+    """One row per account x lit lamp (`worklist.lit_lamps_now` rows) of an account in
+    `context`, with the lamp's verdict, its rule (`x < 0.5`, and in words), the value in words
+    (`why`), weeks_on (= weeks lit, this week included) and the account rank by `sort_by`.
+    Columns not computed here (lamp_state, rank_in_csm, listed) must be set by the caller or
+    are left empty."""
+    df = lit.merge(context, on="account_id", how="inner")
+    verdict = lamps.drop_duplicates("id").set_index("id")["verdict"]
+    df["verdict"] = df["hypothesis_id"].map(verdict)
+    df["lamp_rule"] = [
+        f"{i} {'<' if d == 'low' else '>'} {t:g}"
+        for i, d, t in zip(df["indicator"], df["direction"], df["threshold"], strict=True)
+    ]
+    df["weeks_on"] = df["weeks_lit"].astype(int)
+    df["why"] = [
+        describe_value(wording[i]["label"], wording[i]["unit"], v, wording[i].get("versus"))
+        for i, v in zip(df["indicator"], df["indicator_value"], strict=True)
+    ]
+    df["rule_in_words"] = [
+        describe_rule(wording[i]["unit"], d, t, wording[i].get("versus"))
+        for i, d, t in zip(df["indicator"], df["direction"], df["threshold"], strict=True)
+    ]
+    ascending = [False, True, False, True]
+    df = df.sort_values(
+        [sort_by, "account_id", "weeks_on", "hypothesis_id"], ascending=ascending, kind="stable"
+    )
+    account_rank = {a: i + 1 for i, a in enumerate(df["account_id"].drop_duplicates())}
+    df["rank"] = df["account_id"].map(account_rank)
+    for col in columns:
+        if col not in df:
+            df[col] = pd.NA
+    return df[columns].reset_index(drop=True)
+
+
 def to_csv_text(df: pd.DataFrame) -> str:
     """CRM-friendly CSV: UTF-8, header row, ISO dates, fixed float formatting, LF newlines."""
     out = df.copy()
-    for col in ("week_start", "renewal_date"):
-        out[col] = pd.to_datetime(out[col]).dt.strftime("%Y-%m-%d")
+    for col in ("week_start", "renewal_date", "run_start"):
+        if col in out:
+            out[col] = pd.to_datetime(out[col]).dt.strftime("%Y-%m-%d")
+    if "rank_in_csm" in out:
+        out["rank_in_csm"] = out["rank_in_csm"].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    if "listed" in out:
+        out["listed"] = out["listed"].map(lambda v: "yes" if v is True else "no")
     for col in ("churn_probability", "indicator_value"):
         out[col] = out[col].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
     for col in ("mrr", "mrr_at_risk", "health_score"):

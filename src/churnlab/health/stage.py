@@ -19,11 +19,22 @@ import yaml
 from churnlab.config import base_path, metrics_path
 from churnlab.errors import UserError
 from churnlab.health.actions import (
-    action_list,
+    OPPORTUNITY_COLUMNS,
+    account_context,
     current_contracts,
     current_csm,
-    lamps_on_latest,
+    lamp_rows,
     to_csv_text,
+)
+from churnlab.health.calibration import (
+    METHOD as RECALIBRATION_METHOD,
+)
+from churnlab.health.calibration import (
+    band_calibration,
+    calibration_metrics,
+    calibration_split,
+    fit_recalibration,
+    recalibrate,
 )
 from churnlab.health.lamps import LEADS, lamp_table, score_lamps, subject_keys
 from churnlab.health.model import (
@@ -35,13 +46,19 @@ from churnlab.health.model import (
 from churnlab.health.score import BANDS, MATURITY_LEVELS, band, band_cutoffs, health_score, maturity
 from churnlab.health.validation import (
     PairCounter,
-    band_table,
     bootstrap_metrics,
     calibration_table,
     horizon_labels,
     paired_difference,
     split_week,
     top_decile_lift,
+)
+from churnlab.health.worklist import (
+    Worklist,
+    indicator_wording,
+    lamp_state,
+    lit_lamps_now,
+    weekly_worklist,
 )
 from churnlab.io import read_json, write_json, write_parquet
 
@@ -148,6 +165,129 @@ def validation_problem(
     return None
 
 
+FINAL_RECALIBRATION_RULE = (
+    "The final model (fitted on all observed weeks) is recalibrated the same way on its own "
+    "latest calibration_weeks weeks whose whole horizon is observed (in-sample for that model: "
+    "it corrects what the horizon projection gets wrong, e.g. lamps carried forward as if they "
+    "stayed on, and drift up to those weeks). validation.final_procedure_check applies this "
+    "procedure at the split and checks its bands on the validation weeks."
+)
+
+
+def calibration_rows(
+    panel: pd.DataFrame,
+    observed: np.ndarray,
+    train: np.ndarray,
+    known: np.ndarray,
+    y: np.ndarray,
+    split: pd.Timestamp,
+    horizon_weeks: int,
+    calibration_weeks: int,
+    no_split: str | None,
+) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+    """(rows the validation model is fitted on, calibration-slice rows or None, problem).
+
+    The slice is `calibration.calibration_split`'s: the latest `calibration_weeks` training
+    weeks whose horizon ends before the split week; the model is fitted on the weeks before
+    it. Without a usable slice (no split, too few weeks, no churn before the slice, a slice
+    without churned and not-churned rows) the model is fitted on every training week and not
+    recalibrated; the problem says why."""
+    if no_split is not None:
+        return train, None, no_split
+    try:
+        before, in_slice = calibration_split(
+            panel["week_start"], split, horizon_weeks, calibration_weeks
+        )
+    except ValueError as err:
+        return train, None, f"{err} (health_score.calibration_weeks={calibration_weeks})"
+    fit_rows = train & before
+    slice_rows = train & observed & in_slice & known
+    event = panel["event"].to_numpy()
+    if event[fit_rows].sum() == 0:
+        return train, None, "no churn in the weeks before the calibration slice"
+    n_ev, n = int(y[slice_rows].sum()), int(slice_rows.sum())
+    if n_ev == 0 or n_ev == n:
+        return (
+            train,
+            None,
+            (f"the calibration slice needs churned and not-churned rows ({n_ev} of {n})"),
+        )
+    return fit_rows, slice_rows, None
+
+
+def _recalibration(
+    p: np.ndarray, y: np.ndarray, rows: np.ndarray | None, problem: str | None
+) -> tuple[dict | None, str | None]:
+    """fit_recalibration on `rows` ({intercept, slope, n_rows, n_events}), or (None, why).
+    A slope <= 0 would reverse the order of the accounts: then it is not applied."""
+    if problem is not None or rows is None:
+        return None, problem or "no calibration slice"
+    try:
+        fit = fit_recalibration(p[rows], y[rows].astype(float))
+    except ValueError as err:
+        return None, str(err)
+    if not fit["slope"] > 0:
+        return None, f"recalibration slope {fit['slope']:.3f} <= 0 (would reverse the ranking)"
+    return fit, None
+
+
+def _apply(p: np.ndarray, fit: dict | None) -> np.ndarray:
+    return p if fit is None else recalibrate(p, fit["intercept"], fit["slope"])
+
+
+def latest_complete_weeks(panel: pd.DataFrame, rows: np.ndarray, weeks: int) -> np.ndarray:
+    """`rows` restricted to their latest `weeks` calendar weeks."""
+    if not rows.any():
+        return rows
+    ws = panel["week_start"]
+    last = ws[rows].max()
+    return rows & (ws > last - weeks * pd.Timedelta(weeks=1)).to_numpy()
+
+
+def _week_range(panel: pd.DataFrame, rows: np.ndarray | None) -> list[str | None]:
+    if rows is None or not rows.any():
+        return [None, None]
+    ws = panel.loc[rows, "week_start"]
+    return [ws.min().date().isoformat(), ws.max().date().isoformat()]
+
+
+def _recal_block(panel, fit_rows, slice_rows, fit: dict | None, problem: str | None) -> dict:
+    """What was recalibrated, on which weeks, with which a and b (null when not applied)."""
+    return {
+        "applied": fit is not None,
+        "intercept": None if fit is None else fit["intercept"],
+        "slope": None if fit is None else fit["slope"],
+        "n_rows": None if fit is None else fit["n_rows"],
+        "n_events": None if fit is None else fit["n_events"],
+        "fit_weeks": _week_range(panel, fit_rows),
+        "slice_weeks": _week_range(panel, slice_rows),
+        "problem": problem,
+    }
+
+
+def final_procedure_check(
+    panel, raw, event, groups, used, train, known, y, complete, has_lamps,
+    horizon_weeks, calibration_weeks, red, amber, reps, seed,
+) -> dict:  # fmt: skip
+    """The final model's recalibration procedure at the split: fit on all training weeks,
+    recalibrate in-sample on their latest complete-horizon weeks, band calibration on the
+    validation rows (as `bands.validation`)."""
+    fit = _fit_pair(raw, event, groups, train, use_lamps=has_lamps)
+    p_raw = horizon_probability_path(fit, panel, used, horizon_weeks)
+    slice_rows = latest_complete_weeks(panel, train & known, calibration_weeks)
+    recal, problem = _recalibration(p_raw, y, slice_rows, None)
+    p = _apply(p_raw, recal)[complete]
+    bt = band_calibration(
+        p, y[complete], band(p, red, amber).to_numpy(),
+        panel.loc[complete, "account_id"].to_numpy(), reps, seed,
+    )  # fmt: skip
+    return {
+        "recalibration": _recal_block(panel, train, slice_rows, recal, problem),
+        "bands": bt.to_dict(orient="records"),
+        "within_interval": bool(bt.loc[bt["rows"] > 0, "within_interval"].all()),
+    }
+
+
 def _fit_pair(raw, event, groups, mask, use_lamps):
     design = make_design(raw[mask], event[mask], use_lamps)
     return fit_hazard(raw[mask], event[mask], groups[mask], design)
@@ -176,6 +316,7 @@ def compute_health(
     expansion_weeks: int = 52,
     observation_start: pd.Timestamp | None = None,
     snapshot: bool = False,
+    calibration_weeks: int = 12,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Fit, validate and score. Returns the JSON-ready result and the scored panel
     (panel columns + eta, churn_probability, score, band, maturity).
@@ -217,19 +358,31 @@ def compute_health(
     if problem is not None:  # fit on every observed week; nothing is left to validate on
         train = observed
     valid = observed & ~train
+    labels = horizon_labels(panel, horizon_weeks)
+    known = labels["complete"].to_numpy()
+    y_all = labels["label"].to_numpy()
 
-    base_fit = _fit_pair(raw, event, groups, train, use_lamps=False)
-    full_fit = _fit_pair(raw, event, groups, train, use_lamps=True)
+    # --- calibration slice: the model to validate is fitted before it, recalibrated on it --
+    fit_rows, slice_rows, cal_problem = calibration_rows(
+        panel, observed, train, known, y_all, split, horizon_weeks, calibration_weeks,
+        None if problem is None else "the score is not validated out of time",
+    )  # fmt: skip
+
+    base_fit = _fit_pair(raw, event, groups, fit_rows, use_lamps=False)
+    full_fit = _fit_pair(raw, event, groups, fit_rows, use_lamps=True)
     has_lamps = bool(full_fit.design.lamps)
     eta_full = full_fit.linear_predictor(raw)
     eta_base = base_fit.linear_predictor(raw)
+    p_full_raw = horizon_probability_path(full_fit, panel, used, horizon_weeks)
+    p_base_raw = horizon_probability_path(base_fit, panel, used, horizon_weeks)
+    recal_v, cal_problem = _recalibration(p_full_raw, y_all, slice_rows, cal_problem)
+    recal_b, _ = _recalibration(p_base_raw, y_all, slice_rows, cal_problem)
+    p_full = _apply(p_full_raw, recal_v)
+    p_base = _apply(p_base_raw, recal_b)
 
     # --- out-of-time validation -------------------------------------------------------
-    labels = horizon_labels(panel, horizon_weeks)
-    complete = valid & labels["complete"].to_numpy()
-    y_h = labels["label"].to_numpy()[complete]
-    p_full = horizon_probability_path(full_fit, panel, used, horizon_weeks)
-    p_base = horizon_probability_path(base_fit, panel, used, horizon_weeks)
+    complete = valid & known
+    y_h = y_all[complete]
     weeks_v = panel["week_start"].to_numpy()[valid]
     ev_v = event.to_numpy()[valid]
     validation: dict[str, Any] = {
@@ -244,6 +397,7 @@ def compute_health(
     }
     if problem is None:
         problem = validation_problem(panel, valid, complete, y_h, horizon_weeks)
+    acc_c = panel.loc[complete, "account_id"].to_numpy()
     if problem is None:
         conc = bootstrap_metrics(
             panel.loc[valid, "account_id"].to_numpy(),
@@ -255,7 +409,7 @@ def compute_health(
             seed,
         )
         auc = bootstrap_metrics(
-            panel.loc[complete, "account_id"].to_numpy(),
+            acc_c,
             {
                 "score": PairCounter(p_full[complete], y_h),
                 "baseline": PairCounter(p_base[complete], y_h),
@@ -273,15 +427,22 @@ def compute_health(
             "score": calibration_table(p_full[complete], y_h).to_dict(orient="records"),
             "baseline": calibration_table(p_base[complete], y_h).to_dict(orient="records"),
         }
+        validation["calibration_metrics"] = {
+            "score": calibration_metrics(p_full[complete], y_h, acc_c, bootstrap_reps, seed),
+            "score_before_recalibration": calibration_metrics(
+                p_full_raw[complete], y_h, acc_c, bootstrap_reps, seed
+            ),
+        }
         validation["observed_horizon_churn"] = float(y_h.mean())
         validation["mean_predicted"] = {
             "score": float(p_full[complete].mean()),
             "baseline": float(p_base[complete].mean()),
+            "score_before_recalibration": float(p_full_raw[complete].mean()),
         }
     else:
         validation["problem"] = problem
     bands_v = band(p_full[complete], red, amber)
-    bt = band_table(bands_v, y_h, p_full[complete], panel.loc[complete, "account_id"].to_numpy())
+    bt = band_calibration(p_full[complete], y_h, bands_v.to_numpy(), acc_c, bootstrap_reps, seed)
     rates = bt.set_index("band")["observed"]
     ratio = (
         float(rates["red"] / rates["green"])
@@ -289,11 +450,31 @@ def compute_health(
         else None
     )
 
-    # --- final model: same specification on all weeks -----------------------------------
+    # --- final model: same specification on all weeks, recalibrated on its latest
+    # complete-horizon weeks (in-sample; the same procedure at the split is checked below) ----
     final_fit = _fit_pair(raw, event, groups, observed, use_lamps=has_lamps)
     eta = final_fit.linear_predictor(raw)
+    p_final_raw = horizon_probability_path(final_fit, panel, used, horizon_weeks)
+    final_slice = latest_complete_weeks(panel, observed & known, calibration_weeks)
+    recal_f, final_problem = _recalibration(
+        p_final_raw, y_all, final_slice, "snapshot export" if snapshot else None
+    )
     scored = panel.copy()
-    scored["churn_probability"] = horizon_probability_path(final_fit, panel, used, horizon_weeks)
+    scored["churn_probability"] = _apply(p_final_raw, recal_f)
+    if validation.get("split_week") and "problem" not in validation and recal_f is not None:
+        # the final model's procedure applied at the split: fit on every training week,
+        # recalibrate on its latest complete-horizon weeks, check the bands on later weeks
+        validation["final_procedure_check"] = final_procedure_check(
+            panel, raw, event, groups, used, train, known, y_all, complete, has_lamps,
+            horizon_weeks, calibration_weeks, red, amber, bootstrap_reps, seed,
+        )  # fmt: skip
+    calibration_info = {
+        "method": RECALIBRATION_METHOD,
+        "calibration_weeks": calibration_weeks,
+        "validation_model": _recal_block(panel, fit_rows, slice_rows, recal_v, cal_problem),
+        "final_model": _recal_block(panel, observed, final_slice, recal_f, final_problem),
+        "final_rule": FINAL_RECALIBRATION_RULE,
+    }
     scored["weekly_hazard_lp"] = eta
     scored["score"] = health_score(scored["churn_probability"].to_numpy())
     scored["band"] = band(scored["churn_probability"].to_numpy(), red, amber).to_numpy()
@@ -366,9 +547,13 @@ def compute_health(
         "bands": {
             "cutoffs": band_cutoffs(red, amber),
             "validation": bt.to_dict(orient="records"),
+            "within_interval": bool(bt.loc[bt["rows"] > 0, "within_interval"].all())
+            if validation.get("split_week") and "problem" not in validation
+            else None,
             "red_green_churn_ratio": ratio,
         },
         "validation": validation,
+        "calibration": calibration_info,
         "maturity_view": view.to_dict(orient="records"),
         "latest_week": {
             "week_start": scored["week_start"].max().date().isoformat(),
@@ -377,6 +562,77 @@ def compute_health(
         },
     }
     return result, scored
+
+
+WORKLIST_RULE = (
+    "A lamp's state: newly lit when lit for at most health_score.new_weeks weeks (this one "
+    "included; a lamp lit since the first panel week is never new), chronic when lit longer "
+    "than health_score.chronic_weeks (the action did not resolve it), else long-lit. The "
+    "weekly list: accounts with a newly lit lamp, per CSM (accounts without a CSM are the "
+    "group 'unassigned', not a CSM), ranked within the CSM by expected MRR at risk = churn "
+    "probability within the horizon x current MRR; the first health_score.capacity per CSM "
+    "are listed, each with the action of its strongest new lamp (largest hazard ratio). "
+    "action_list.csv keeps every lit account x lamp: `listed` marks the listed row, "
+    "`rank_in_csm` the account's rank among its CSM's newly lit accounts."
+)
+
+
+def work_columns(
+    rows: pd.DataFrame,
+    lit: pd.DataFrame,
+    wl: Worklist | None,
+    new_weeks: int,
+    chronic_weeks: int,
+) -> pd.DataFrame:
+    """Fill lamp_state and run_start per row from `lit`, and, given the work list,
+    rank_in_csm (the account's rank within its CSM group among newly lit accounts) and
+    listed (True on the one row per listed account that carries its action)."""
+    if rows.empty:
+        return rows
+    state = lit.assign(
+        lamp_state=lamp_state(lit["weeks_lit"], lit.get("left_censored"), new_weeks, chronic_weeks)
+    ).set_index(["account_id", "hypothesis_id"])
+    key = pd.MultiIndex.from_frame(rows[["account_id", "hypothesis_id"]])
+    rows = rows.copy()
+    rows["lamp_state"] = state["lamp_state"].reindex(key).to_numpy()
+    rows["run_start"] = state["run_start"].reindex(key).to_numpy()
+    if wl is not None and "rank_in_csm" in rows:
+        rank = wl.accounts.set_index("account_id")["rank_in_csm"]
+        rows["rank_in_csm"] = rows["account_id"].map(rank).astype("Int64")
+        picked = pd.MultiIndex.from_frame(wl.items[["account_id", "hypothesis_id"]])
+        rows["listed"] = key.isin(picked)
+    return rows
+
+
+def weekly_lists(
+    panel_now: pd.DataFrame,
+    risk: pd.DataFrame,
+    opp: pd.DataFrame,
+    context: pd.DataFrame,
+    wording: dict[str, dict],
+    capacity: int,
+    new_weeks: int,
+    chronic_weeks: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, Worklist]:
+    """(action list rows, opportunity list rows, the weekly work list) for the latest week.
+
+    panel_now: the running spells' rows (lamps read at lag 0 in the latest week); risk / opp:
+    `lamp_table` rows of the lamps for each list; context: `actions.account_context`."""
+    lit_risk = lit_lamps_now(panel_now, risk)
+    lit_opp = lit_lamps_now(panel_now, opp)
+    wl = weekly_worklist(
+        lit_risk, context, capacity=capacity, new_weeks=new_weeks,
+        chronic_weeks=chronic_weeks, wording=wording,
+    )  # fmt: skip
+    actions = work_columns(
+        lamp_rows(lit_risk, context, risk, wording, "mrr_at_risk"),
+        lit_risk, wl, new_weeks, chronic_weeks,
+    )  # fmt: skip
+    opportunities = work_columns(
+        lamp_rows(lit_opp, context, opp, wording, "mrr", OPPORTUNITY_COLUMNS),
+        lit_opp, None, new_weeks, chronic_weeks,
+    )  # fmt: skip
+    return actions, opportunities, wl
 
 
 def latest_spell_rows(scored: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
@@ -422,6 +678,14 @@ def run(params: dict) -> None:
     tested = read_json(hyp_path).get("hypotheses", [])
     lamps = lamp_table(tested, _load_yaml_hypotheses(hyp_file))
 
+    capacity = int(cfg.get("capacity", 10))
+    new_weeks = int(cfg.get("new_weeks", 2))
+    chronic_weeks = int(cfg.get("chronic_weeks", 12))
+    if capacity < 1 or not 1 <= new_weeks <= chronic_weeks:
+        raise UserError(
+            "params.yaml: health_score needs capacity >= 1 and 1 <= new_weeks <= chronic_weeks "
+            f"(got capacity={capacity}, new_weeks={new_weeks}, chronic_weeks={chronic_weeks})"
+        )
     probs = cfg.get("band_probabilities", {}) or {}
     red, amber = float(probs.get("red", 0.25)), float(probs.get("amber", 0.10))
     if not 0 < amber < red < 1:
@@ -448,6 +712,7 @@ def run(params: dict) -> None:
             pd.Timestamp(cfg["observation_start"]) if cfg.get("observation_start") else None
         ),
         snapshot=bool(meta.get("snapshot")),
+        calibration_weeks=int(cfg.get("calibration_weeks", 12)),
     )
 
     # --- this week's lists ---------------------------------------------------------------
@@ -468,20 +733,19 @@ def run(params: dict) -> None:
     for col in ("segment", "billing_period"):
         if col not in latest.columns:
             latest[col] = ""
-    latest_cols = [
-        "account_id", "week_start", "segment", "billing_period", "maturity", "band",
-        "health_score", "churn_probability", "mrr",
-    ]  # fmt: skip
     panel_now = latest_spell_rows(scored, latest)
     action_verdicts = list(cfg.get("action_verdicts", [LEADS]))
     risk = lamps[(lamps["kind"] == "risk") & lamps["verdict"].isin(action_verdicts)]
     opp = lamps[(lamps["kind"] == "opportunity") & (lamps["verdict"] != "opposite direction")]
-    actions = action_list(
-        latest[latest_cols], lamps_on_latest(panel_now, risk), accounts, current, csm,
-        "mrr_at_risk",
-    )  # fmt: skip
-    opportunities = action_list(
-        latest[latest_cols], lamps_on_latest(panel_now, opp), accounts, current, csm, "mrr"
+    context = account_context(latest, accounts, current, csm)
+    trailing = int((params.get("panel") or {}).get("trailing_weeks", 4))
+    ind_meta = meta.get("indicators") or {}
+    wording = {
+        ind: indicator_wording(ind, trailing, ind_meta.get(ind))
+        for ind in lamps["indicator"].dropna().unique()
+    }
+    actions, opportunities, wl = weekly_lists(
+        panel_now, risk, opp, context, wording, capacity, new_weeks, chronic_weeks
     )
     result["as_of"] = as_of.date().isoformat()
     result["latest_week"].update(
@@ -494,8 +758,10 @@ def run(params: dict) -> None:
             "opportunity_rows": int(len(opportunities)),
             "opportunity_accounts": int(opportunities["account_id"].nunique()),
             "action_verdicts": action_verdicts,
+            "worklist": wl.summary,
         }
     )
+    result["definitions"] = {**result["definitions"], "worklist": WORKLIST_RULE}
 
     write_json(models / "health_score.json", result)
     # `event` marks an account's churn week: reports count "red now" among accounts still
@@ -521,5 +787,9 @@ def run(params: dict) -> None:
             "top_decile_lift": (v.get("top_decile_lift") or {}).get("score"),
             "red_green_churn_ratio": result["bands"]["red_green_churn_ratio"],
             "action_accounts": result["latest_week"]["action_accounts"],
+            "worklist_accounts": wl.summary["accounts_listed"],
+            "accounts_newly_lit": wl.summary["accounts_newly_lit"],
+            "accounts_chronic": wl.summary["accounts_chronic"],
+            "bands_within_interval": result["bands"].get("within_interval"),
         },
     )
