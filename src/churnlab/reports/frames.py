@@ -350,6 +350,29 @@ def glm_at_lag(glm_check: dict, lag: object) -> dict:
     return {}
 
 
+# hypotheses.json `alerts` measures (the lamp judged as an alert, CONTRACTS §4), flattened as
+# `alert_<key>` columns; missing in files written before them.
+ALERT_KEYS = (
+    "share_lit_median", "share_lit_latest", "lightings_per_100_account_weeks",
+    "lightings_per_csm_week", "precision", "base_rate", "lift", "churners_warned_share",
+    "median_warning_weeks", "median_weeks_lit", "p75_weeks_lit",
+)  # fmt: skip
+
+
+def display_key(key: str, kind: object, label: object = None) -> str:
+    """The verdict as shown: an opportunity whose lamp leads (its accounts churn less, weeks
+    ahead) reads `leads_retention`, never `leads_churn`; a stage-written `verdict_label`
+    naming a known verdict wins."""
+    if label is not None and not (isinstance(label, float) and math.isnan(label)):
+        named = verdict_key(label)
+        text = str(label).strip().lower().replace("-", " ").replace(" ", "_")
+        if named != "inconclusive" or text == "inconclusive":
+            return named
+    if key == "leads_churn" and str(kind or "").lower() == "opportunity":
+        return "leads_retention"
+    return key
+
+
 def hypotheses_table(hyp: dict) -> pd.DataFrame:
     """One row per hypothesis with the scalar fields of models/hypotheses.json and `verdict_key`.
 
@@ -367,6 +390,11 @@ def hypotheses_table(hyp: dict) -> pd.DataFrame:
         row["tuning_accounts"] = tuning.get("tuning_accounts")
         row["test_accounts"] = tuning.get("test_accounts")
         row["verdict_key"] = verdict_key(h.get("verdict"))
+        row["display_key"] = display_key(row["verdict_key"], h.get("kind"), h.get("verdict_label"))
+        alerts = h.get("alerts")
+        row["has_alerts"] = isinstance(alerts, dict)
+        for k in ALERT_KEYS:
+            row[f"alert_{k}"] = (alerts or {}).get(k)
         lag = h.get("headline_lag_weeks", h.get("best_lag_weeks"))
         row["lag_weeks"] = lag
         glm = h.get("glm_check") or {}
@@ -383,7 +411,8 @@ def hypotheses_table(hyp: dict) -> pd.DataFrame:
             "verdict_reason", "hazard_ratio", "ci_low", "ci_high", "q_value", "best_lag_weeks", "lag_weeks",
             "threshold", "threshold_rule", "precision", "recall", "lift", "median_warning_weeks", "n_accounts",
             "n_events", "glm_hazard_ratio", "glm_agrees", "ph_proportional", "threshold_source",
-            "tuning_accounts", "test_accounts"]  # fmt: skip
+            "tuning_accounts", "test_accounts", "verdict_label", "warning_weeks_basis", "display_key",
+            "has_alerts", *[f"alert_{k}" for k in ALERT_KEYS]]  # fmt: skip
     df = pd.DataFrame(rows)
     for c in cols:
         if c not in df:
@@ -410,6 +439,7 @@ def lead_profile(hyp: dict, hypothesis_id: str) -> pd.DataFrame:
 # Verdicts ordered from most to least actionable, for sorting tables.
 VERDICT_ORDER = [
     "leads_churn",
+    "leads_retention",
     "too_late",
     "opposite_direction",
     "no_evidence",
@@ -422,7 +452,8 @@ def sort_hypotheses(df: pd.DataFrame) -> pd.DataFrame:
     """Leading hypotheses first, then by hazard-ratio strength (|log HR|), then id."""
     if df.empty:
         return df
-    order = df["verdict_key"].map({v: i for i, v in enumerate(VERDICT_ORDER)})
+    key = df["display_key"] if "display_key" in df else df["verdict_key"]
+    order = key.map({v: i for i, v in enumerate(VERDICT_ORDER)}).fillna(len(VERDICT_ORDER))
     strength = -np.abs(np.log(pd.to_numeric(df["hazard_ratio"], errors="coerce").astype(float)))
     return (
         df.assign(_o=order, _s=strength.fillna(0), _id=df["id"].astype(str))
@@ -488,16 +519,23 @@ def km_curve(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def threshold_curve(rows: pd.DataFrame) -> pd.DataFrame:
-    """Normalise a threshold-curve table to threshold, precision, recall, lift, chosen."""
-    cols = ["threshold", "precision", "recall", "lift", "chosen"]
+    """Normalise a threshold-curve table to threshold, precision, recall, lift, chosen, and the
+    alert columns share_lit, lightings, churners_warned_share, median_warning_weeks,
+    base_rate (NaN when the table predates them)."""
+    cols = ["threshold", "precision", "recall", "lift", "chosen", *CURVE_ALERT_COLUMNS]
     tcol = pick(rows, ("threshold", "cutoff")) if not rows.empty else None
     if tcol is None:
         return pd.DataFrame(columns=cols)
     res = pd.DataFrame({"threshold": rows[tcol].astype(float)})
-    for c in ("precision", "recall", "lift"):
+    for c in ("precision", "recall", "lift", *CURVE_ALERT_COLUMNS):
         res[c] = rows[c].astype(float).to_numpy() if c in rows else np.nan
     res["chosen"] = rows["chosen"].astype(bool).to_numpy() if "chosen" in rows else False
-    return res.sort_values("threshold").reset_index(drop=True)
+    return res[cols].sort_values("threshold").reset_index(drop=True)
+
+
+CURVE_ALERT_COLUMNS = (
+    "share_lit", "lightings", "churners_warned_share", "median_warning_weeks", "base_rate",
+)  # fmt: skip
 
 
 # --- data quality ------------------------------------------------------------------------
@@ -596,3 +634,24 @@ def actions_by_csm(actions: pd.DataFrame, unassigned: str) -> list[tuple[str, pd
     for name in sorted(csm.unique(), key=lambda c: (c == unassigned, c)):
         groups.append((name, actions[csm == name].reset_index(drop=True)))
     return groups
+
+
+def worklist_summary(health: dict, actions: pd.DataFrame) -> dict:
+    """The weekly list's counts: health_score.json latest_week.worklist, else the same counts
+    from action_list.csv's lamp_state / listed columns ({} without them)."""
+    summary = ((health or {}).get("latest_week") or {}).get("worklist")
+    if summary:
+        return summary
+    if actions.empty or "lamp_state" not in actions or "listed" not in actions:
+        return {}
+    per = actions.groupby("account_id")["lamp_state"].agg(set)
+    listed = int((actions["listed"] == "yes").sum())
+    new = int(per.map(lambda s: "new" in s).sum())
+    return {
+        "accounts_lit": int(len(per)),
+        "accounts_newly_lit": new,
+        "accounts_chronic": int(per.map(lambda s: "chronic" in s).sum()),
+        "accounts_long_lit_only": int(per.map(lambda s: s == {"long-lit"}).sum()),
+        "accounts_listed": listed,
+        "accounts_over_capacity": new - listed,
+    }

@@ -17,6 +17,13 @@ from churnlab.reports.takeaways import headline_labels, verdict_counts_text
 CSS_PATH = Path(__file__).parent / "templates" / "churnlab_offline" / "report.css"
 
 
+def csm_count_text(lang: str, n: int) -> str:
+    """'no CSM assigned' / '1 CSM' / '3 CSMs': accounts without a CSM are not a CSM."""
+    if n == 0:
+        return t(lang, "csms.none")
+    return t(lang, "csms.one") if n == 1 else t(lang, "csms.many", n=n)
+
+
 def _n_accounts(df: pd.DataFrame) -> int:
     """Distinct accounts (the lists have one row per account x lamp)."""
     return int(df["account_id"].nunique()) if "account_id" in df else len(df)
@@ -54,13 +61,27 @@ def summary_line(report: Report, data: ReportData, lang: str) -> str:
             n_tables=len(counts),
         )
     if report.kind == "action_list":
-        groups = frames.actions_by_csm(data.actions, t(lang, "csm.unassigned"))
+        unassigned = t(lang, "csm.unassigned")
+        groups = frames.actions_by_csm(data.actions, unassigned)
+        csms = csm_count_text(lang, sum(1 for name, _ in groups if name != unassigned))
+        n_opps = m.fmt_int(_n_accounts(data.opportunities))
+        if "listed" in data.actions:
+            s = frames.worklist_summary(data.health, data.actions)
+            return t(
+                lang,
+                "summary.action_list_v2",
+                listed=m.fmt_int(s.get("accounts_listed")),
+                new=m.fmt_int(s.get("accounts_newly_lit")),
+                lit=m.fmt_int(s.get("accounts_lit")),
+                csms=csms,
+                n_opps=n_opps,
+            )
         return t(
             lang,
             "summary.action_list",
             n_actions=m.fmt_int(_n_accounts(data.actions)),
-            n_csms=len(groups),
-            n_opps=m.fmt_int(_n_accounts(data.opportunities)),
+            csms=csms,
+            n_opps=n_opps,
         )
     # segment / customer goal
     life = frames.account_lifetimes(data.panel)

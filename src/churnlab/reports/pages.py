@@ -13,7 +13,7 @@ import pandas as pd
 
 from churnlab.reports import frames, plotting
 from churnlab.reports import markup as m
-from churnlab.reports.i18n import keys, label_text, t, verdict_key, verdict_word
+from churnlab.reports.i18n import keys, label_text, t, verdict_key
 from churnlab.reports.loaders import ReportData, as_of, as_of_source
 from churnlab.reports.takeaways import (
     executive_takeaways,
@@ -41,8 +41,22 @@ def footer(data: ReportData, lang: str) -> list[Block]:
     return [f'<footer class="cl-footer">{m.esc(t(lang, "footer", as_of=as_of(data)))}</footer>']
 
 
-def _verdict_badge(verdict: object, lang: str) -> str:
-    return m.badge(f"verdict verdict-{verdict_key(verdict)}", verdict_word(lang, verdict))
+def _verdict_badge(verdict: object, lang: str, row: pd.Series | None = None) -> str:
+    """A coloured verdict pill; given the hypothesis row, its display key (an opportunity
+    that leads reads "leads retention", in its own colour) and the stage's verdict_label
+    (translated when churnlab has a word for it, else shown as written)."""
+    key = verdict_key(verdict)
+    if row is not None and _present(row.get("display_key")):
+        key = str(row.get("display_key"))
+    text = t(lang, f"verdict.{key}")
+    label = row.get("verdict_label") if row is not None else None
+    if _present(label):
+        known = verdict_key(label)
+        norm = str(label).strip().lower().replace("-", " ").replace(" ", "_")
+        text = (
+            t(lang, f"verdict.{known}") if known != "inconclusive" or norm == known else str(label)
+        )
+    return m.badge(f"verdict verdict-{key}", text)
 
 
 def _indicator_label(data: ReportData, indicator: object) -> str:
@@ -190,7 +204,9 @@ def verdict_table(hyps: pd.DataFrame, data: ReportData, lang: str) -> str:
         {
             t(lang, "col.hypothesis"): hyps["statement"].fillna(hyps["id"]),
             t(lang, "col.indicator"): [_indicator_label(data, i) for i in hyps["indicator"]],
-            t(lang, "col.verdict"): [_verdict_badge(v, lang) for v in hyps["verdict"]],
+            t(lang, "col.verdict"): [
+                _verdict_badge(r["verdict"], lang, r) for _, r in hyps.iterrows()
+            ],
             t(lang, "col.hr"): [
                 m.fmt_hr(h, lo, hi)
                 for h, lo, hi in zip(
@@ -199,11 +215,31 @@ def verdict_table(hyps: pd.DataFrame, data: ReportData, lang: str) -> str:
             ],
             t(lang, "col.lag"): hyps["lag_weeks"].map(m.fmt_int),
             t(lang, "col.q"): hyps["q_value"].map(m.fmt_p),
-            t(lang, "col.warning"): hyps["median_warning_weeks"].map(lambda w: m.fmt_num(w, 1)),
+            t(lang, "col.warning"): [m.fmt_num(w, 1) for w in verdict_warning(hyps)],
         }
     )
     numeric = [t(lang, k) for k in ("col.hr", "col.lag", "col.q", "col.warning")]
-    return m.table(rows, numeric=numeric, raw=[t(lang, "col.verdict")])
+    return m.table(rows, numeric=numeric, raw=[t(lang, "col.verdict")]) + m.paragraph(
+        t(lang, "verdict_table.warning_note"), "note"
+    )
+
+
+LEADING = ("leads_churn", "leads_retention")
+
+
+def verdict_warning(hyps: pd.DataFrame) -> list[float | None]:
+    """The warning time shown beside each verdict: the median warning of a lighting (the
+    alert measure when present, else lamp performance's), only where the verdict says the
+    lamp leads; elsewhere None ("–"), so a "too late to act on" never sits beside "4 weeks"
+    (the basis of each verdict's warning time is stated under the hypothesis)."""
+    out = []
+    for _, r in hyps.iterrows():
+        w = r.get("alert_median_warning_weeks") if bool(r.get("has_alerts")) else None
+        if not _present(w):
+            w = r.get("median_warning_weeks")
+        key = r.get("display_key") or r.get("verdict_key")
+        out.append(w if key in LEADING and _present(w) else None)
+    return out
 
 
 def hypotheses_overview(data: ReportData, lang: str) -> list[Block]:
@@ -240,7 +276,67 @@ def lamp_text(row: pd.Series, data: ReportData, lang: str) -> str:
 
 
 def _present(value: object) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
+    if value is None or value is pd.NA:
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
+def alert_lines(row: pd.Series, lang: str) -> list[str]:
+    """The lamp judged as an alert (hypotheses.json `alerts`), in sentences with units;
+    [] when the file predates them. Measures without data are left out."""
+    if not bool(row.get("has_alerts")):
+        return []
+
+    def a(key: str) -> object:
+        return row.get(f"alert_{key}")
+
+    out = []
+    if _present(a("share_lit_median")):
+        out.append(
+            t(lang, "alerts.share", median=m.fmt_pct(a("share_lit_median"), 0),
+              latest=m.fmt_pct(a("share_lit_latest"), 0))
+        )  # fmt: skip
+    if _present(a("lightings_per_csm_week")):
+        out.append(
+            t(lang, "alerts.load", per_csm=m.fmt_num(a("lightings_per_csm_week"), 1),
+              per100=m.fmt_num(a("lightings_per_100_account_weeks"), 1))
+        )  # fmt: skip
+    elif _present(a("lightings_per_100_account_weeks")):
+        per100 = m.fmt_num(a("lightings_per_100_account_weeks"), 1)
+        out.append(t(lang, "alerts.load_no_csm", per100=per100))
+    if _present(a("precision")):
+        out.append(
+            t(lang, "alerts.precision", precision=m.fmt_pct(a("precision")),
+              base=m.fmt_pct(a("base_rate")), lift=m.fmt_num(a("lift"), 1))
+        )  # fmt: skip
+    if _present(a("churners_warned_share")):
+        out.append(
+            t(lang, "alerts.warned", warned=m.fmt_pct(a("churners_warned_share"), 0),
+              weeks=m.fmt_num(a("median_warning_weeks"), 0))
+        )  # fmt: skip
+    if _present(a("median_weeks_lit")):
+        out.append(
+            t(lang, "alerts.lit", median=m.fmt_num(a("median_weeks_lit"), 0),
+              p75=m.fmt_num(a("p75_weeks_lit"), 0))
+        )  # fmt: skip
+    return out or [t(lang, "alerts.none")]
+
+
+def alert_section(row: pd.Series, curve: pd.DataFrame, name: str, lang: str) -> list[Block]:
+    """The alert measures, the basis of the verdict's warning time and the trade-off curve
+    (share lit vs precision vs churners warned, chosen point ringed) when present."""
+    lines = alert_lines(row, lang)
+    basis = row.get("warning_weeks_basis")
+    if _present(basis):
+        lines.append(t(lang, "alerts.basis", basis=str(basis)))
+    blocks: list[Block] = []
+    if lines:
+        blocks.append(m.heading(t(lang, "sec.alerts"), 4) + m.bullet_list(lines))
+    if "share_lit" in curve and curve["share_lit"].notna().sum() >= 2:
+        blocks.append(m.heading(t(lang, "sec.tradeoff"), 4))
+        blocks.append(plotting.png_bytes(plotting.alert_tradeoff(curve, name, lang)))
+        blocks.append(m.paragraph(t(lang, "tradeoff.note"), "note"))
+    return blocks
 
 
 def glm_text(row: pd.Series, lang: str) -> str | None:
@@ -295,7 +391,7 @@ def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
         hid = str(row["id"])
         name = _indicator_label(data, row["indicator"])
         blocks.append(
-            f'<h3 id="h-{m.esc(hid)}">{m.esc(row.get("statement") or hid)} {_verdict_badge(row["verdict"], lang)}</h3>'
+            f'<h3 id="h-{m.esc(hid)}">{m.esc(row.get("statement") or hid)} {_verdict_badge(row["verdict"], lang, row)}</h3>'
             + m.paragraph(f"{row.get('verdict_reason') or ''}", "note")
         )
         if row["verdict_key"] == "not_testable":
@@ -342,6 +438,7 @@ def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
         lines = [lamp_text(row, data, lang)]
         lines += [x for x in (glm_text(row, lang), ph_text(row, lang)) if x]
         blocks.append(m.heading(t(lang, "sec.lamp"), 4) + m.bullet_list(lines))
+        blocks += alert_section(row, curve, name, lang)
         blocks.append(
             m.heading(t(lang, "sec.action"), 4) + m.paragraph(str(row.get("action") or "–"))
         )
@@ -463,6 +560,7 @@ def contract_history_section(data: ReportData, lang: str) -> list[Block]:
 
 # Action-list columns shown, in order (CONTRACTS.md §4), with their header keys.
 ACTION_COLUMNS = [
+    ("rank_in_csm", "col.rank"),
     ("rank", "col.rank"),
     ("account_name", "col.account"),
     ("name", "col.account"),
@@ -473,12 +571,18 @@ ACTION_COLUMNS = [
     ("mrr_at_risk", "col.mrr_at_risk"),
     ("mrr", "col.mrr"),
     ("renewal_date", "col.renewal"),
+    ("why", "col.why"),
+    ("rule_in_words", "col.rule"),
     ("lamp_rule", "col.rule"),
     ("lamps", "col.lamps"),
+    ("lamp_state", "col.state"),
     ("weeks_on", "col.weeks_on"),
     ("action", "col.action"),
+    ("also_lit", "col.other_lamps"),
 ]
-NUMERIC_ACTION_COLUMNS = {"rank", "health_score", "score", "mrr_at_risk", "mrr", "weeks_on"}
+NUMERIC_ACTION_COLUMNS = {
+    "rank", "rank_in_csm", "health_score", "score", "mrr_at_risk", "mrr", "weeks_on",
+}  # fmt: skip
 
 
 def _band_badge(band: object, lang: str) -> str:
@@ -500,6 +604,10 @@ def action_table(df: pd.DataFrame, lang: str, money: str, empty_text: str) -> st
     out = df[[c for c, _ in keep]].copy()
     if "band" in out:
         out["band"] = [_band_badge(b, lang) for b in out["band"]]
+    if "lamp_state" in out:
+        out["lamp_state"] = [
+            t(lang, f"state.{v}") if f"state.{v}" in keys(lang) else v for v in out["lamp_state"]
+        ]
     for col in ("mrr_at_risk", "mrr"):
         if col in out:
             out[col] = pd.to_numeric(out[col], errors="coerce").map(lambda v: m.fmt_num(v, 0))
@@ -513,27 +621,124 @@ ACCOUNTS_PER_CSM = 25  # accounts shown per CSM on the action-list page (all are
 
 
 def action_list(data: ReportData, lang: str) -> list[Block]:
-    """This week's lamps per CSM, the band mix, and the opportunities."""
+    """This week's lamps: how many accounts have one lit (newly, chronic), the capped list per
+    CSM (ranks within the CSM), the per-CSM load, the band mix and the opportunities. An
+    action_list.csv without the work-list columns (older runs) gets the previous view, its
+    ranks counted within each CSM."""
     blocks: list[Block] = [
         m.heading(t(lang, "sec.band_mix")),
         plotting.png_bytes(plotting.band_mix(frames.latest_bands(data.scores, data.panel), lang)),
-        m.heading(t(lang, "sec.actions_by_csm")),
     ]
-    groups = frames.actions_by_csm(data.actions, t(lang, "csm.unassigned"))
+    if "listed" in data.actions:
+        blocks += worklist_section(data, lang)
+    else:
+        blocks += _actions_by_csm_old(data, lang)
+    blocks.append(m.heading(t(lang, "sec.opportunities")))
+    empty = t(lang, "empty", what=t(lang, "empty.no_rows"))
+    blocks.append(action_table(data.opportunities, lang, "mrr", empty))
+    return blocks
+
+
+def _unassigned(lang: str) -> str:
+    return t(lang, "csm.unassigned")
+
+
+def worklist_summary(data: ReportData) -> dict:
+    return frames.worklist_summary(data.health, data.actions)
+
+
+def _also_lit(actions: pd.DataFrame, lang: str) -> pd.Series:
+    """Per account: how many of its other lit lamps are long-lit or chronic ("2 long-lit/chronic")."""
+    old = actions[actions["lamp_state"].isin(["long-lit", "chronic"])]
+    counts = old.groupby("account_id").size()
+    return counts.map(lambda n: t(lang, "other.lamps", n=int(n)))
+
+
+def worklist_section(data: ReportData, lang: str) -> list[Block]:
+    a = data.actions
+    s = worklist_summary(data)
+    blocks: list[Block] = [m.heading(t(lang, "sec.worklist_counts"))]
+    if s:
+        lines = [
+            t(
+                lang, "worklist.counts", lit=m.fmt_int(s.get("accounts_lit")),
+                new=m.fmt_int(s.get("accounts_newly_lit")),
+                chronic=m.fmt_int(s.get("accounts_chronic")),
+                long=m.fmt_int(s.get("accounts_long_lit_only")),
+                new_weeks=s.get("new_weeks", "–"), chronic_weeks=s.get("chronic_weeks", "–"),
+            ),
+            t(
+                lang, "worklist.list", capacity=s.get("capacity", "–"),
+                listed=m.fmt_int(s.get("accounts_listed")),
+                over=m.fmt_int(s.get("accounts_over_capacity")),
+            ),
+        ]  # fmt: skip
+        blocks.append(m.bullet_list(lines))
+    blocks.append(m.paragraph(t(lang, "worklist.rule"), "note"))
+    blocks.append(m.heading(t(lang, "sec.actions_by_csm")))
+    listed = a[a["listed"] == "yes"].copy()
+    if listed.empty:
+        blocks.append(m.paragraph(t(lang, "empty", what=t(lang, "empty.no_actions")), "empty"))
+    else:
+        listed["also_lit"] = listed["account_id"].map(_also_lit(a, lang)).fillna("")
+        listed["_rank"] = pd.to_numeric(listed["rank_in_csm"], errors="coerce")
+        new = a[a["lamp_state"] == "new"]
+        unassigned = _unassigned(lang)
+        new_group = new["csm_id"].fillna(unassigned).astype(str)
+        n_new = new.groupby(new_group)["account_id"].nunique()
+        for csm, df in frames.actions_by_csm(listed, unassigned):
+            df = df.sort_values(["_rank", "account_id"], kind="stable")
+            key = "csm.unassigned_heading" if csm == unassigned else "csm.heading_list"
+            heading = t(lang, key, csm=csm, listed=len(df), new=int(n_new.get(csm, len(df))))
+            blocks.append(m.heading(heading, 3))
+            # every listed lamp is newly lit: its state and the machine rule are not repeated
+            shown = df.drop(
+                columns=["rank", "lamp_rule", "weeks_on", "lamp_state"], errors="ignore"
+            )
+            blocks.append(action_table(shown, lang, "mrr_at_risk", ""))
+    per_csm = s.get("per_csm") or []
+    if per_csm:
+        rows = pd.DataFrame(per_csm)
+        shown = pd.DataFrame(
+            {
+                t(lang, "col.csm"): [
+                    _unassigned(lang) if c == "unassigned" else c for c in rows["csm_id"]
+                ],
+                t(lang, "col.accounts_lit"): rows["accounts_lit"].map(m.fmt_int),
+                t(lang, "col.newly_lit"): rows["accounts_newly_lit"].map(m.fmt_int),
+                t(lang, "col.listed"): rows["listed"].map(m.fmt_int),
+                t(lang, "col.over_capacity"): rows["over_capacity"].map(m.fmt_int),
+            }
+        )
+        numeric = [
+            t(lang, k)
+            for k in ("col.accounts_lit", "col.newly_lit", "col.listed", "col.over_capacity")
+        ]
+        blocks += [m.heading(t(lang, "sec.per_csm"), 3), m.table(shown, numeric=numeric)]
+    return blocks
+
+
+def _actions_by_csm_old(data: ReportData, lang: str) -> list[Block]:
+    """The list before the weekly work list: every lamp on, per CSM, the first accounts."""
+    blocks: list[Block] = [m.heading(t(lang, "sec.actions_by_csm"))]
+    unassigned = _unassigned(lang)
+    groups = frames.actions_by_csm(data.actions, unassigned)
     if not groups:
         blocks.append(m.paragraph(t(lang, "empty", what=t(lang, "empty.no_actions")), "empty"))
     for csm, df in groups:
-        blocks.append(m.heading(t(lang, "csm.heading", csm=csm, n=_n_accounts(df)), 3))
+        key = "csm.unassigned_heading_old" if csm == unassigned else "csm.heading"
+        blocks.append(m.heading(t(lang, key, csm=csm, n=_n_accounts(df)), 3))
         # A CSM works down the list from the top; past the first accounts a page is not read
         # (the default company had 2,600 accounts with a lamp on: a 2.7 MB page).
         first = df["account_id"].drop_duplicates().head(ACCOUNTS_PER_CSM)
         if _n_accounts(df) > ACCOUNTS_PER_CSM:
             note = t(lang, "csm.more", n=ACCOUNTS_PER_CSM, total=_n_accounts(df))
             blocks.append(m.paragraph(note, "note"))
-        blocks.append(action_table(df[df["account_id"].isin(first)], lang, "mrr_at_risk", ""))
-    blocks.append(m.heading(t(lang, "sec.opportunities")))
-    empty = t(lang, "empty", what=t(lang, "empty.no_rows"))
-    blocks.append(action_table(data.opportunities, lang, "mrr", empty))
+        mine = df[df["account_id"].isin(first)].copy()
+        # ranks within this CSM (the CSV's rank is the account's rank across all CSMs)
+        order = {acc: i + 1 for i, acc in enumerate(mine["account_id"].drop_duplicates())}
+        mine["rank"] = mine["account_id"].map(order)
+        blocks.append(action_table(mine, lang, "mrr_at_risk", ""))
     return blocks
 
 
@@ -550,6 +755,10 @@ def top_actions(data: ReportData, lang: str, accounts: set[str], n: int = 25) ->
         mine = (
             df[df["account_id"].astype(str).isin(accounts)] if "account_id" in df else df.iloc[0:0]
         )
+        if "listed" in mine:  # the weekly list: the rows a CSM acts on this week
+            mine = mine[mine["listed"] == "yes"]
+        # the CSV's rank runs across all accounts: not shown on a group's page
+        mine = mine.drop(columns=["rank", "rank_in_csm"], errors="ignore")
         blocks.append(m.heading(t(lang, key)))
         if len(mine) > n:
             blocks.append(m.paragraph(t(lang, "top.note", n=n, total=len(mine)), "note"))
@@ -624,14 +833,15 @@ def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> li
     return blocks + top_actions(data, lang, ids)
 
 
-def _with_ci(block: object) -> str:
+def _with_ci(block: object, digits: int = 3) -> str:
     """'0.715 (0.657–0.768)' from {estimate, ci_low, ci_high}, or a plain number."""
     if isinstance(block, dict):
         est = block.get("estimate", block.get("value"))
         if block.get("ci_low") is not None:
-            return f"{m.fmt_num(est, 3)} ({m.fmt_num(block.get('ci_low'), 3)}–{m.fmt_num(block.get('ci_high'), 3)})"
-        return m.fmt_num(est, 3)
-    return m.fmt_num(block, 3)
+            lo, hi = m.fmt_num(block.get("ci_low"), digits), m.fmt_num(block.get("ci_high"), digits)
+            return f"{m.fmt_num(est, digits)} ({lo}–{hi})"
+        return m.fmt_num(est, digits)
+    return m.fmt_num(block, digits)
 
 
 def validation_section(data: ReportData, lang: str) -> list[Block]:
@@ -668,18 +878,111 @@ def validation_section(data: ReportData, lang: str) -> list[Block]:
         )
         blocks.append(m.paragraph(note, "note"))
     blocks.append(m.table(df, numeric=[t(lang, "col.model"), t(lang, "col.baseline")]))
-    bands = pd.DataFrame((data.health.get("bands") or {}).get("validation") or [])
-    if not bands.empty and {"band", "mean_predicted", "observed"} <= set(bands.columns):
-        shown = pd.DataFrame(
-            {
-                t(lang, "col.band"): [_band_badge(b, lang) for b in bands["band"]],
-                t(lang, "col.n_accounts"): bands.get("accounts", pd.Series(dtype=float)).map(
-                    m.fmt_int
-                ),
-                t(lang, "col.predicted"): bands["mean_predicted"].map(m.fmt_pct),
-                t(lang, "col.observed"): bands["observed"].map(m.fmt_pct),
-            }
+    blocks += calibration_section(data, lang)
+    return blocks
+
+
+def _interval(lo: object, hi: object) -> str:
+    return f"{m.fmt_pct(lo)}–{m.fmt_pct(hi)}" if _present(lo) and _present(hi) else "–"
+
+
+def band_table(bands: pd.DataFrame, lang: str) -> str:
+    """Predicted vs observed churn within the horizon per band, with the observed value's 95%
+    account-bootstrap interval and whether the band's promise lies inside it (when the
+    health stage wrote them)."""
+    cols = {
+        t(lang, "col.band"): [_band_badge(b, lang) for b in bands["band"]],
+        t(lang, "col.n_accounts"): bands.get("accounts", pd.Series(dtype=float)).map(m.fmt_int),
+        t(lang, "col.predicted"): bands["mean_predicted"].map(m.fmt_pct),
+        t(lang, "col.observed"): bands["observed"].map(m.fmt_pct),
+    }
+    if {"ci_low", "ci_high"} <= set(bands.columns):
+        cols[t(lang, "col.ci_observed")] = [
+            _interval(lo, hi) for lo, hi in zip(bands["ci_low"], bands["ci_high"], strict=True)
+        ]
+    if "within_interval" in bands:
+        cols[t(lang, "col.within")] = [
+            "–"
+            if not r.get("rows")
+            else t(lang, "within.yes" if r["within_interval"] else "within.no")
+            for _, r in bands.iterrows()
+        ]
+    numeric = [t(lang, k) for k in ("col.n_accounts", "col.predicted", "col.observed")]
+    return m.table(pd.DataFrame(cols), numeric=numeric, raw=[t(lang, "col.band")])
+
+
+def _recal_text(block: dict, lang: str, key: str, **extra: object) -> str:
+    if not block.get("applied"):
+        return t(lang, "calibration.not_applied", problem=block.get("problem") or "–")
+    fit = block.get("fit_weeks") or [None, None]
+    sl = block.get("slice_weeks") or [None, None]
+    return t(
+        lang, key, fit_from=fit[0], fit_to=fit[1], slice_from=sl[0], slice_to=sl[1],
+        a=m.fmt_num(block.get("intercept"), 2), b=m.fmt_num(block.get("slope"), 2), **extra,
+    )  # fmt: skip
+
+
+def _band_promise(bands: pd.DataFrame, lang: str) -> str | None:
+    if "within_interval" not in bands or bands.empty:
+        return None
+    used = bands[bands.get("rows", pd.Series(1, index=bands.index)).fillna(0) > 0]
+    bad = [
+        t(lang, f"band.{b}")
+        for b, ok in zip(used["band"], used["within_interval"], strict=True)
+        if not ok
+    ]
+    return (
+        t(lang, "calibration.bands_bad", bands=", ".join(bad))
+        if bad
+        else t(lang, "calibration.bands_ok")
+    )
+
+
+def calibration_section(data: ReportData, lang: str) -> list[Block]:
+    """Band calibration out of time (table with intervals), how the probabilities were
+    recalibrated, the final model's procedure checked at the split, and the calibration
+    figure (bands, in-the-large, slope). Older health_score.json files: the plain table."""
+    health = data.health or {}
+    bands = pd.DataFrame((health.get("bands") or {}).get("validation") or [])
+    if bands.empty or not {"band", "mean_predicted", "observed"} <= set(bands.columns):
+        return []
+    blocks: list[Block] = [m.heading(t(lang, "sec.calibration"), 3), band_table(bands, lang)]
+    notes = [_band_promise(bands, lang)]
+    cal = health.get("calibration") or {}
+    if cal:
+        method = str(cal.get("method") or "").split(":")[0]
+        notes.append(
+            _recal_text(
+                cal.get("validation_model") or {}, lang, "calibration.method", method=method
+            )
         )
-        numeric = [t(lang, k) for k in ("col.n_accounts", "col.predicted", "col.observed")]
-        blocks.append(m.table(shown, numeric=numeric, raw=[t(lang, "col.band")]))
+        notes.append(
+            _recal_text(
+                cal.get("final_model") or {},
+                lang,
+                "calibration.final",
+                weeks=cal.get("calibration_weeks"),
+            )
+        )
+    validation = health.get("validation") or {}
+    check = validation.get("final_procedure_check") or {}
+    if check.get("bands"):
+        notes.append(
+            t(lang, "calibration.check", result=_band_promise(pd.DataFrame(check["bands"]), lang))
+        )
+    metrics = validation.get("calibration_metrics") or {}
+    if metrics.get("score"):
+        after, before = metrics["score"], metrics.get("score_before_recalibration") or {}
+        notes.append(
+            t(
+                lang, "calibration.metrics",
+                citl=_with_ci(after.get("calibration_in_the_large"), 2),
+                slope=_with_ci(after.get("calibration_slope"), 2),
+                citl0=_with_ci(before.get("calibration_in_the_large"), 2),
+                slope0=_with_ci(before.get("calibration_slope"), 2),
+            )
+        )  # fmt: skip
+    blocks.append(m.bullet_list([n for n in notes if n]))
+    if "ci_low" in bands:
+        blocks.append(plotting.png_bytes(plotting.calibration_figure(bands, metrics, lang)))
     return blocks

@@ -520,3 +520,118 @@ def band_mix(counts: pd.Series, lang: str) -> Figure:
     ax.set_xlabel(t(lang, "plot.accounts"))
     ax.legend(loc="lower right")
     return fig
+
+
+def alert_tradeoff(curve: pd.DataFrame, name: str, lang: str) -> Figure:
+    """The lamp as an alert at each candidate threshold: x = share of active accounts lit per
+    week (the work), y = precision of a lighting and share of churners warned (%), with the
+    base rate and the chosen threshold ringed. `curve` is frames.threshold_curve."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.set_title(t(lang, "plot.tradeoff_title", name=name))
+    pts = curve.dropna(subset=["share_lit"]).sort_values("share_lit") if not curve.empty else curve
+    if pts.empty:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+        return fig
+    x = pts["share_lit"].to_numpy(dtype=float) * 100
+    for col, key, colour, ls in (
+        ("precision", "plot.precision_pct", "blue", "-"),
+        ("churners_warned_share", "plot.warned", "orange", "--"),
+    ):
+        if pts[col].notna().any():
+            ax.plot(
+                x, pts[col].to_numpy(dtype=float) * 100, marker="o", ms=3, ls=ls,
+                color=OKABE_ITO[colour], label=t(lang, key),
+            )  # fmt: skip
+            chosen = pts[pts["chosen"] & pts[col].notna()]
+            if not chosen.empty:
+                ax.plot(
+                    chosen["share_lit"] * 100, chosen[col] * 100, "o", ms=11, mfc="none",
+                    mew=1.8, color=OKABE_ITO["vermillion"],
+                )  # fmt: skip
+    base = pts["base_rate"].dropna()
+    if not base.empty:
+        ax.axhline(
+            float(base.iloc[0]) * 100, color=OKABE_ITO["black"], lw=1, ls=":",
+            label=t(lang, "plot.base_rate"),
+        )  # fmt: skip
+    if pts["chosen"].any():  # a legend entry for the ring
+        ax.plot([], [], "o", ms=11, mfc="none", mew=1.8, color=OKABE_ITO["vermillion"],
+                label=t(lang, "plot.chosen"))  # fmt: skip
+    ax.set_xlabel(t(lang, "plot.share_lit"))
+    ax.set_ylabel(t(lang, "plot.tradeoff_y"))
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set_xlim(left=0)
+    ax.set_ylim(0, 100)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def calibration_figure(bands: pd.DataFrame, metrics: dict, lang: str) -> Figure:
+    """Left: predicted vs observed churn within the horizon per band (observed with its 95%
+    account-bootstrap interval; the diagonal is a promise kept). Right: calibration-in-the-
+    large (ideal 0) and slope (ideal 1) with 95% intervals, before and after recalibration.
+    `bands`: band, mean_predicted, observed, ci_low, ci_high; `metrics`: health_score.json
+    validation.calibration_metrics."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    fig.suptitle(t(lang, "plot.calibration_title"))
+    ax.set_title(t(lang, "plot.band_calibration"), fontsize=10)
+    rows = bands.dropna(subset=["mean_predicted", "observed"]) if not bands.empty else bands
+    if rows.empty:
+        _empty_axes(ax, lang, t(lang, "empty.input"))
+    else:
+        top = float(np.nanmax(rows[["mean_predicted", "observed", "ci_high"]].to_numpy(float)))
+        top = min(max(top * 1.15, 0.05), 1.0) * 100
+        ax.plot([0, top], [0, top], color=OKABE_ITO["black"], lw=1, ls=":",
+                label=t(lang, "plot.ideal"))  # fmt: skip
+        for r in rows.itertuples(index=False):
+            lo = max(r.observed - r.ci_low, 0) if pd.notna(r.ci_low) else 0
+            hi = max(r.ci_high - r.observed, 0) if pd.notna(r.ci_high) else 0
+            ax.errorbar(
+                r.mean_predicted * 100, r.observed * 100, yerr=[[lo * 100], [hi * 100]], fmt="o",
+                capsize=4, color=BAND_COLOURS.get(str(r.band), OKABE_ITO["blue"]),
+                label=t(lang, f"band.{r.band}") if str(r.band) in BAND_COLOURS else str(r.band),
+            )  # fmt: skip
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_xlabel(t(lang, "plot.predicted_pct"))
+    ax.set_ylabel(t(lang, "plot.observed_pct"))
+    # right: in-the-large and slope, each against its ideal
+    labels = [t(lang, "plot.citl"), t(lang, "plot.slope")]
+    ideal = [0.0, 1.0]
+    shown = False
+    for j, (key, colour, dy) in enumerate(
+        (("score_before_recalibration", "sky", 0.12), ("score", "blue", -0.12))
+    ):
+        block = (metrics or {}).get(key) or {}
+        for i, name in enumerate(("calibration_in_the_large", "calibration_slope")):
+            m = block.get(name) or {}
+            est = m.get("estimate")
+            if est is None or not np.isfinite(est):
+                continue
+            lo, hi = m.get("ci_low"), m.get("ci_high")
+            err = (
+                [[max(est - lo, 0)], [max(hi - est, 0)]]
+                if lo is not None and hi is not None and np.isfinite([lo, hi]).all()
+                else None
+            )
+            ax2.errorbar(
+                est - ideal[i], i + dy, xerr=err, fmt="o", capsize=4, color=OKABE_ITO[colour],
+                label=t(lang, "plot.after_recal" if j else "plot.before_recal") if i == 0 else None,
+            )  # fmt: skip
+            shown = True
+    ax2.set_title(" / ".join(labels), fontsize=8)
+    if not shown:
+        _empty_axes(ax2, lang, t(lang, "empty.input"))
+    else:
+        ax2.axvline(0, color=OKABE_ITO["black"], lw=1, ls=":", label=t(lang, "plot.ideal"))
+        ax2.set_yticks([0, 1], labels, fontsize=8)
+        ax2.set_ylim(-0.6, 1.6)
+        ax2.invert_yaxis()
+        ax2.set_xlabel(t(lang, "plot.minus_ideal"))
+        ax2.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    return fig

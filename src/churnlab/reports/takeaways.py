@@ -86,7 +86,21 @@ def nrr_sentence(head: dict, lang: str) -> str | None:
 
 
 def hypothesis_sentence(row: pd.Series, lang: str) -> str:
-    """'Strongest leading indicator: <statement> — churn risk is 2.3× higher ...'."""
+    """'Strongest leading indicator: <statement> — churn risk is 2.3× higher ...'; for a
+    hazard ratio below 1 (a lamp marking accounts that churn less) '... churn risk is 30%
+    lower ...' (HR 0.7), never '0.7× higher'."""
+    hr = _num(row.get("hazard_ratio"))
+    if hr < 1:
+        return t(
+            lang,
+            "takeaway.top_hypothesis_lower",
+            statement=row.get("statement") or row.get("id"),
+            pct=fmt_pct(1 - hr, 0),
+            hr=fmt_num(hr, 2),
+            lo=fmt_num(row.get("ci_low"), 2),
+            hi=fmt_num(row.get("ci_high"), 2),
+            lag=fmt_int(row.get("best_lag_weeks")),
+        )
     return t(
         lang,
         "takeaway.top_hypothesis",
@@ -194,8 +208,7 @@ def verdict_counts_text(hypotheses: pd.DataFrame, lang: str) -> str:
     """'3 leads churn, 2 no evidence' in the order of actionability."""
     from churnlab.reports.frames import VERDICT_ORDER
 
-    counts = (
-        hypotheses["verdict_key"].value_counts() if not hypotheses.empty else pd.Series(dtype=int)
-    )
+    col = "display_key" if "display_key" in hypotheses else "verdict_key"
+    counts = hypotheses[col].value_counts() if not hypotheses.empty else pd.Series(dtype=int)
     parts = [f"{int(counts[v])} {verdict_word(lang, v)}" for v in VERDICT_ORDER if counts.get(v, 0)]
     return ", ".join(parts) if parts else t(lang, "none")
