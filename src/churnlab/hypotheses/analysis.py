@@ -11,14 +11,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from churnlab.hypotheses.alert_budget import (
+    bootstrap_budget_threshold,
+    build_budget_scan,
+    choose_threshold,
+    curve_from_scan,
+)
 from churnlab.hypotheses.combined import combined_model
 from churnlab.hypotheses.design import (
     adjustment_columns,
     attribute_lamp,
+    churn_within,
     lag_within_spell,
     lamp,
     sort_keys,
+    subject_codes,
 )
+from churnlab.hypotheses.lamp_alerts import alert_frame, calendar_weeks, lamp_alerts
 from churnlab.hypotheses.lamp_perf import (
     bootstrap_threshold,
     build_scan,
@@ -35,9 +44,12 @@ from churnlab.hypotheses.verdict import (
     LEADS,
     NO_EVIDENCE,
     NOT_TESTABLE,
+    TOO_LATE,
     VERDICTS,
     decide,
     two_level_qvalues,
+    verdict_label,
+    warning_weeks_basis,
 )
 
 
@@ -60,6 +72,10 @@ class Settings:
     combined_penalizer: float = 1.0
     seed: int = 42
     with_glm: bool = True
+    # alert budget for suggested risk thresholds (alert_budget.choose_threshold)
+    max_share_lit: float = 0.2
+    min_lightings: int = 20
+    budget_objective: str = "chi_square"
 
 
 @dataclass
@@ -69,11 +85,35 @@ class Results:
     tables: dict[str, pd.DataFrame]
 
 
+# budget_curve columns whose names lamp_perf's curve already uses with a per-week meaning
+BUDGET_RENAMED = {
+    "precision": "lighting_precision",
+    "lift": "lighting_lift",
+    "base_rate": "lighting_base_rate",
+    "median_warning_weeks": "lighting_median_warning_weeks",
+}
+
+
 def _choose_threshold(
-    panel: pd.DataFrame, values: np.ndarray, hyp: Hypothesis, s: Settings, seed: int
+    panel: pd.DataFrame,
+    values: np.ndarray,
+    hyp: Hypothesis,
+    s: Settings,
+    seed: int,
+    weeks: np.ndarray,
+    subjects: np.ndarray,
 ) -> tuple[dict, pd.DataFrame]:
-    """`suggest`: scan the candidates on `panel`, pick by the stated rule, bootstrap interval.
-    Returns the choice and the scanned curve."""
+    """`suggest`: scan the candidates on `panel` (the tuning half), pick by the stated rule,
+    bootstrap interval. `weeks` / `subjects`: calendar week number and subject (account +
+    spell) code per row of `panel`.
+
+    A risk lamp's threshold is chosen under the alert budget (`alert_budget.choose_threshold`:
+    at most `max_share_lit` of account-weeks lit, >= `min_lightings` lightings, median warning
+    of a lighting >= `min_actionable_lead_weeks`, the best `budget_objective`); when nothing
+    fits, `lamp_perf.pick_threshold` (sharpest split) chooses and `rule` says why. An
+    opportunity keeps `pick_threshold`. Returns the choice ({threshold, source, rule, method,
+    ci}) and one curve over the candidates: lamp_perf's columns, the budget curve's (see
+    BUDGET_RENAMED), `chosen` and `chosen_by`."""
     cands = candidate_thresholds(values)
     if len(cands) == 0:
         return {
@@ -82,19 +122,52 @@ def _choose_threshold(
             "rule": "indicator has a single value"
             if np.isfinite(values).any()
             else "indicator has no values",
+            "method": None,
             "ci": None,
         }, pd.DataFrame()
     scan = build_scan(panel, values, hyp.direction, cands, s.horizon_weeks)
     perf = performance(scan)
-    idx, rule = pick_threshold(perf, s.threshold_min_recall, s.min_actionable_lead_weeks, hyp.kind)
-    perf["chosen"] = perf.index == idx
+    budget = build_budget_scan(
+        values, cands, hyp.direction, churn_within(panel, s.horizon_weeks),
+        subjects, weeks, panel["event"].to_numpy(), s.horizon_weeks,
+        account=panel["account_id"].to_numpy(),
+    )  # fmt: skip
+    bcurve = curve_from_scan(budget)
+    rules = dict(
+        max_share_lit=s.max_share_lit, min_warning_weeks=s.min_actionable_lead_weeks,
+        min_lightings=s.min_lightings, objective=s.budget_objective,
+    )  # fmt: skip
+    idx, why = (None, None)
+    if hyp.kind == "risk":
+        idx, why = choose_threshold(bcurve.assign(chi_square=perf["chi_square"]), **rules)
+    if idx is not None:
+        method, rule = "alert budget", f"alert budget: {why}"
+    else:
+        idx, rule = pick_threshold(
+            perf, s.threshold_min_recall, s.min_actionable_lead_weeks, hyp.kind
+        )
+        method = "sharpest split" if hyp.kind == "risk" else "lowest lift"
+        if why is not None:
+            rule = f"{rule} (the alert budget found nothing: {why})"
+    curve = perf.join(bcurve.drop(columns=["threshold", "chosen"]).rename(columns=BUDGET_RENAMED))
+    curve["chosen"] = curve.index == idx
+    curve["chosen_by"] = method if idx is not None else None
     if idx is None:
-        return {"threshold": None, "source": "suggested", "rule": rule, "ci": None}, perf
-    lo, hi = bootstrap_threshold(
-        scan, s.threshold_min_recall, s.min_actionable_lead_weeks, s.bootstrap_reps, seed, hyp.kind
-    )
+        return {
+            "threshold": None, "source": "suggested", "rule": rule, "method": None, "ci": None,
+        }, curve  # fmt: skip
+    if method == "alert budget":
+        lo, hi = bootstrap_budget_threshold(budget, s.bootstrap_reps, seed, **rules, perf_scan=scan)
+    else:
+        lo, hi = bootstrap_threshold(
+            scan, s.threshold_min_recall, s.min_actionable_lead_weeks, s.bootstrap_reps, seed,
+            hyp.kind,
+        )  # fmt: skip
     ci = None if lo is None else [lo, hi]
-    return {"threshold": float(cands[idx]), "source": "suggested", "rule": rule, "ci": ci}, perf
+    return {
+        "threshold": float(cands[idx]), "source": "suggested", "rule": rule, "method": method,
+        "ci": ci,
+    }, curve  # fmt: skip
 
 
 def tuning_half(panel: pd.DataFrame, seed: int) -> np.ndarray:
@@ -140,6 +213,8 @@ def _base_record(hyp: Hypothesis) -> dict:
         precision=None, recall=None,
         rate_off=None, lamp_on_share=None, median_warning_weeks=None, n_accounts=0, n_events=0,
         landmark_tests=[], hypothesis_p_value=None, hypothesis_q_value=None,
+        threshold_method=None, alerts=None, verdict_label=None, warning_weeks_basis=None,
+        verdict_warning_weeks=None,
     )  # fmt: skip
     if hyp.is_attribute:
         rec["values_not_in_data"] = []
@@ -266,6 +341,8 @@ def _run(
         panel = panel.sort_values(keys, kind="stable").reset_index(drop=True)
     adjust, adjust_names, adjust_sources = adjustment_columns(panel, s.adjust_for)
     all_adjusters = np.ones(len(adjust_names), bool)
+    weeks = calendar_weeks(panel)
+    subjects = subject_codes(panel)
     start = panel["start"].to_numpy(float)
     stop = panel["stop"].to_numpy(float)
     event = panel["event"].to_numpy() == 1
@@ -295,6 +372,7 @@ def _run(
                 reduced_fits.setdefault(("attribute", col), {}),
             )  # fmt: skip
             lamps[hyp.id] = _Lamp(now, "high", 0.5, np.ones(len(panel), bool), used)
+            rec["alerts"] = lamp_alerts(alert_frame(panel, subjects), now, s.horizon_weeks)
             continue
         reason = indicator_reason(panel, hyp.indicator, testable.get(hyp.indicator))
         if reason:
@@ -310,16 +388,19 @@ def _run(
                 split = _split(panel, s.seed)
             part, rows, test, sizes = split
             choice, curve = _choose_threshold(
-                part, part[hyp.indicator].to_numpy(dtype=float), hyp, s, seed
-            )
+                part, part[hyp.indicator].to_numpy(dtype=float), hyp, s, seed, weeks[~rows],
+                subjects[~rows],
+            )  # fmt: skip
             rec["threshold_tuning"] = sizes
         else:  # configured in hypotheses.yaml: every account, no curve
-            choice = {"threshold": hyp.threshold, "source": "configured", "rule": None, "ci": None}
+            choice = {"threshold": hyp.threshold, "source": "configured", "rule": None,
+                      "method": "configured", "ci": None}  # fmt: skip
             curve = pd.DataFrame()
             rows, test = np.ones(len(panel), bool), panel
         rec.update(
             threshold=choice["threshold"], threshold_source=choice["source"],
             threshold_rule=choice["rule"], threshold_ci=choice["ci"],
+            threshold_method=choice["method"],
         )  # fmt: skip
         if len(curve):
             curves.append(curve.assign(id=hyp.id))
@@ -342,6 +423,8 @@ def _run(
         prof["problem"] = [_clean_problem(p, thr) for p in prof["problem"]]
         profiles[hyp.id] = prof
         now = lamp(values, hyp.direction, thr)
+        # as the CSM sees it: the lamp read at week start (lag 0), on the accounts tested
+        rec["alerts"] = lamp_alerts(alert_frame(test, subjects[rows]), now, s.horizon_weeks)
         km, tests = landmark_km(test, now, s.landmark_weeks, s.landmark_follow_weeks)
         rec["landmark_tests"] = tests
         if len(km):
@@ -406,6 +489,17 @@ def _run(
             seen = np.isfinite(lag_within_spell(panel, "start", lag))
             chosen_lamps[hid] = np.where(seen, np.nan_to_num(x, nan=0.0), np.nan)
             chosen_lags[hid] = lag
+
+    for rec in records:
+        attribute = rec.get("attribute") is not None
+        rec["verdict_label"] = verdict_label(rec["verdict"], rec["kind"])
+        rec["warning_weeks_basis"] = warning_weeks_basis(
+            rec["verdict"], rec["kind"], rec["best_lag_weeks"], rec["median_warning_weeks"],
+            0 if attribute else s.min_actionable_lead_weeks, attribute,
+        )  # fmt: skip
+        rec["verdict_warning_weeks"] = (
+            rec["best_lag_weeks"] if rec["verdict"] in (LEADS, TOO_LATE) else None
+        )
 
     # The combined model leaves out the adjusters of any attribute that is itself a lamp there
     # (its dummies would duplicate the lamp).

@@ -11,8 +11,10 @@ import pandas as pd
 
 from churnlab.config import base_path, metrics_path
 from churnlab.errors import ConfigError, UserError
+from churnlab.hypotheses.alert_budget import OBJECTIVES
 from churnlab.hypotheses.analysis import Settings, run_hypotheses
 from churnlab.hypotheses.design import sort_keys
+from churnlab.hypotheses.lamp_alerts import csm_per_row
 from churnlab.hypotheses.spec import DEFAULT_INDICATORS_FILE, KnownIndicators, load_hypotheses
 from churnlab.hypotheses.verdict import LEADS, VERDICTS
 from churnlab.io import read_json, write_json, write_parquet
@@ -42,6 +44,9 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
             landmark_follow_weeks=int(hp.get("landmark_follow_weeks", 26)),
             combined_penalizer=float(hp.get("combined_penalizer", 1.0)),
             seed=int(params["base"]["seed"]),
+            max_share_lit=float(hp.get("max_share_lit", 0.2)),
+            min_lightings=int(hp.get("min_lightings", 20)),
+            budget_objective=str(hp.get("budget_objective", "chi_square")),
         )
     except KeyError as exc:
         raise ConfigError(f"params.yaml: hypotheses.{exc.args[0]} is missing") from exc
@@ -49,6 +54,15 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
         raise ConfigError(f"params.yaml: hypotheses section has a bad value: {exc}") from exc
     if not s.lags or min(s.lags) < 0:
         raise ConfigError("params.yaml: hypotheses.lags must be a non-empty list of weeks >= 0")
+    if not 0 < s.max_share_lit <= 1:
+        raise ConfigError(
+            f"params.yaml: hypotheses.max_share_lit must be in (0, 1] (got {s.max_share_lit})"
+        )
+    if s.budget_objective not in OBJECTIVES:
+        raise ConfigError(
+            f"params.yaml: hypotheses.budget_objective must be one of {', '.join(OBJECTIVES)} "
+            f"(got {s.budget_objective!r})"
+        )
     return s
 
 
@@ -113,6 +127,10 @@ def run(params: dict) -> None:
     hyps = load_hypotheses(
         params["hypotheses"].get("file", "hypotheses.yaml"), known_indicators(meta, params)
     )
+    # the CSM in charge each week, for a lamp's lightings per CSM-week (alerts)
+    csm_path = base_path(params, "interim_dir") / "csm_assignments.parquet"
+    if "csm_id" not in panel.columns and csm_path.exists():
+        panel["csm_id"] = csm_per_row(panel, pd.read_parquet(csm_path))
 
     res = run_hypotheses(panel, hyps, testable, s)
 
@@ -125,6 +143,8 @@ def run(params: dict) -> None:
         "threshold_min_recall": s.threshold_min_recall, "bootstrap_reps": s.bootstrap_reps,
         "landmark_weeks": s.landmark_weeks, "landmark_follow_weeks": s.landmark_follow_weeks,
         "combined_penalizer": s.combined_penalizer, "seed": s.seed,
+        "max_share_lit": s.max_share_lit, "min_lightings": s.min_lightings,
+        "budget_objective": s.budget_objective,
         "n_panel_rows": len(panel), "n_panel_accounts": int(panel["account_id"].nunique()),
         "n_panel_spells": n_spells(panel), "n_panel_events": int(panel["event"].sum()),
         "snapshot": bool(meta.get("snapshot", False)),
@@ -136,7 +156,9 @@ def run(params: dict) -> None:
             "lead_profile": "time-varying Cox (Efron), lamp lagged k weeks within account, adjusted for adjust_for; rows whose lagged value is unknown are dropped; p_value = likelihood-ratio test of the lamp (model with vs without it on the same rows; wald_p_value kept beside it), CI = Wald; a lag is not fitted when fewer than min_state_events churns are expected by chance in the rarer lamp state",
             "verdict": "evidence = lags with BH q <= fdr_alpha, HR at least min_effect_hr away from 1 and the expected sign (risk: HR > 1, opportunity: HR < 1); best lag = the longest of them whose |log HR| is within one SE of the peak's; leads churn if best lag >= min_actionable_lead_weeks, else too late to act on; evidence only in the other direction = opposite direction; no evidence only if the 95% CI at the closest lag excludes HR rule_out_hr (risk) or 1/rule_out_hr (opportunity), else inconclusive",
             "fdr": "two-level Benjamini-Hochberg (Benjamini-Bogomolov): a Simes p-value per hypothesis over its lags (hypothesis_p_value), BH across hypotheses (hypothesis_q_value) selects R of m; within a selected hypothesis its lags are BH-tested at fdr_alpha * R / m; a lag's q_value is its within-hypothesis BH q times m / R",
-            "threshold_suggestion": "suggested thresholds are chosen on a random half of the accounts (stratified by churn, fixed by base.seed) and everything inferential (lead profile, GLM, lamp performance, landmark KM, PH check) is measured on the other half; configured thresholds use every account. Rule: threshold_rule",
+            "threshold_suggestion": "suggested thresholds are chosen on a random half of the accounts (stratified by churn, fixed by base.seed) and everything inferential (lead profile, GLM, lamp performance, alerts, landmark KM, PH check) is measured on the other half; configured thresholds use every account. Risk lamps: alert budget (threshold_method 'alert budget') - among candidates lit in at most max_share_lit of account-weeks, with >= min_lightings lightings, a median warning of a lighting >= min_actionable_lead_weeks and lift > 1, the best budget_objective (chi_square: the sharpest split of churn-within-horizon weeks, the default; precision / lift: of a lighting, churn within horizon_weeks after an off->on transition); if none fits, the sharpest split (largest chi-square with recall >= threshold_min_recall; threshold_method 'sharpest split', threshold_rule says why the budget found nothing). Opportunities: lowest lift with the lamp on in >= threshold_min_recall of weeks. threshold_curves.parquet holds both curves over the same candidates (lighting_* columns are the budget curve's), chosen marks the pick and chosen_by its method. Rule: threshold_rule",
+            "alerts": "alerts: the lamp judged as an alert, read as the CSM sees it (at week start, lag 0) on the accounts tested (the test half for a suggested threshold, every account otherwise); subject = account + spell, calendar weeks; share_lit_median / share_lit_latest = share of the week's active subjects lit; a lighting = first week of a lit run (runs starting in the first week of data are not counted); lightings_per_100_account_weeks; lightings_per_csm_week = median over (week, CSM) cells of the CSM in charge that week (accounts without one are 'unassigned', not a CSM); precision = churn within horizon_weeks after a lighting, base_rate = the same for any subject-week, lift = precision / base_rate; churners_warned_share = churners with a lighting in the horizon_weeks ending with their churn week, median_warning_weeks from that lighting to the end of the churn week; median_weeks_lit / p75_weeks_lit = lengths of lit runs (ongoing runs at their length so far)",
+            "verdict_label": "verdict_label = verdict, except an opportunity that leads churn (its lamp marks accounts that churn less, weeks ahead) is 'leads retention'; warning_weeks_basis says which warning time the verdict rests on (best lag; verdict_warning_weeks) and that median_warning_weeks is lamp-on time before churn, not evidence of lead",
             "lamp_performance": "account-weeks with known outcome; precision = churn within horizon among lamp-on weeks; lift = precision / overall rate; recall = churned accounts with the lamp on in their last horizon weeks; median warning = weeks from the first lamp-on week in that window to churn (capped at horizon)",
         },
     }  # fmt: skip

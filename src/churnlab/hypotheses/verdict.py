@@ -152,3 +152,69 @@ def decide(
         f"no lag significant after FDR control (smallest q {fitted['q_value'].min():.2g}){note}",
         None,
     )
+
+
+LEADS_RETENTION = "leads retention"
+
+
+def verdict_label(verdict: str | None, kind: str) -> str | None:
+    """The verdict as a report shows it. `verdict` stays canonical (metrics and the health
+    score read it); only an opportunity that "leads churn" - its lamp marks accounts that
+    churn LESS, weeks ahead - is labelled "leads retention"."""
+    if kind == "opportunity" and verdict == LEADS:
+        return LEADS_RETENTION
+    return verdict
+
+
+def _weeks(x: float | None) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.1f}"
+
+
+def warning_weeks_basis(
+    verdict: str | None,
+    kind: str,
+    best_lag_weeks: int | None,
+    median_warning_weeks: float | None,
+    min_lead: int,
+    attribute: bool = False,
+) -> str | None:
+    """One sentence saying which warning time the verdict rests on - the best lag of the lead
+    profile - and what the lamp's median warning (weeks from its first lamp-on week in the
+    horizon before a churn to the churn) means beside it, so "too late to act on" never
+    stands unexplained next to "median warning 4.0 weeks". An attribute (known from the
+    spell's first week) is tested at lag 0 only. None when not tested."""
+    if verdict is None or verdict == NOT_TESTABLE:
+        return None
+    mw = _weeks(median_warning_weeks)
+    on_time = f"the median warning of {mw} weeks is lamp-on time before churn, not evidence of lead"
+    if attribute and verdict in (LEADS, OPPOSITE):
+        if kind == "opportunity":
+            on_time = "a median warning does not apply to an opportunity lamp"
+        return (
+            "Verdict rests on lag 0: an attribute is known from the account's first week, so "
+            f"it can be acted on from the start; {on_time}"
+        )
+    if kind == "opportunity":
+        if verdict == LEADS:
+            return (
+                f"Verdict rests on the best lag, {best_lag_weeks} weeks: the lamp marks accounts "
+                f"that churn less that far ahead (at least {min_lead} weeks); a median warning "
+                "does not apply to an opportunity lamp"
+            )
+        on_time = "a median warning does not apply to an opportunity lamp"
+    if verdict == LEADS:
+        return (
+            f"Verdict rests on the best lag, {best_lag_weeks} weeks: the lamp already predicts "
+            f"churn that far ahead (at least {min_lead} weeks); {on_time}"
+        )
+    if verdict == TOO_LATE:
+        return (
+            f"Verdict rests on the best lag, {best_lag_weeks} weeks (below the {min_lead} weeks "
+            f"needed to act): earlier readings of the lamp are clearly weaker; {on_time}"
+        )
+    if verdict == OPPOSITE:
+        return (
+            f"Verdict rests on lag {best_lag_weeks} weeks, where the lamp goes the other way; "
+            f"{on_time}"
+        )
+    return f"No lag carries evidence, so the verdict rests on no warning time; {on_time}"
