@@ -181,3 +181,29 @@ def test_v2_panel_with_spells_and_region(project):
     by_id = {h["id"]: h for h in out["hypotheses"]}
     assert by_id["eu"]["verdict"] in {"no evidence", "inconclusive"}, by_id["eu"]["verdict_reason"]
     assert by_id["key_person_usage_drop"]["verdict"] == "leads churn"
+
+
+def test_alerts_with_csms_from_the_interim_assignments(project):
+    """Issue 14: with data/interim/csm_assignments.parquet, each tested record's `alerts`
+    counts lightings per CSM-week; accounts A00000-A00249 have CSM c1, the rest none."""
+    panel = pd.read_parquet(project / "data/processed/panel.parquet")
+    ids = sorted(panel["account_id"].unique())[:250]
+    write_parquet(
+        pd.DataFrame({"account_id": ids, "csm_id": "c1",
+                      "start_date": pd.Timestamp("2000-01-01"), "end_date": pd.NaT}),
+        project / "data/interim/csm_assignments.parquet",
+    )  # fmt: skip
+    result = CliRunner().invoke(app, ["hypotheses"])
+    assert result.exit_code == 0, result.output
+    out = read_json("models/hypotheses.json")
+    by_id = {h["id"]: h for h in out["hypotheses"]}
+    kp = by_id["key_person_usage_drop"]
+    assert kp["alerts"]["n_csms"] == 1 and kp["alerts"]["lightings_per_csm_week"] is not None
+    for key in ("share_lit_median", "share_lit_latest", "lightings_per_100_account_weeks",
+                "precision", "base_rate", "lift", "churners_warned_share",
+                "median_warning_weeks", "median_weeks_lit", "p75_weeks_lit"):  # fmt: skip
+        assert key in kp["alerts"]
+    assert kp["verdict_label"] == kp["verdict"] and kp["warning_weeks_basis"]
+    assert by_id["slow_support_responses"]["alerts"] is None  # not testable
+    assert out["settings"]["budget_objective"] == "chi_square"
+    assert "alerts" in out["settings"]["rules"]
