@@ -611,6 +611,9 @@ def action_table(df: pd.DataFrame, lang: str, money: str, empty_text: str) -> st
     for col in ("mrr_at_risk", "mrr"):
         if col in out:
             out[col] = pd.to_numeric(out[col], errors="coerce").map(lambda v: m.fmt_num(v, 0))
+    for col in ("rank_in_csm", "rank"):
+        if col in out:
+            out[col] = pd.to_numeric(out[col], errors="coerce").map(m.fmt_int)
     out.columns = [h for _, h in keep]
     numeric = [h for c, h in keep if c in NUMERIC_ACTION_COLUMNS]
     raw = [t(lang, "col.band")] if "band" in df else []
