@@ -145,6 +145,7 @@ def test_opportunity_verdict_words_colour_and_lower_takeaway():
     assert "higher" not in line and "×" not in line
     assert "継続に先行" in pages.verdict_table(hyps, ReportData(), "ja")
     assert takeaways.verdict_counts_text(hyps, "en") == "1 leads retention"
+    assert pages.verdict_warning(hyps) == [None]  # an opportunity warns of nothing
     # a stage label churnlab has no word for is shown as written
     labelled = frames.hypotheses_table(
         {"hypotheses": [dict(opp, verdict_label="expansion signal")]}

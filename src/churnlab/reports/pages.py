@@ -224,14 +224,15 @@ def verdict_table(hyps: pd.DataFrame, data: ReportData, lang: str) -> str:
     )
 
 
-LEADING = ("leads_churn", "leads_retention")
+LEADING = ("leads_churn",)  # an opportunity's lamp warns of nothing: no warning time
 
 
 def verdict_warning(hyps: pd.DataFrame) -> list[float | None]:
     """The warning time shown beside each verdict: the median warning of a lighting (the
-    alert measure when present, else lamp performance's), only where the verdict says the
-    lamp leads; elsewhere None ("–"), so a "too late to act on" never sits beside "4 weeks"
-    (the basis of each verdict's warning time is stated under the hypothesis)."""
+    alert measure when present, else lamp performance's), only where the verdict says a risk
+    lamp leads churn; elsewhere None ("–"), so a "too late to act on" never sits beside
+    "4 weeks" and an opportunity (it warns of nothing) has none (the basis of each verdict's
+    warning time is stated under the hypothesis)."""
     out = []
     for _, r in hyps.iterrows():
         w = r.get("alert_median_warning_weeks") if bool(r.get("has_alerts")) else None
