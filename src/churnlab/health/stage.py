@@ -76,8 +76,16 @@ DEFINITIONS = {
     "best_lag_weeks: on when the indicator is strictly below (low) / above (high) the "
     "threshold; unknown values count as off.",
     "bands": "red: P >= band_probabilities.red; amber: P >= band_probabilities.amber; "
-    "else green. `bands.validation` gives the observed churn within the horizon per band on "
-    "the validation weeks.",
+    "else green, on the recalibrated P. `bands.validation` gives per band the mean predicted "
+    "and the observed churn within the horizon on the validation weeks, with the observed "
+    "value's 95% account-bootstrap interval and whether the prediction lies inside it.",
+    "recalibration": "Logistic recalibration (Cox 1958): P = expit(a + b logit(p)). The "
+    "validation model is fitted on the training weeks before a calibration slice (the latest "
+    "health_score.calibration_weeks training weeks whose horizon ends before the split) and "
+    "a, b are fitted on that slice; `calibration` gives both models' a, b and weeks. "
+    "validation.calibration_metrics: calibration-in-the-large (ideal 0) and slope (ideal 1) "
+    "on the validation rows, before and after recalibration, with account-bootstrap "
+    "intervals.",
     "observation_start": "First week in which churn can be observed (health_score."
     "observation_start, else the first panel week: the panel starts each account at its first "
     "contract, so every week is observed); earlier panel weeks are left out of fitting and "

@@ -971,9 +971,9 @@ def calibration_section(data: ReportData, lang: str) -> list[Block]:
     validation = health.get("validation") or {}
     check = validation.get("final_procedure_check") or {}
     if check.get("bands"):
-        notes.append(
-            t(lang, "calibration.check", result=_band_promise(pd.DataFrame(check["bands"]), lang))
-        )
+        result = _band_promise(pd.DataFrame(check["bands"]), lang) or ""
+        result = result[:1].lower() + result[1:]  # it continues the sentence
+        notes.append(t(lang, "calibration.check", result=result))
     metrics = validation.get("calibration_metrics") or {}
     if metrics.get("score"):
         after, before = metrics["score"], metrics.get("score_before_recalibration") or {}
