@@ -183,6 +183,12 @@ def test_alert_lines_in_words_with_units():
         "It warned 45% of the churners, a median of 7 weeks before they churned.",
         "Once lit it stays lit a median of 3 weeks (a quarter of lightings for 6 weeks or more).",
     ]
+    one = frames.hypotheses_table(
+        {"hypotheses": [_hyp(alerts=dict(ALERTS, median_weeks_lit=1.0, p75_weeks_lit=1.0))]}
+    ).iloc[0]
+    assert pages.alert_lines(one, "en")[-1] == (
+        "Once lit it stays lit a median of 1 week (a quarter of lightings for 1 week or more)."
+    )
     old = frames.hypotheses_table({"hypotheses": [_hyp()]}).iloc[0]
     assert pages.alert_lines(old, "en") == []  # a file from before the alerts: nothing
     untested = frames.hypotheses_table({"hypotheses": [_hyp(alerts=None)]}).iloc[0]

@@ -282,6 +282,14 @@ def _present(value: object) -> bool:
     return not (isinstance(value, float) and math.isnan(value))
 
 
+def _weeks(value: object, lang: str) -> str:
+    """'1 week' / '7 weeks' / '2.5 weeks' (whole numbers without decimals); '–' if missing."""
+    if not _present(value):
+        return "–"
+    n = m.fmt_num(value, 0 if float(value) == int(float(value)) else 1)
+    return t(lang, "unit.week" if n == "1" else "unit.weeks", n=n)
+
+
 def alert_lines(row: pd.Series, lang: str) -> list[str]:
     """The lamp judged as an alert (hypotheses.json `alerts`), in sentences with units;
     [] when the file predates them. Measures without data are left out."""
@@ -313,12 +321,12 @@ def alert_lines(row: pd.Series, lang: str) -> list[str]:
     if _present(a("churners_warned_share")):
         out.append(
             t(lang, "alerts.warned", warned=m.fmt_pct(a("churners_warned_share"), 0),
-              weeks=m.fmt_num(a("median_warning_weeks"), 0))
+              weeks=_weeks(a("median_warning_weeks"), lang))
         )  # fmt: skip
     if _present(a("median_weeks_lit")):
         out.append(
-            t(lang, "alerts.lit", median=m.fmt_num(a("median_weeks_lit"), 0),
-              p75=m.fmt_num(a("p75_weeks_lit"), 0))
+            t(lang, "alerts.lit", median=_weeks(a("median_weeks_lit"), lang),
+              p75=_weeks(a("p75_weeks_lit"), lang))
         )  # fmt: skip
     return out or [t(lang, "alerts.none")]
 
