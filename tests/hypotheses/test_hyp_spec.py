@@ -30,7 +30,9 @@ def test_default_file_is_valid_and_covers_the_classic_hypotheses():
         "tickets_opened", "first_response_hours", "mrr_change", "data_exports",
         "event_participation",
     } <= indicators  # fmt: skip
-    assert indicators <= BUILTIN
+    attributes = {h.attribute for h in hyps if h.attribute}
+    assert indicators - {None} <= BUILTIN  # attribute hypotheses have no indicator
+    assert attributes <= {"segment", "customer_goal", "plan", "billing_period", "region"}
     assert any(h.kind == "opportunity" for h in hyps)
     assert len({h.id for h in hyps}) == len(hyps)
 
