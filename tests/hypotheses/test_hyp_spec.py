@@ -180,3 +180,25 @@ def test_attribute_mistakes_name_hypothesis_and_field(change, field, reason):
     msg = str(err.value)
     assert "h.yaml: hypothesis 'monthly_churns_more'" in msg and f"field '{field}'" in msg
     assert reason in msg
+
+
+def test_billing_period_attribute_values_may_be_the_users_own_labels():
+    from churnlab.hypotheses.stage import billing_values_in_meanings
+
+    (h,) = parse_hypotheses(
+        [
+            {
+                "id": "yearly_stays",
+                "statement": "Yearly customers stay",
+                "stage": "renewal",
+                "attribute": "billing_period",
+                "values": [" yearly", "Monthly", "Weekly"],
+                "action": "Offer annual",
+                "kind": "opportunity",
+            }
+        ]
+    )
+    vocab = {"monthly": ["Monthly", "month-to-month"], "annual": ["Yearly"]}
+    # ingest wrote meanings, so the values become meanings; unknown labels stay as written
+    assert billing_values_in_meanings(h, vocab).values == ("annual", "monthly", "Weekly")
+    assert billing_values_in_meanings(h, None).values == h.values

@@ -4,6 +4,7 @@ write models/hypotheses.json, report tables and metrics (docs/CONTRACTS.md §4).
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,12 @@ from churnlab.hypotheses.alert_budget import OBJECTIVES
 from churnlab.hypotheses.analysis import Settings, run_hypotheses
 from churnlab.hypotheses.design import sort_keys
 from churnlab.hypotheses.lamp_alerts import csm_per_row
-from churnlab.hypotheses.spec import DEFAULT_INDICATORS_FILE, KnownIndicators, load_hypotheses
+from churnlab.hypotheses.spec import (
+    DEFAULT_INDICATORS_FILE,
+    Hypothesis,
+    KnownIndicators,
+    load_hypotheses,
+)
 from churnlab.hypotheses.verdict import LEADS, VERDICTS
 from churnlab.io import read_json, write_json, write_parquet
 
@@ -117,6 +123,24 @@ def n_spells(panel: pd.DataFrame) -> int:
     return int(len(panel[["account_id", "spell"]].drop_duplicates()))
 
 
+def billing_values_in_meanings(h: Hypothesis, vocabulary: dict | None) -> Hypothesis:
+    """An attribute hypothesis on billing_period may name the user's own labels (`Yearly`);
+    ingest wrote their meanings (`annual`) through `vocabulary.billing_period`, so translate
+    the values the same way (trimmed, case-insensitive). Other attributes are kept as written
+    in the data and need no translation."""
+    if h.attribute != "billing_period" or not vocabulary:
+        return h
+    meaning_of = {
+        str(label).strip().casefold(): meaning
+        for meaning, labels in vocabulary.items()
+        for label in ([labels] if isinstance(labels, str) else labels or [])
+    }
+    values = tuple(
+        dict.fromkeys(meaning_of.get(str(v).strip().casefold(), v) for v in h.values or ())
+    )
+    return replace(h, values=values)
+
+
 def run(params: dict) -> None:
     s = settings_from_params(params)
     processed = base_path(params, "processed_dir")
@@ -127,6 +151,10 @@ def run(params: dict) -> None:
     hyps = load_hypotheses(
         params["hypotheses"].get("file", "hypotheses.yaml"), known_indicators(meta, params)
     )
+    hyps = [
+        billing_values_in_meanings(h, (params.get("vocabulary") or {}).get("billing_period"))
+        for h in hyps
+    ]
     # the CSM in charge each week, for a lamp's lightings per CSM-week (alerts)
     csm_path = base_path(params, "interim_dir") / "csm_assignments.parquet"
     if "csm_id" not in panel.columns and csm_path.exists():
