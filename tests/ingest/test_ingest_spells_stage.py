@@ -199,6 +199,24 @@ def test_account_whose_only_contract_is_quarantined_is_counted_with_its_events(t
     assert "A2" not in set(interim(tmp_path, "spells")["account_id"])
 
 
+def test_a_hole_in_an_accepted_history_is_counted_and_warned(tmp_path):
+    # A1's renewal row C2 is quarantined (thousands separator): A1 keeps C1 only, which
+    # ends 2024-02-01 -> a churn that is an artefact of the rejected row. It must be said.
+    tables = clean_tables()
+    tables["contracts"].loc[1, "mrr"] = "1,150.50"
+    summary = run_ingest(tmp_path, tables)
+    history = summary["contract_history"]
+    assert history["accounts_with_quarantined_contract_rows"] == 1
+    assert history["accounts_with_quarantined_contract_rows_ids"] == ["A1"]
+    (warning,) = [w for w in summary["warnings"] if w["code"] == "incomplete_contract_history"]
+    assert "A1" in warning["message"] and "quarantine/contracts.parquet" in warning["message"]
+    # the account whose ONLY row is quarantined is the other count, not this one
+    (tmp_path / "clean").mkdir()
+    clean = run_ingest(tmp_path / "clean", clean_tables())
+    assert clean["contract_history"]["accounts_with_quarantined_contract_rows"] == 0
+    assert not [w for w in clean["warnings"] if w["code"] == "incomplete_contract_history"]
+
+
 def test_metrics_carry_as_of_snapshot_and_history_counts(tmp_path):
     import json
 

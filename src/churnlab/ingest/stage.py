@@ -216,7 +216,7 @@ def run(params: dict) -> None:
         "missing_optional_columns": {},
     }
     present = [t for t in TABLE_ORDER if files[t] is not None]
-    accounts = contracts = events = None
+    accounts = contracts = events = contracts_quarantined = None
     maxima: dict[str, dict[str, pd.Timestamp]] = {}
     for table in present:
         typed, quarantine, missing_columns, state = ingest_table(files[table], table, ctx, settings)
@@ -242,6 +242,7 @@ def run(params: dict) -> None:
             ctx.accounts = typed[["account_id", "signup_date"]]
         elif table == "contracts":
             contracts = typed
+            contracts_quarantined = quarantine
             ctx.activity_limit = activity_limit(
                 typed, settings.rules.grace_days, settings.renewal_grace_days
             )
@@ -271,6 +272,7 @@ def run(params: dict) -> None:
     write_parquet(terms, out_dir / "contract_terms.parquet")
     write_parquet(spells, out_dir / "spells.parquet")
     history.update(without_contract(accounts, contracts, events))
+    history.update(partly_quarantined(contracts, contracts_quarantined))
 
     summary["present"] = present
     summary["missing_optional"] = [t for t in TABLE_ORDER if files[t] is None]
@@ -283,7 +285,9 @@ def run(params: dict) -> None:
     summary["snapshot"] = snapshot
     summary["contract_history"] = history
     first_day = terms["start_date"].min() if len(terms) else None
-    summary["warnings"] = churn_warnings(spells, as_of, first_day)
+    summary["warnings"] = churn_warnings(spells, as_of, first_day) + incomplete_history_warning(
+        history
+    )
     write_json(out_dir / "tables.json", summary)
     write_json(metrics_path("ingest"), _metrics(summary))
 
@@ -303,6 +307,39 @@ def without_contract(
         "accounts_without_contract_ids": ids[:MAX_LISTED_IDS],
         "events_of_accounts_without_contract": n_events,
     }
+
+
+def partly_quarantined(contracts: pd.DataFrame, quarantined: pd.DataFrame | None) -> dict[str, Any]:
+    """Accounts with some contract rows accepted and some quarantined: their history has a
+    hole, so a spell may end in a false churn (the renewal row was rejected) or start as a
+    false new customer. Counted and listed (first MAX_LISTED_IDS) so the reports can say so."""
+    if quarantined is None or not len(quarantined) or "account_id" not in quarantined:
+        ids: list[str] = []
+    else:
+        rejected = set(quarantined["account_id"].dropna().astype(str).str.strip())
+        ids = sorted(set(contracts["account_id"].astype(str)) & rejected)
+    return {
+        "accounts_with_quarantined_contract_rows": len(ids),
+        "accounts_with_quarantined_contract_rows_ids": ids[:MAX_LISTED_IDS],
+    }
+
+
+def incomplete_history_warning(history: dict[str, Any]) -> list[dict[str, str]]:
+    """A warning when quarantined contract rows leave holes in accepted histories."""
+    n = history.get("accounts_with_quarantined_contract_rows", 0)
+    if not n:
+        return []
+    ids = history["accounts_with_quarantined_contract_rows_ids"]
+    shown = ", ".join(ids[:5]) + (", ..." if n > 5 else "")
+    return [
+        {
+            "code": "incomplete_contract_history",
+            "message": f"{n} account(s) ({shown}) have contract rows in quarantine beside "
+            "accepted ones: their history has a hole, so a churn, a reactivation or a new "
+            "customer may be an artefact of the rejected row. Fix the rows listed in "
+            "data/interim/quarantine/contracts.parquet and run again.",
+        }
+    ]
 
 
 def _metrics(summary: dict) -> dict:
