@@ -16,6 +16,8 @@ def truth_hypotheses(hyp_yaml: dict, truth: dict) -> dict:
     """hypotheses.json as if the tests had recovered the truth exactly."""
     out = []
     for h in hyp_yaml["hypotheses"]:
+        if "indicator" not in h:  # attribute hypotheses (plan, billing period) are no lamp
+            continue
         t = truth["indicators"].get(h["indicator"], {})
         numeric = isinstance(h.get("threshold"), int | float)
         leads = t.get("role") == "leading" and t.get("direction") == h["direction"] and numeric
@@ -56,12 +58,25 @@ def test_health_score_beats_baseline_on_simulated_company(project, monkeypatch):
     assert v["auc"]["score"]["estimate"] > v["auc"]["baseline"]["estimate"]
     assert v["concordance"]["score"]["estimate"] > v["concordance"]["baseline"]["estimate"]
     bands = pd.DataFrame(result["bands"]["validation"]).set_index("band")
-    worst = (
-        "red" if pd.notna(bands.loc["red", "rows"]) and bands.loc["red", "rows"] > 0 else "amber"
-    )
-    assert bands.loc[worst, "observed"] > 2 * bands.loc["green", "observed"]
+    # the score separates risk out of time: the top decile of predicted risk churns more than
+    # twice as often as the bottom decile (on 800 accounts the recalibration slice says the
+    # early model's spread is mostly noise, slope ~0.2, so every validation row may land in
+    # green; deciles do not depend on where the band cut-offs fall)
+    deciles = pd.DataFrame(v["calibration"]["score"]).set_index("decile")
+    assert deciles["observed"].iloc[-1] > 2 * deciles["observed"].iloc[0]
+    used = bands[bands["rows"] > 0]
+    if len(used) > 1:
+        worst = used.index[-1]  # bands are in green, amber, red order
+        assert used.loc[worst, "observed"] > 2 * used.loc["green", "observed"]
+    # every band with rows keeps its promise within a factor of 1.5 out of time
+    ratio = used["mean_predicted"] / used["observed"]
+    assert ratio.between(1 / 1.5, 1.5).all(), used
     actions = pd.read_csv("reports/action_list.csv")
     assert actions["mrr_at_risk"].is_monotonic_decreasing
+    # the weekly list: at most `capacity` (default 10) listed accounts per CSM, all new lamps
+    listed = actions[actions["listed"] == "yes"]
+    assert listed.groupby(listed["csm_id"].fillna("unassigned")).size().max() <= 10
+    assert (listed["lamp_state"] == "new").all()
     assert set(actions["hypothesis_id"]) <= {
         h["id"] for h in hyp["hypotheses"] if h["verdict"] == "leads churn"
     }

@@ -117,10 +117,14 @@ def test_action_list_rows_and_index_summary(chain):
 
     actions = pd.read_csv(chain / "reports/action_list.csv", dtype=str)
     page = (chain / "reports/html/action_list.html").read_text(encoding="utf-8")
-    for name in actions["account_name"].dropna().head(20):
+    listed = actions[actions["listed"] == "yes"]  # the weekly list; the rest stays in the CSV
+    for name in listed["account_name"].dropna().head(20):
         assert m.esc(name) in page or name in page
+    lit = m.fmt_int(actions["account_id"].nunique())
+    assert f"{lit} accounts have a lamp lit" in _text(chain / "reports/html/action_list.html")
     index = _text(chain / "reports/index.html")
-    assert f"{m.fmt_int(actions['account_id'].nunique())} accounts with a lamp on, for" in index
+    assert f"{m.fmt_int(len(listed))} accounts on this week" in index  # ' is escaped
+    assert f"of {lit} with a lamp lit), for" in index
     kpis = json.loads((chain / "models/kpis.json").read_text())
     # the index line and the executive summary's cards show the same pooled figure
     assert f"Monthly logo churn {m.fmt_pct(kpis['headline']['monthly_logo_churn'], 2)}" in index
