@@ -83,6 +83,13 @@ def test_snapshot_export_counts_every_churn_on_the_export_day(scratch_project):
     km = pd.read_parquet(Path(project.root) / "data/processed/kpi_tables/km_curves.parquet")
     annual = km[(km["by"] == "billing_period") & (km["group"] == "annual")]
     assert annual["events"].sum() > 0 and annual["survival"].min() < 1.0
+    # headline = the export month alone: its churn over the accounts active at its start
+    last = series.iloc[-1]
+    assert h["months_pooled"] == 1
+    assert h["monthly_logo_churn"] == pytest.approx(
+        last["churned_accounts"] / last["active_accounts"]
+    )
+    assert h["grr_12m"] is None and h["nrr_12m"] is None
 
 
 def test_log_ending_mid_term_shows_no_end_of_data_churn_spike(scratch_project):

@@ -101,6 +101,15 @@ DEFINITIONS = {
 }
 
 
+SNAPSHOT_DEFINITION = (
+    "Snapshot export (tables.json snapshot): every churn is dated the export day, so the "
+    "headline monthly rates are the export month's alone (months_pooled 1: churn in that "
+    "month over the accounts active at its start), 12-month GRR/NRR are not computed (MRR "
+    "before the export is unknown) and the monthly series shows churn only in that month. "
+    "Retention by tenure (Kaplan-Meier) uses every account's known start."
+)
+
+
 def _read_table(interim: Path, name: str, columns: list[str]) -> pd.DataFrame:
     path = interim / f"{name}.parquet"
     if not path.exists():
@@ -259,17 +268,26 @@ def run(params: dict) -> None:
     meta = read_json(meta_path)
     as_of = read_as_of(meta, meta_path)
 
+    snapshot = bool(meta.get("snapshot", False))
     result, tables = compute_kpis(
         terms,
         spells,
         accounts,
         as_of,
-        headline_months=int(cfg.get("headline_months", 12)),
+        # A snapshot dates every churn on the export day: only the export month has churn,
+        # so pooling 12 months would spread it over 11 months that could show none.
+        headline_months=1 if snapshot else int(cfg.get("headline_months", 12)),
         cohort_months=int(cfg.get("cohort_months", 12)),
         observation_start=parse_observation_start(cfg.get("observation_start")),
     )
     result["as_of_source"] = meta.get("as_of_source")
-    result["snapshot"] = bool(meta.get("snapshot", False))
+    result["snapshot"] = snapshot
+    if snapshot:
+        # One row per account as of the export: earlier MRR is not in the data, so a
+        # 12-month revenue retention would compare the export's MRR with itself.
+        for key in ("grr_12m", "nrr_12m", "retention_12m_window"):
+            result["headline"][key] = None
+        result["definitions"]["snapshot"] = SNAPSHOT_DEFINITION
     write_json(models / "kpis.json", result)
     for name, table in tables.items():
         write_parquet(table, processed / "kpi_tables" / f"{name}.parquet")
