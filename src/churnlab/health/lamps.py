@@ -69,7 +69,10 @@ def score_lamps(lamps: pd.DataFrame, panel_columns: list[str]) -> tuple[pd.DataF
     for row in lamps.itertuples(index=False):
         if row.verdict != LEADS:
             continue
-        if row.indicator not in panel_columns:
+        attribute = str(row.indicator or "").removeprefix("attribute:")
+        if str(row.indicator or "").startswith("attribute:"):
+            skipped.append({"id": row.id, "reason": attribute_reason(attribute)})
+        elif row.indicator not in panel_columns:
             skipped.append({"id": row.id, "reason": f"indicator {row.indicator} not in panel"})
         elif not np.isfinite(row.threshold):
             skipped.append({"id": row.id, "reason": "no threshold"})
@@ -79,6 +82,22 @@ def score_lamps(lamps: pd.DataFrame, panel_columns: list[str]) -> tuple[pd.DataF
             seen.add(key)
             keep.append(row.id)
     return lamps[lamps["id"].isin(keep)].reset_index(drop=True), skipped
+
+
+BASELINE_ATTRIBUTES = ("billing_period", "plan")
+
+
+def attribute_reason(attribute: str) -> str:
+    """Why an attribute hypothesis is no lamp of the score."""
+    if attribute in BASELINE_ATTRIBUTES:
+        return (
+            f"attribute hypothesis: {attribute} is already a term of the score's baseline "
+            "(tenure band, billing period, plan), so its effect is in the score"
+        )
+    return (
+        f"attribute hypothesis: {attribute} describes the account, not a change in its "
+        "behaviour, so it is no lamp of the score (it is kept on the hypotheses page)"
+    )
 
 
 def subject_keys(panel: pd.DataFrame) -> list[str]:

@@ -9,6 +9,7 @@ score adds one 0/1 lamp per hypothesis that leads churn, read at its best lag.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,9 @@ from churnlab.health.lamps import lag_within_account, lamp_on
 # tenure bands in weeks: first quarter, rest of first half-year, second half, year 2, later
 TENURE_EDGES = [0, 13, 26, 52, 104]
 MIN_LEVEL_EVENTS = 5
+MIN_LAMP_ON_EVENTS = 5
+# a lamp weight beyond this (HR e^12 ~ 160,000) means the fit ran off along a separation
+MAX_LAMP_COEF = 12.0
 
 
 def tenure_band(tenure_weeks: pd.Series) -> pd.Series:
@@ -75,9 +79,9 @@ class Design:
 def make_design(raw: pd.DataFrame, event: pd.Series, use_lamps: bool) -> Design:
     """Choose dummy levels and lamps that the training rows can support.
 
-    The most common level is the reference. A level (or a lamp) with fewer than
-    MIN_LEVEL_EVENTS churn events, or one that never varies, is folded into the reference /
-    dropped, because with no events its coefficient would run off to -infinity."""
+    The most common level is the reference. A level with fewer than MIN_LEVEL_EVENTS churn
+    events is folded into the reference, because with no events its coefficient would run off
+    to -infinity. Lamps: see `_choose_lamps`."""
     design = Design()
     ev = event.to_numpy()
     for var in [c for c in ("tenure", "billing_period", "plan") if c in raw.columns]:
@@ -98,19 +102,66 @@ def make_design(raw: pd.DataFrame, event: pd.Series, use_lamps: bool) -> Design:
         design.levels[var] = kept
         design.reference[var] = ref
     if use_lamps:
-        for col in [c for c in raw.columns if c.startswith("lamp:")]:
-            on = raw[col].to_numpy()
-            n_on_ev = int(ev[on == 1].sum())
-            n_off_ev = int(ev[on == 0].sum())
-            if on.min() == on.max():
-                design.dropped.append({"term": col, "reason": "lamp never varies in training"})
-            elif min(n_on_ev, n_off_ev) < MIN_LEVEL_EVENTS:
-                design.dropped.append(
-                    {"term": col, "reason": f"{n_on_ev} events with lamp on, {n_off_ev} off"}
-                )
-            else:
-                design.lamps.append(col)
+        _choose_lamps(design, raw, ev)
     return design
+
+
+def _choose_lamps(design: Design, raw: pd.DataFrame, ev: np.ndarray) -> None:
+    """Lamps the training rows can estimate, each left-out one with its reason in words.
+
+    A lamp's weight compares the churn rate of its lit weeks with its unlit weeks. It needs
+    MIN_LAMP_ON_EVENTS churn events in lit weeks (its own evidence) and at least one in unlit
+    weeks: with none, lamp-on would separate churn perfectly and its weight would run off to
+    infinity. A strong lamp leaves few churns unlit, so no more is asked of that side (a
+    small company with 12 churns, 11 lit, keeps its best lamp). Lamps enter by churns caught
+    (most first); one that would leave no churn in the weeks with every chosen lamp unlit is
+    left out (the baseline terms could not be estimated beside it)."""
+    n_total = int(ev.sum())
+    cands = []
+    for col in [c for c in raw.columns if c.startswith("lamp:")]:
+        on = raw[col].to_numpy()
+        n_on_ev = int(ev[on == 1].sum())
+        n_off_ev = int(ev[on == 0].sum())
+        where = f"of the {n_total} churn events in the fitting weeks, {n_on_ev} had the lamp on"
+        where += f" and {n_off_ev} off"
+        if on.min() == on.max():
+            state = "on" if on.min() == 1 else "off"
+            design.dropped.append(
+                {"term": col, "reason": f"lamp {state} in every fitting week: nothing to compare"}
+            )
+        elif n_on_ev < MIN_LAMP_ON_EVENTS:
+            design.dropped.append(
+                {
+                    "term": col,
+                    "reason": f"too few churn events with the lamp on: {where} (its weight "
+                    f"needs at least {MIN_LAMP_ON_EVENTS} with it on)",
+                }
+            )
+        elif n_off_ev == 0:
+            design.dropped.append(
+                {
+                    "term": col,
+                    "reason": f"no churn event with the lamp off: {where}, so its weight "
+                    "cannot be estimated (it would be infinite)",
+                }
+            )
+        else:
+            cands.append((n_on_ev, col, on))
+    all_off = np.ones(len(ev), dtype=bool)
+    for _n, col, on in sorted(cands, key=lambda c: (-c[0], c[1])):
+        left = all_off & (on == 0)
+        if ev[left].sum() == 0:
+            others = ", ".join(x.removeprefix("lamp:") for x in design.lamps)
+            design.dropped.append(
+                {
+                    "term": col,
+                    "reason": "no churn event left in the fitting weeks with this lamp and "
+                    f"{others} all off, so its weight cannot be estimated beside theirs",
+                }
+            )
+            continue
+        all_off = left
+        design.lamps.append(col)
 
 
 @dataclass
@@ -140,15 +191,48 @@ class FittedModel:
         return out
 
 
-def fit_hazard(raw: pd.DataFrame, event: pd.Series, groups: pd.Series, design: Design):
-    """Fit the cloglog GLM on weekly rows; SEs clustered on account."""
+def _fit_glm(raw: pd.DataFrame, event: pd.Series, groups: pd.Series, design: Design):
     x = design.matrix(raw)
     y = event.to_numpy(dtype=float)
     model = sm.GLM(y, x, family=sm.families.Binomial(link=sm.families.links.CLogLog()))
     codes = pd.factorize(groups, sort=True)[0]
-    res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, maxiter=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # separation is checked on the result below
+        res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, maxiter=100)
     converged = bool(res.converged) if hasattr(res, "converged") else True
     return FittedModel(design, np.asarray(res.params), np.asarray(res.bse), converged)
+
+
+def runaway_lamp(fit: FittedModel) -> tuple[str, str] | None:
+    """(lamp term, reason) of the lamp whose weight ran off (an unfittable term), or None."""
+    cols = fit.design.columns()
+    worst, size = None, -1.0
+    for lamp in fit.design.lamps:
+        i = cols.index(lamp)
+        b, s = fit.coef[i], fit.se[i]
+        bad = not (np.isfinite(b) and np.isfinite(s)) or abs(b) > MAX_LAMP_COEF
+        if (bad or not fit.converged) and (not np.isfinite(b) or abs(b) > size):
+            worst, size = lamp, abs(b) if np.isfinite(b) else np.inf
+            reason = (
+                f"its weight ran off (log hazard ratio {b:.1f}) beside the other terms: the "
+                "fitting weeks separate churn by this lamp"
+                if bad
+                else "the model with it did not converge"
+            )
+    return None if worst is None else (worst, reason)
+
+
+def fit_hazard(raw: pd.DataFrame, event: pd.Series, groups: pd.Series, design: Design):
+    """Fit the cloglog GLM on weekly rows; SEs clustered on account. A lamp whose weight runs
+    off (separation the event counts of `make_design` did not catch) is dropped with its
+    reason in design.dropped and the model refitted without it."""
+    fit = _fit_glm(raw, event, groups, design)
+    while (bad := runaway_lamp(fit)) is not None:
+        term, reason = bad
+        design.lamps.remove(term)
+        design.dropped.append({"term": term, "reason": reason})
+        fit = _fit_glm(raw, event, groups, design)
+    return fit
 
 
 def horizon_probability(eta: np.ndarray, horizon_weeks: int) -> np.ndarray:

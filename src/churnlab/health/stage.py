@@ -115,6 +115,48 @@ BASELINE_CAN = (
 )
 
 
+def lamp_skip_reasons(train_fit, final_fit, used: pd.DataFrame) -> list[dict]:
+    """{id, reason} for each readable lamp the model fits left out: by the validation model
+    on the fitting weeks before the split, or by the final model on all observed weeks."""
+    out = []
+    for fit, when in ((train_fit, "training weeks"), (final_fit, "all observed weeks")):
+        for d in fit.design.dropped:
+            term = str(d["term"])
+            if term.startswith("lamp:"):
+                out.append({"id": term.removeprefix("lamp:"), "reason": f"{d['reason']} ({when})"})
+    known = set(used["id"])
+    return [x for x in out if x["id"] in known]
+
+
+def score_message(
+    snapshot: bool, lamps_in: list[str], skipped: list[dict], considered: list[str]
+) -> str:
+    """Which lamps enter the score and, for every hypothesis that leads churn and did not
+    enter, the real reason."""
+    if snapshot:
+        return (
+            "Snapshot export (accounts and contracts only, no usage data): the score is the "
+            f"baseline, so {BASELINE_CAN}."
+        )
+    reasons = "; ".join(f"{x['id']}: {x['reason']}" for x in skipped)
+    if lamps_in:
+        names = ", ".join(t.removeprefix("lamp:") for t in lamps_in)
+        out = f"{len(lamps_in)} lamp(s) from hypotheses that lead churn enter the score ({names})."
+        if skipped:
+            out += f" Left out: {reasons}."
+        return out
+    if not considered:
+        return (
+            "No hypothesis has the verdict 'leads churn', so the score is the baseline: "
+            f"{BASELINE_CAN}; its validation compares the baseline with itself."
+        )
+    return (
+        f"None of the {len(considered)} hypotheses with verdict 'leads churn' could enter the "
+        f"score ({reasons}), so the score is the baseline: {BASELINE_CAN}; its validation "
+        "compares the baseline with itself."
+    )
+
+
 def training_problem(
     panel: pd.DataFrame,
     observed: np.ndarray,
@@ -342,6 +384,7 @@ def compute_health(
         ]
     else:
         used, skipped = score_lamps(lamps, list(panel.columns))
+    lamps_considered = lamps.loc[lamps["verdict"] == LEADS, "id"]
     raw = raw_features(panel, used)
     event = panel["event"].astype(int)
     groups = panel["account_id"]
@@ -460,7 +503,11 @@ def compute_health(
 
     # --- final model: same specification on all weeks, recalibrated on its latest
     # complete-horizon weeks (in-sample; the same procedure at the split is checked below) ----
-    final_fit = _fit_pair(raw, event, groups, observed, use_lamps=has_lamps)
+    # the final model considers the validated lamps only (a lamp must be checked to be used)
+    keep_cols = [c for c in raw.columns if not c.startswith("lamp:")] + full_fit.design.lamps
+    final_fit = _fit_pair(raw[keep_cols], event, groups, observed, use_lamps=has_lamps)
+    final_lamps = final_fit.design.lamps
+    skipped = skipped + lamp_skip_reasons(full_fit, final_fit, used)
     eta = final_fit.linear_predictor(raw)
     p_final_raw = horizon_probability_path(final_fit, panel, used, horizon_weeks)
     final_slice = latest_complete_weeks(panel, observed & known, calibration_weeks)
@@ -501,21 +548,8 @@ def compute_health(
     view = pd.DataFrame(index=grid).join(cells_now).join(cells_v).reset_index()
     view[["accounts", "rows"]] = view[["accounts", "rows"]].fillna(0).astype(int)
 
-    source = "lamps + baseline" if has_lamps else "baseline only"
-    if snapshot:
-        message = (
-            "Snapshot export (accounts and contracts only, no usage data): the score is the "
-            f"baseline, so {BASELINE_CAN}."
-        )
-    elif has_lamps:
-        message = (
-            f"{len(full_fit.design.lamps)} lamp(s) from hypotheses that lead churn enter the score."
-        )
-    else:
-        message = (
-            "No hypothesis with verdict 'leads churn' could enter the score, so the score is the "
-            f"baseline: {BASELINE_CAN}; its validation compares the baseline with itself."
-        )
+    source = "lamps + baseline" if final_lamps else "baseline only"
+    message = score_message(snapshot, final_lamps, skipped, considered=list(lamps_considered))
     if validation.get("problem"):
         message += (
             " It is not validated out of time: " + validation["problem"] + "."
@@ -535,7 +569,7 @@ def compute_health(
         "message": message,
         "definitions": DEFINITIONS,
         "lamps_used": used.assign(term=lambda d: "lamp:" + d["id"])
-        .loc[lambda d: d["term"].isin(full_fit.design.lamps)]
+        .loc[lambda d: d["term"].isin(final_lamps)]
         .drop(columns="term")
         .to_dict(orient="records"),
         "lamps_skipped": skipped,
@@ -544,6 +578,7 @@ def compute_health(
             "weights_train": full_fit.weights(),
             "weights_final": final_fit.weights(),
             "dropped_terms_train": full_fit.design.dropped,
+            "dropped_terms_final": final_fit.design.dropped,
             "reference_levels": full_fit.design.reference,
             "n_rows_train": int(train.sum()),
             "n_events_train": int(event[train].sum()),
