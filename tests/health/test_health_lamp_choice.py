@@ -3,11 +3,11 @@ and a strong lamp on a small company is not dropped for leaving few churns unlit
 
 import numpy as np
 import pandas as pd
+from test_health_stage import TESTED, synthetic_world
 
 from churnlab.health.lamps import lamp_table
 from churnlab.health.model import fit_hazard, make_design
 from churnlab.health.stage import compute_health
-from test_health_stage import TESTED, synthetic_world
 
 
 def small_raw(n_on_ev: int, n_off_ev: int, n_rows: int = 2000, seed: int = 3):
