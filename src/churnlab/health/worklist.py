@@ -24,6 +24,7 @@ Rules (stated in the report):
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,13 +172,35 @@ def indicator_wording(
     meta = meta or {}
     label = meta.get("label") or (cat[indicator].label if indicator in cat else None)
     unit = meta.get("unit") or (cat[indicator].unit if indicator in cat else "value")
+    meaning = str(meta.get("meaning") or (cat[indicator].meaning if indicator in cat else ""))
     versus = None
     if indicator in CHANGE_REFERENCES:
         unit = "percent change"
         versus = CHANGE_REFERENCES[indicator].format(trailing=trailing_weeks)
+    elif is_relative_change(unit, meaning, meta.get("kind")):
+        # a user change_of (or any now / reference - 1): a percent change with direction
+        unit = "percent change"
+        weeks = re.search(r"mean over the (\d+) weeks? before", meaning)
+        versus = f"its {weeks.group(1)}-week average" if weeks else None
+        if label and (split := re.split(r"\s+vs\.?\s+", label, maxsplit=1, flags=re.I))[1:]:
+            label, versus = split[0], split[1]  # "Champion's events vs their recent average"
     if not label:
         label = indicator.replace("_", " ").capitalize()
     return {"label": label, "unit": unit, "versus": versus}
+
+
+RELATIVE_CHANGE_MEANING = re.compile(r"\bminus 1\b|relative change|percent change|% change", re.I)
+
+
+def is_relative_change(unit: str | None, meaning: str = "", kind: str | None = None) -> bool:
+    """Whether an indicator is a relative change (now / reference - 1): by its kind (a user
+    `change_of`), its unit ("percent change", "relative change", ...) or its meaning
+    ("... / its mean over the 4 weeks before, minus 1", "relative change")."""
+    if kind == "change_of":
+        return True
+    if (unit or "").strip().lower() in CHANGE_UNITS:
+        return True
+    return bool(RELATIVE_CHANGE_MEANING.search(meaning or ""))
 
 
 # --- lamp states ---------------------------------------------------------------------------
