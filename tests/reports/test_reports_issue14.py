@@ -178,9 +178,10 @@ def test_alert_lines_in_words_with_units():
     assert pages.alert_lines(row, "en") == [
         "Lit for 8% of active accounts in a typical week (10% in the latest week).",
         "2.5 new lightings per CSM per week (1.2 per 100 account-weeks).",
-        "After a lighting, 16.0% of accounts churn within the horizon, against 5.3% for any "
-        "account-week (lift 3.0×).",
-        "It warned 45% of the churners, a median of 7 weeks before they churned.",
+        "After an alert, 16.0% of accounts churn within the horizon, against 5.3% for any "
+        "account-week (alert lift 3.0×).",
+        "Its alerts warned 45% of the churners, a median of 7 weeks before they churned (alert "
+        "warning time).",
         "Once lit it stays lit a median of 3 weeks (a quarter of lightings for 6 weeks or more).",
     ]
     one = frames.hypotheses_table(

@@ -568,7 +568,7 @@ def test_hypothesis_sections_show_every_hypothesis(fixture_data):
         assert h["statement"] in html
     assert "Run an activation workshop with the admin" in html
     assert "DISAGREES" in html  # H2's GLM cross-check disagrees with Cox
-    assert "Precision 30.0%, recall 55.0%, lift 2.1" in html
+    assert "precision 30.0%, recall 55.0%, lift 2.1" in html
     # 3 testable hypotheses x 3 plots; H4 (not testable) gets none
     # 3 testable hypotheses x (lead profile + landmark KM) + H1's threshold curve; H4 none
     assert sum(isinstance(b, bytes) for b in blocks) == 7

@@ -382,6 +382,8 @@ def hypotheses_table(hyp: dict) -> pd.DataFrame:
     rows = []
     for h in hyp.get("hypotheses", []):
         row = {k: v for k, v in h.items() if not isinstance(v, dict | list)}
+        for k in ("values", "values_not_in_data"):  # an attribute hypothesis' lamp values
+            row[k] = h.get(k) if isinstance(h.get(k), list) else None
         ci = h.get("threshold_ci")
         row["threshold_ci_low"], row["threshold_ci_high"] = (
             ci if isinstance(ci, list) and len(ci) == 2 else (None, None)
@@ -412,7 +414,7 @@ def hypotheses_table(hyp: dict) -> pd.DataFrame:
             "threshold", "threshold_rule", "precision", "recall", "lift", "median_warning_weeks", "n_accounts",
             "n_events", "glm_hazard_ratio", "glm_agrees", "ph_proportional", "threshold_source",
             "tuning_accounts", "test_accounts", "verdict_label", "warning_weeks_basis", "display_key",
-            "has_alerts", *[f"alert_{k}" for k in ALERT_KEYS]]  # fmt: skip
+            "has_alerts", "attribute", "lamp_rule", *[f"alert_{k}" for k in ALERT_KEYS]]  # fmt: skip
     df = pd.DataFrame(rows)
     for c in cols:
         if c not in df:

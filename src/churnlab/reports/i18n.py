@@ -97,10 +97,9 @@ _TEXT: dict[str, dict[str, str]] = {
             " ingest.renewal_grace_days."
         ),
         "warning.single_churn_date": (
-            "What it means: almost every churn falls on one date, so this is a snapshot export."
-            " There is no usage history and the timing of churn within the export is unknown:"
-            " monthly churn trends and out-of-time health validation say nothing; retention by"
-            " tenure (Kaplan–Meier) and comparisons of plans, segments and billing periods still do."
+            "What it means for these reports (a snapshot export): monthly churn trends, the cohort table, warning"
+            " times and out-of-time health validation cannot be read; retention by tenure"
+            " (Kaplan–Meier) and comparisons of plans, segments and billing periods can."
         ),
         "quality.snapshot": (
             "Snapshot export: accounts and contracts only, no activity tables. Usage indicators"
@@ -160,7 +159,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "col.precision": "Precision",
         "col.recall": "Recall",
         "col.lift": "Lift",
-        "col.warning": "Median warning (weeks)",
+        "col.warning": "Alert warning, median (weeks)",
         "col.reason": "Why",
         "col.table": "Table",
         "col.read": "Rows read",
@@ -279,7 +278,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "takeaway.nrr_below": "{what} is {nrr}: the existing base shrinks in revenue terms.",
         "takeaway.top_hypothesis": (
             "Strongest leading indicator: “{statement}” — churn risk is {hr}× higher while the lamp is on"
-            " (95% CI {lo}–{hi}), visible {lag} weeks ahead."
+            " (95% CI {lo}–{hi}), {ahead}."
         ),
         "takeaway.no_leading": "No hypothesis passed the test as a leading indicator of churn yet.",
         "takeaway.too_late": "Hypotheses that only light up in the last weeks before churn (too late to act on): {n}.",
@@ -293,8 +292,9 @@ _TEXT: dict[str, dict[str, str]] = {
         "takeaway.lower": "lower",
         "takeaway.same": "about the same",
         "lamp.text": (
-            "Lamp: {indicator} {op} {threshold}. Precision {precision}, recall {recall}, lift {lift};"
-            " median warning {warning} weeks."
+            "Lamp: {rule}. Over all account-weeks (lamp on vs churn within the horizon): "
+            "precision {precision}, recall {recall}, lift {lift}; median lamp-on time before "
+            "churn {warning} weeks."
         ),
         "lamp.glm": "Discrete-time hazard cross-check: HR {hr} (95% CI {lo}–{hi}){agree}.",
         "lamp.glm_agree": ", consistent with the Cox model",
@@ -312,17 +312,25 @@ _TEXT: dict[str, dict[str, str]] = {
         "summary.action_list": "{n_actions} accounts with a lamp on, for {csms}; {n_opps} accounts with an opportunity.",
         "summary.action_list_v2": "{listed} accounts on this week's list ({new} newly lit of {lit} with a lamp lit), for {csms}; {n_opps} accounts with an opportunity.",
         "csms.none": "no CSM assigned",
+        "summary.action_list_no_csm": "{listed} accounts on this week's list ({new} newly lit of {lit} with a lamp lit); no account has a CSM assigned; {n_opps} accounts with an opportunity.",
+        "ahead.lag": "visible {lag} weeks ahead",
+        "ahead.lag_one": "visible 1 week ahead",
+        "ahead.attribute": "known from the account's first week",
+        "lamp.attribute_rule": "{attribute} in [{values}]",
+        "lamp.values_not_in_data": " (not in the data: {values})",
+        "snapshot.no_cohort": "A snapshot export dates every churn on the export day, so the cohort table cannot be read from it: it would show 100% retention in every cell until the export month.",
+        "snapshot.no_warning": "A snapshot export dates every churn on the export day, so warning times (weeks from a lamp to churn) cannot be read from it; the column shows “–”.",
         "csms.one": "1 CSM",
         "csms.many": "{n} CSMs",
         "verdict.leads_retention": "leads retention",
-        "takeaway.top_hypothesis_lower": "Strongest leading indicator: “{statement}” — churn risk is {pct} lower while the lamp is on (hazard ratio {hr}, 95% CI {lo}–{hi}), visible {lag} weeks ahead.",
-        "verdict_table.warning_note": "Warning = median weeks from the lamp lighting to churn, among the churners it warned. It is shown only where the verdict says the lamp leads; elsewhere “–”, and each hypothesis below says which warning time its verdict rests on.",
-        "sec.alerts": "The lamp as an alert",
+        "takeaway.top_hypothesis_lower": "Strongest leading indicator: “{statement}” — churn risk is {pct} lower while the lamp is on (hazard ratio {hr}, 95% CI {lo}–{hi}), {ahead}.",
+        "verdict_table.warning_note": "Alert warning = median weeks from an alert (the lamp switching from off to on) to churn, among the churners it warned: the “alert warning time” under each hypothesis (where a hypothesis has no alert measures, its lamp-on time before churn). It is shown only where the verdict says the lamp leads; elsewhere “–”, and each hypothesis below says which warning time its verdict rests on.",
+        "sec.alerts": "The lamp as an alert (each switch from off to on is one alert)",
         "alerts.share": "Lit for {median} of active accounts in a typical week ({latest} in the latest week).",
         "alerts.load": "{per_csm} new lightings per CSM per week ({per100} per 100 account-weeks).",
         "alerts.load_no_csm": "{per100} new lightings per 100 account-weeks.",
-        "alerts.precision": "After a lighting, {precision} of accounts churn within the horizon, against {base} for any account-week (lift {lift}×).",
-        "alerts.warned": "It warned {warned} of the churners, a median of {weeks} before they churned.",
+        "alerts.precision": "After an alert, {precision} of accounts churn within the horizon, against {base} for any account-week (alert lift {lift}×).",
+        "alerts.warned": "Its alerts warned {warned} of the churners, a median of {weeks} before they churned (alert warning time).",
         "alerts.lit": "Once lit it stays lit a median of {median} (a quarter of lightings for {p75} or more).",
         "unit.week": "{n} week",
         "unit.weeks": "{n} weeks",
@@ -458,9 +466,8 @@ _TEXT: dict[str, dict[str, str]] = {
             "確認してください。"
         ),
         "warning.single_churn_date": (
-            "意味: ほぼすべての解約が 1 つの日付にあり、これはスナップショットのエクスポートです。利用履歴は"
-            "なく、エクスポート内での解約の時期は不明です。月次の解約推移と期間外のヘルス検証は意味を持ち"
-            "ませんが、契約期間別の継続率(Kaplan–Meier)やプラン・セグメント・請求周期の比較は有効です。"
+            "スナップショットのエクスポートとしてのこのレポートへの影響: 月次の解約推移、コホート表、警告期間、期間外のヘルス検証は読み取れ"
+            "ません。契約期間別の継続率(Kaplan–Meier)やプラン・セグメント・請求周期の比較は有効です。"
         ),
         "quality.snapshot": (
             "スナップショットのエクスポート: アカウントと契約のみで、活動テーブルはありません。利用指標は検証"
@@ -518,7 +525,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "col.precision": "適合率",
         "col.recall": "再現率",
         "col.lift": "リフト",
-        "col.warning": "警告期間の中央値(週)",
+        "col.warning": "アラートの警告期間の中央値(週)",
         "col.reason": "理由",
         "col.table": "テーブル",
         "col.read": "読込行数",
@@ -635,7 +642,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "takeaway.nrr_below": "{what}は {nrr} で、既存顧客からの収益が縮小しています。",
         "takeaway.top_hypothesis": (
             "最も強い先行指標:「{statement}」— ランプ点灯中のチャーンリスクは {hr} 倍"
-            "(95% CI {lo}–{hi})、{lag} 週前から見えます。"
+            "(95% CI {lo}–{hi})、{ahead}。"
         ),
         "takeaway.no_leading": "チャーンの先行指標として検証を通過した仮説はまだありません。",
         "takeaway.too_late": "{n} 件の仮説はチャーン直前にしか点灯せず、対応には遅すぎます。",
@@ -647,8 +654,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "takeaway.lower": "低い水準",
         "takeaway.same": "ほぼ同じ水準",
         "lamp.text": (
-            "ランプ: {indicator} {op} {threshold}。適合率 {precision}、再現率 {recall}、リフト {lift}、"
-            "警告期間の中央値 {warning} 週。"
+            "ランプ: {rule}。全アカウント週で(ランプ点灯と期間内チャーン): 適合率 {precision}、"
+            "再現率 {recall}、リフト {lift}、チャーン前の点灯期間の中央値 {warning} 週。"
         ),
         "lamp.glm": "離散時間ハザードによる確認: HR {hr}(95% CI {lo}–{hi}){agree}。",
         "lamp.glm_agree": "、Cox モデルと整合",
@@ -666,17 +673,25 @@ _TEXT: dict[str, dict[str, str]] = {
         "summary.action_list": "ランプ点灯中の {n_actions} 社({csms})、機会のある {n_opps} 社。",
         "summary.action_list_v2": "今週のリストに {listed} 社(ランプ点灯中 {lit} 社のうち新規点灯 {new} 社、{csms})、機会のある {n_opps} 社。",
         "csms.none": "CSM 割当なし",
+        "summary.action_list_no_csm": "今週のリストに {listed} 社(ランプ点灯中 {lit} 社のうち新規点灯 {new} 社)。CSM が割り当てられたアカウントはありません。機会のある {n_opps} 社。",
+        "ahead.lag": "{lag} 週前から見えます",
+        "ahead.lag_one": "1 週前から見えます",
+        "ahead.attribute": "アカウントの最初の週から分かります",
+        "lamp.attribute_rule": "{attribute} が [{values}] のいずれか",
+        "lamp.values_not_in_data": "(データにない値: {values})",
+        "snapshot.no_cohort": "スナップショットのエクスポートではすべてのチャーンがエクスポート日付になるため、コホート表は読み取れません(エクスポート月まで全セルが 100% になります)。",
+        "snapshot.no_warning": "スナップショットのエクスポートではすべてのチャーンがエクスポート日付になるため、警告期間(ランプからチャーンまでの週数)は読み取れません。列は「–」です。",
         "csms.one": "CSM 1 名",
         "csms.many": "CSM {n} 名",
         "verdict.leads_retention": "継続に先行",
-        "takeaway.top_hypothesis_lower": "最も強い先行指標: 「{statement}」 — ランプ点灯中はチャーンリスクが {pct} 低い(ハザード比 {hr}、95% CI {lo}–{hi})。{lag} 週前から見えます。",
-        "verdict_table.warning_note": "警告期間 = ランプ点灯からチャーンまでの週数の中央値(警告できたチャーン顧客のみ)。判定がランプの先行を示す場合のみ表示し、それ以外は「–」です。各仮説の下に判定の根拠となる警告期間を記載しています。",
-        "sec.alerts": "アラートとしてのランプ",
+        "takeaway.top_hypothesis_lower": "最も強い先行指標: 「{statement}」 — ランプ点灯中はチャーンリスクが {pct} 低い(ハザード比 {hr}、95% CI {lo}–{hi})、{ahead}。",
+        "verdict_table.warning_note": "アラートの警告期間 = アラート(ランプが消灯から点灯に切り替わること)からチャーンまでの週数の中央値(警告できたチャーン顧客のみ。アラート指標のない仮説はチャーン前の点灯期間)。判定がランプの先行を示す場合のみ表示し、それ以外は「–」です。各仮説の下に判定の根拠となる警告期間を記載しています。",
+        "sec.alerts": "アラートとしてのランプ(消灯から点灯への切り替え 1 回を 1 件のアラートとする)",
         "alerts.share": "通常の週でアクティブ顧客の {median} で点灯(直近週 {latest})。",
         "alerts.load": "CSM 1 名あたり週 {per_csm} 件の新規点灯(100 アカウント週あたり {per100} 件)。",
         "alerts.load_no_csm": "100 アカウント週あたり {per100} 件の新規点灯。",
-        "alerts.precision": "点灯後、期間内にチャーンする割合は {precision}(任意のアカウント週では {base}、リフト {lift}×)。",
-        "alerts.warned": "チャーン顧客の {warned} に警告し、チャーンの中央値 {weeks}前でした。",
+        "alerts.precision": "アラート後、期間内にチャーンする割合は {precision}(任意のアカウント週では {base}、アラートのリフト {lift}×)。",
+        "alerts.warned": "アラートはチャーン顧客の {warned} に警告し、チャーンの中央値 {weeks}前でした(アラートの警告期間)。",
         "alerts.lit": "一度点灯すると中央値 {median}点灯し続けます(4 分の 1 は {p75}以上)。",
         "unit.week": "{n} 週",
         "unit.weeks": "{n} 週",

@@ -63,13 +63,14 @@ def summary_line(report: Report, data: ReportData, lang: str) -> str:
     if report.kind == "action_list":
         unassigned = t(lang, "csm.unassigned")
         groups = frames.actions_by_csm(data.actions, unassigned)
-        csms = csm_count_text(lang, sum(1 for name, _ in groups if name != unassigned))
+        n_csms = sum(1 for name, _ in groups if name != unassigned)
+        csms = csm_count_text(lang, n_csms)
         n_opps = m.fmt_int(_n_accounts(data.opportunities))
         if "listed" in data.actions:
             s = frames.worklist_summary(data.health, data.actions)
             return t(
                 lang,
-                "summary.action_list_v2",
+                "summary.action_list_v2" if n_csms else "summary.action_list_no_csm",
                 listed=m.fmt_int(s.get("accounts_listed")),
                 new=m.fmt_int(s.get("accounts_newly_lit")),
                 lit=m.fmt_int(s.get("accounts_lit")),

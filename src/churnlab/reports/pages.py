@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from churnlab.reports import frames, plotting
@@ -172,7 +173,12 @@ def executive_summary(data: ReportData, lang: str) -> list[Block]:
         if image is not None:
             blocks.append(image)
     matrix = frames.cohort_matrix(data.kpi_tables)
-    if not matrix.empty:
+    if is_snapshot(data):  # churn dated the export day: every cohort cell would read 100%
+        blocks += [
+            m.heading(t(lang, "sec.cohorts")),
+            m.paragraph(t(lang, "snapshot.no_cohort"), "note"),
+        ]
+    elif not matrix.empty:
         blocks += [
             m.heading(t(lang, "sec.cohorts")),
             plotting.png_bytes(plotting.cohort_heatmap(matrix, lang)),
@@ -197,13 +203,19 @@ def executive_summary(data: ReportData, lang: str) -> list[Block]:
 # --- hypotheses --------------------------------------------------------------------------
 
 
+def is_snapshot(data: ReportData) -> bool:
+    """A snapshot export (tables.json / kpis.json / health_score.json `snapshot: true`): churn
+    is dated the export day, so churn timing (cohorts, warning times) cannot be read."""
+    return any(bool((d or {}).get("snapshot")) for d in (data.tables, data.kpis, data.health))
+
+
 def verdict_table(hyps: pd.DataFrame, data: ReportData, lang: str) -> str:
     if hyps.empty:
         return m.table(hyps, empty_text=t(lang, "empty", what=t(lang, "empty.input")))
     rows = pd.DataFrame(
         {
             t(lang, "col.hypothesis"): hyps["statement"].fillna(hyps["id"]),
-            t(lang, "col.indicator"): [_indicator_label(data, i) for i in hyps["indicator"]],
+            t(lang, "col.indicator"): [indicator_cell(r, data, lang) for _, r in hyps.iterrows()],
             t(lang, "col.verdict"): [
                 _verdict_badge(r["verdict"], lang, r) for _, r in hyps.iterrows()
             ],
@@ -215,24 +227,29 @@ def verdict_table(hyps: pd.DataFrame, data: ReportData, lang: str) -> str:
             ],
             t(lang, "col.lag"): hyps["lag_weeks"].map(m.fmt_int),
             t(lang, "col.q"): hyps["q_value"].map(m.fmt_p),
-            t(lang, "col.warning"): [m.fmt_num(w, 1) for w in verdict_warning(hyps)],
+            t(lang, "col.warning"): [
+                m.fmt_num(w, 1) for w in verdict_warning(hyps, is_snapshot(data))
+            ],
         }
     )
     numeric = [t(lang, k) for k in ("col.hr", "col.lag", "col.q", "col.warning")]
+    note = "snapshot.no_warning" if is_snapshot(data) else "verdict_table.warning_note"
     return m.table(rows, numeric=numeric, raw=[t(lang, "col.verdict")]) + m.paragraph(
-        t(lang, "verdict_table.warning_note"), "note"
+        t(lang, note), "note"
     )
 
 
 LEADING = ("leads_churn",)  # an opportunity's lamp warns of nothing: no warning time
 
 
-def verdict_warning(hyps: pd.DataFrame) -> list[float | None]:
+def verdict_warning(hyps: pd.DataFrame, snapshot: bool = False) -> list[float | None]:
     """The warning time shown beside each verdict: the median warning of a lighting (the
     alert measure when present, else lamp performance's), only where the verdict says a risk
     lamp leads churn; elsewhere None ("–"), so a "too late to act on" never sits beside
     "4 weeks" and an opportunity (it warns of nothing) has none (the basis of each verdict's
     warning time is stated under the hypothesis)."""
+    if snapshot:  # churn dated the export day: no warning time can be read
+        return [None] * len(hyps)
     out = []
     for _, r in hyps.iterrows():
         w = r.get("alert_median_warning_weeks") if bool(r.get("has_alerts")) else None
@@ -261,14 +278,53 @@ def _table_for(data: ReportData, prefixes: tuple[str, ...]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def is_attribute(row: pd.Series) -> bool:
+    attribute = row.get("attribute")
+    return (isinstance(attribute, str) and bool(attribute)) or str(
+        row.get("indicator") or ""
+    ).startswith("attribute:")
+
+
+def _values(value: object) -> list[str]:
+    if isinstance(value, list | tuple | np.ndarray):
+        return [str(v) for v in value]
+    return [] if not _present(value) else [str(value)]
+
+
+def attribute_rule(row: pd.Series, lang: str) -> str:
+    """An attribute hypothesis' lamp in words: its `lamp_rule` ("billing_period in [monthly]")
+    or built from `attribute` and `values`, plus the values not in the data when any."""
+    attribute = row.get("attribute")
+    if not (isinstance(attribute, str) and attribute):
+        attribute = str(row.get("indicator") or "").removeprefix("attribute:")
+    rule = row.get("lamp_rule")
+    if not (isinstance(rule, str) and rule.strip()):
+        rule = t(lang, "lamp.attribute_rule", attribute=attribute,
+                 values=", ".join(_values(row.get("values"))) or "–")  # fmt: skip
+    missing = _values(row.get("values_not_in_data"))
+    if missing:
+        rule += t(lang, "lamp.values_not_in_data", values=", ".join(missing))
+    return rule
+
+
+def indicator_cell(row: pd.Series, data: ReportData, lang: str) -> str:
+    """The Indicator column: the indicator's label, or an attribute hypothesis' rule."""
+    if is_attribute(row):
+        return attribute_rule(row, lang)
+    return _indicator_label(data, row.get("indicator"))
+
+
 def lamp_text(row: pd.Series, data: ReportData, lang: str) -> str:
-    op = t(lang, "op.high" if str(row.get("direction")) == "high" else "op.low")
+    if is_attribute(row):
+        rule = attribute_rule(row, lang)
+    else:
+        op = t(lang, "op.high" if str(row.get("direction")) == "high" else "op.low")
+        label = _indicator_label(data, row.get("indicator"))
+        rule = f"{label} {op} {m.fmt_num(row.get('threshold'))}"
     return t(  # the stage's own rule text (e.g. "x < 0.5") is shown by the action list
         lang,
         "lamp.text",
-        indicator=_indicator_label(data, row.get("indicator")),
-        op=op,
-        threshold=m.fmt_num(row.get("threshold")),
+        rule=rule,
         precision=m.fmt_pct(row.get("precision")),
         recall=m.fmt_pct(row.get("recall")),
         lift=m.fmt_num(row.get("lift"), 1),
@@ -871,6 +927,8 @@ def validation_section(data: ReportData, lang: str) -> list[Block]:
                 )
             )
     notes = [str(x) for x in (data.health.get("message"), validation.get("problem")) if x]
+    if len(notes) == 2 and notes[1] in notes[0]:  # the message already states the problem
+        notes = notes[:1]
     if not rows:
         if not notes:
             return []

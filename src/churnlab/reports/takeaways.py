@@ -99,7 +99,7 @@ def hypothesis_sentence(row: pd.Series, lang: str) -> str:
             hr=fmt_num(hr, 2),
             lo=fmt_num(row.get("ci_low"), 2),
             hi=fmt_num(row.get("ci_high"), 2),
-            lag=fmt_int(row.get("best_lag_weeks")),
+            ahead=ahead_text(row, lang),
         )
     return t(
         lang,
@@ -108,8 +108,20 @@ def hypothesis_sentence(row: pd.Series, lang: str) -> str:
         hr=fmt_num(row.get("hazard_ratio"), 1),
         lo=fmt_num(row.get("ci_low"), 1),
         hi=fmt_num(row.get("ci_high"), 1),
-        lag=fmt_int(row.get("best_lag_weeks")),
+        ahead=ahead_text(row, lang),
     )
+
+
+def ahead_text(row: pd.Series, lang: str) -> str:
+    """How far ahead the lamp is seen: an attribute is known from the account's first week
+    (never "visible 0 weeks ahead"); else "visible N weeks ahead" at the best lag."""
+    attribute = row.get("attribute")
+    if (isinstance(attribute, str) and attribute) or str(row.get("indicator") or "").startswith(
+        "attribute:"
+    ):
+        return t(lang, "ahead.attribute")
+    lag = fmt_int(row.get("best_lag_weeks"))
+    return t(lang, "ahead.lag_one") if lag == "1" else t(lang, "ahead.lag", lag=lag)
 
 
 def executive_takeaways(
