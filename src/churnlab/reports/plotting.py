@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 
 import matplotlib
 
@@ -22,7 +23,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     Formatter,
     FuncFormatter,
+    Locator,
+    LogLocator,
     MaxNLocator,
+    NullFormatter,
     PercentFormatter,
 )
 
@@ -91,11 +95,40 @@ def _month_axis(ax) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
+class FewLogLocator(Locator):
+    """Major ticks on a log axis that never crowd: 1-2-5 per decade over a short span, 1-3
+    over a few decades, powers of ten beyond (every other one over a very long span)."""
+
+    def __call__(self):
+        vmin, vmax = sorted(self.axis.get_view_interval())
+        return self.tick_values(vmin, vmax)
+
+    def tick_values(self, vmin, vmax):
+        vmin, vmax = max(float(vmin), 1e-300), max(float(vmax), 1e-300)
+        if vmax <= vmin:
+            return np.array([vmin])
+        decades = math.log10(vmax / vmin)
+        subs = (1, 2, 5) if decades <= 1.5 else (1, 3) if decades <= 3 else (1,)
+        step = max(1, math.ceil(decades / 6)) if decades > 3 else 1
+        lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
+        ticks = [
+            s * 10.0**e for e in range(lo, hi + 1) if (e - lo) % step == 0 for s in subs
+        ]  # fmt: skip
+        inside = [v for v in ticks if vmin * (1 - 1e-9) <= v <= vmax * (1 + 1e-9)]
+        if len(inside) >= 2:
+            return np.array(inside)
+        # under a decade without two 1-2-5 values: a few evenly spaced round numbers
+        linear = MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
+        return linear[(linear > 0) & (linear >= vmin * (1 - 1e-9)) & (linear <= vmax * (1 + 1e-9))]
+
+
 def _plain_log_ticks(axis) -> None:
-    """Log-scale axes labelled 0.5, 1, 2 rather than 10^0 and 2x10^0."""
-    fmt = FuncFormatter(lambda v, _pos: f"{v:g}")
-    axis.set_major_formatter(fmt)
-    axis.set_minor_formatter(fmt)
+    """Log-scale axes labelled 0.5, 1, 2 rather than 10^0 and 2x10^0, with few labelled major
+    ticks (FewLogLocator) and unlabelled minor ticks, so labels never print over each other."""
+    axis.set_major_locator(FewLogLocator())
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10), numticks=12))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def distinct_decimals(values, most: int = 3) -> int:
