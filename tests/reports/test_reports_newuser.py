@@ -116,3 +116,14 @@ def test_index_line_without_csms_does_not_say_for_no_csm_assigned():
 
     text = t("en", "summary.action_list_no_csm", listed=10, new=21, lit=23, n_opps=0)
     assert "for no CSM" not in text and "no account has a CSM assigned" in text
+
+
+def test_wide_tables_scroll_inside_their_box():
+    from pathlib import Path
+
+    import churnlab.reports as pkg
+
+    css = (Path(pkg.__file__).parent / "templates/churnlab_offline/report.css").read_text()
+    rule = css[css.index("table.cl-table {") :].split("}", 1)[0]
+    assert "overflow-x: auto" in rule and "max-width: 100%" in rule and "display: block" in rule
+    assert "overflow-wrap: anywhere" in css
