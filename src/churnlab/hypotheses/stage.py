@@ -135,10 +135,14 @@ def billing_values_in_meanings(h: Hypothesis, vocabulary: dict | None) -> Hypoth
         for meaning, labels in vocabulary.items()
         for label in ([labels] if isinstance(labels, str) else labels or [])
     }
-    values = tuple(
-        dict.fromkeys(meaning_of.get(str(v).strip().casefold(), v) for v in h.values or ())
-    )
-    return replace(h, values=values)
+    meanings = {str(m).casefold() for m in vocabulary}
+
+    def translate(v: str) -> str:
+        key = str(v).strip().casefold()
+        # a value that already names a meaning (any case) is kept as the user wrote it
+        return v if key in meanings else meaning_of.get(key, v)
+
+    return replace(h, values=tuple(dict.fromkeys(translate(v) for v in h.values or ())))
 
 
 def run(params: dict) -> None:
