@@ -123,10 +123,13 @@ def test_unknown_indicator_is_one_line_listing_both_groups_and_both_files():
     assert "\n" not in msg
     assert msg.startswith(
         "hypotheses.yaml: hypothesis 'kp_drop', field 'indicator': unknown indicator id "
-        "'block_user'; valid ids - built-in: active_days, tickets_opened; "
+        "'block_user' (did you mean 'blocks_4w'?); valid ids - built-in: active_days, "
+        "tickets_opened; "
         "user-defined: blocks_4w, comments_per_upload"
     )
     assert "src/churnlab/indicators/catalog.py" in msg and "my_indicators.yaml" in msg
+    # nothing close: no guess
+    assert known.suggestion("happiness_index") == ""
     # a v1 meta (no source, no file): everything built-in; the file comes from params
     v1 = KnownIndicators.from_meta({"indicators": {"a": {}}}, indicators_file="ind.yaml")
     assert (v1.builtin, v1.user, v1.indicators_file) == (("a",), (), "ind.yaml")

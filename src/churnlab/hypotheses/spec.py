@@ -6,6 +6,7 @@ can fix the YAML without reading code.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,6 +64,11 @@ class KnownIndicators:
 
     def __contains__(self, indicator: object) -> bool:
         return indicator in self.builtin or indicator in self.user
+
+    def suggestion(self, indicator: object) -> str:
+        """' (did you mean 'x'?)' for the closest known id by difflib's ratio, else ''."""
+        close = difflib.get_close_matches(str(indicator), [*self.user, *self.builtin], n=1)
+        return f" (did you mean '{close[0]}'?)" if close else ""
 
     def listing(self) -> str:
         """'valid ids - built-in: a, b; user-defined: c' and where each group is defined."""
@@ -180,7 +186,8 @@ def _parse_indicator(source: str, hid: str, item: dict, known: KnownIndicators) 
     if item["indicator"] not in known:
         raise _field_error(
             source, hid, "indicator",
-            f"unknown indicator id '{item['indicator']}'; {known.listing()}",
+            f"unknown indicator id '{item['indicator']}'{known.suggestion(item['indicator'])}; "
+            f"{known.listing()}",
         )  # fmt: skip
     if item["direction"] not in DIRECTIONS:
         raise _field_error(
