@@ -105,21 +105,9 @@ def simple_history(contracts, as_of):
 def terms_frame(rows):
     """contract_terms by hand: (account_id, spell, contract_id, start, end, contract_start,
     billing_period, plan, mrr, seats)."""
-    df = pd.DataFrame(
-        rows,
-        columns=[
-            "account_id",
-            "spell",
-            "contract_id",
-            "start_date",
-            "end_date",
-            "contract_start",
-            "billing_period",
-            "plan",
-            "mrr",
-            "seats",
-        ],
-    )
+    from churnlab.ingest.history import TERM_COLUMNS  # the contract ingest writes
+
+    df = pd.DataFrame(rows, columns=TERM_COLUMNS)
     for col in ("start_date", "end_date", "contract_start"):
         df[col] = pd.to_datetime(df[col]).astype("datetime64[ns]")
     df["spell"] = df["spell"].astype("int64")
