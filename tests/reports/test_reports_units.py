@@ -120,6 +120,17 @@ def test_hypotheses_table_sorting_and_top():
     assert frames.top_leading(hyps)["id"].tolist() == ["H1"]
 
 
+def test_top_leading_puts_lamps_before_attributes():
+    # An attribute (known from week 1) describes who churns; the headline "strongest leading
+    # indicator" is a lamp that warns, even when the attribute's HR is larger.
+    records = [
+        {**fx.HYPOTHESES[0], "id": "lamp", "hazard_ratio": 1.9, "attribute": None},
+        {**fx.HYPOTHESES[0], "id": "plan", "hazard_ratio": 2.7, "attribute": "billing_period"},
+    ]
+    hyps = frames.hypotheses_table({"hypotheses": records})
+    assert frames.top_leading(hyps)["id"].tolist() == ["lamp", "plan"]
+
+
 def test_lead_profile_is_sorted_with_ci():
     prof = frames.lead_profile({"hypotheses": fx.HYPOTHESES}, "H1")
     assert prof["lag_weeks"].tolist() == [0, 1, 2, 4, 8, 12]

@@ -466,10 +466,18 @@ def sort_hypotheses(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def top_leading(df: pd.DataFrame, n: int = 3) -> pd.DataFrame:
-    """The `n` 'leads churn' hypotheses with the largest effect (|log HR|)."""
+    """The `n` 'leads churn' hypotheses with the largest effect (|log HR|), lamps over
+    indicators first: an attribute (billing period, plan, ...) is known from the first week,
+    so it describes who churns rather than warning that an account is about to."""
     if df.empty:
         return df
     lead = df[df["verdict_key"] == "leads_churn"]
+    if "attribute" in lead.columns:
+        is_attribute = lead["attribute"].notna() & (lead["attribute"].astype(str) != "")
+        lead = pd.concat(
+            [sort_hypotheses(lead[~is_attribute]), sort_hypotheses(lead[is_attribute])]
+        )
+        return lead.head(n).reset_index(drop=True)
     return sort_hypotheses(lead).head(n).reset_index(drop=True)
 
 
