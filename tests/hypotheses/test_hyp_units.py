@@ -7,12 +7,12 @@ import pytest
 from churnlab.hypotheses.design import adjustment_matrix, churn_within, lag_within_spell, lamp
 from churnlab.hypotheses.lamp_perf import (
     ScanData,
-    _weighted_median,
     bootstrap_threshold,
     build_scan,
     candidate_thresholds,
     performance,
     pick_threshold,
+    weighted_median,
 )
 from churnlab.hypotheses.landmark import km_curve, landmark_groups
 from churnlab.hypotheses.verdict import bh_qvalues, decide, simes, two_level_qvalues
@@ -91,9 +91,9 @@ def test_candidate_thresholds_split_flags_and_quantiles():
 
 
 def test_weighted_median_repeats_values():
-    assert _weighted_median(np.array([1.0, 2, 3, 4]), np.ones(4)) == 2.5
-    assert _weighted_median(np.array([1.0, 2, 3]), np.array([1.0, 0, 2])) == 3.0
-    assert np.isnan(_weighted_median(np.array([1.0]), np.array([0.0])))
+    assert weighted_median(np.array([1.0, 2, 3, 4]), np.ones(4)) == 2.5
+    assert weighted_median(np.array([1.0, 2, 3]), np.array([1.0, 0, 2])) == 3.0
+    assert np.isnan(weighted_median(np.array([1.0]), np.array([0.0])))
 
 
 def test_pick_threshold_rule_and_fallbacks():

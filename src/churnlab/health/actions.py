@@ -130,34 +130,6 @@ def lamps_on_latest(panel: pd.DataFrame, lamps: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def action_list(
-    latest: pd.DataFrame,
-    on: pd.DataFrame,
-    accounts: pd.DataFrame,
-    current: pd.DataFrame,
-    csm: pd.Series,
-    sort_by: str,
-) -> pd.DataFrame:
-    """Join the lamps that are on with the account context and sort.
-
-    latest: one row per account in the last week (account_id, week_start, segment,
-    billing_period, maturity, band, health_score, churn_probability, mrr from the panel)."""
-    df = on.merge(latest, on="account_id", how="inner")
-    names = accounts.set_index("account_id")["name"] if "name" in accounts else pd.Series()
-    df["account_name"] = df["account_id"].map(names)
-    cur = current.set_index("account_id")
-    # MRR of the contract running on as_of, else the panel's week-start MRR
-    df["mrr"] = df["account_id"].map(cur["mrr"]).fillna(df["mrr"])
-    df["renewal_date"] = df["account_id"].map(cur["renewal_date"])
-    df["csm_id"] = df["account_id"].map(csm)
-    df["mrr_at_risk"] = df["mrr"] * df["churn_probability"]
-    ascending = [False, True, False, True]
-    df = df.sort_values([sort_by, "account_id", "weeks_on", "hypothesis_id"], ascending=ascending)
-    account_rank = {a: i + 1 for i, a in enumerate(df["account_id"].drop_duplicates())}
-    df["rank"] = df["account_id"].map(account_rank)
-    return df[ACTION_COLUMNS].reset_index(drop=True)
-
-
 def account_context(
     latest: pd.DataFrame,
     accounts: pd.DataFrame,

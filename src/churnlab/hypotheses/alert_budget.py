@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from churnlab.hypotheses.lamp_perf import weighted_median
+
 OBJECTIVES = ("precision", "lift", "chi_square")
 CURVE_COLUMNS = [
     "threshold",
@@ -156,18 +158,6 @@ def build_budget_scan(
     )  # fmt: skip
 
 
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    """Median of `values` each repeated `weights` times (whole-number weights); NaN if none."""
-    keep = weights > 0
-    if not keep.any():
-        return float("nan")
-    order = np.argsort(values[keep], kind="stable")
-    v, cw = values[keep][order], np.cumsum(weights[keep][order])
-    total = cw[-1]
-    k1, k2 = np.ceil(total / 2), np.floor(total / 2) + 1  # 1-based middle positions
-    return float((v[np.searchsorted(cw, k1)] + v[np.searchsorted(cw, k2)]) / 2)
-
-
 def curve_from_scan(scan: BudgetScan, account_weights: np.ndarray | None = None) -> pd.DataFrame:
     """`budget_curve` from the per-account sums; `account_weights` (whole numbers, e.g. a
     bootstrap's draw counts) repeat accounts. Counts are ints without weights."""
@@ -200,7 +190,7 @@ def curve_from_scan(scan: BudgetScan, account_weights: np.ndarray | None = None)
             "churners_warned": as_count(n_warned),
             "churners_warned_share": n_warned / n_churners if n_churners else np.nan,
             "median_warning_weeks": [
-                _weighted_median(scan.warning[:, j], cw * warned[:, j])
+                weighted_median(scan.warning[:, j], cw * warned[:, j])
                 for j in range(len(scan.candidates))
             ],
             "chosen": False,

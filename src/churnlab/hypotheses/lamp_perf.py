@@ -103,7 +103,7 @@ def build_scan(
     )  # fmt: skip
 
 
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     """Median of `values` each repeated `weights` times (whole-number weights)."""
     keep = weights > 0
     if not keep.any():
@@ -141,7 +141,7 @@ def performance(scan: ScanData, account_weights: np.ndarray | None = None) -> pd
             / (on_share * (1 - on_share) * churn_share * (1 - churn_share))
         )
     warn = [
-        _weighted_median(scan.warning[:, j], cw * scan.caught[:, j]) for j in range(len(on_rows))
+        weighted_median(scan.warning[:, j], cw * scan.caught[:, j]) for j in range(len(on_rows))
     ]
     return pd.DataFrame(
         {
