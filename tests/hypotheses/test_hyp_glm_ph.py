@@ -6,7 +6,7 @@ import pytest
 import statsmodels.api as sm
 
 from churnlab.hypotheses.design import adjustment_matrix, lamp
-from churnlab.hypotheses.glm_check import compare, fit_cloglog, tenure_bins
+from churnlab.hypotheses.glm_check import compare, fit_cloglog, pool_cells, tenure_bins
 from churnlab.hypotheses.ph_check import ph_interaction
 from churnlab.hypotheses.synthetic import synthetic_panel
 
@@ -27,6 +27,28 @@ def test_pooled_cloglog_equals_the_row_level_fit():
     assert pooled["problem"] is None
     np.testing.assert_allclose(pooled["coef"], rows.params[1], rtol=1e-8)
     np.testing.assert_allclose(pooled["se"], rows.bse[1], rtol=1e-6)
+
+
+def test_pool_cells_by_hand():
+    design = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 5.0]])
+    groups = np.array([7, 7, 7, 3, 3])
+    cell, first = pool_cells(design, groups)
+    # sorted cells: (0,5,g3) (1,0,g3) (1,0,g7) (1,1,g7)
+    assert cell.tolist() == [2, 3, 2, 1, 0]
+    assert first.tolist() == [4, 3, 0, 1]
+
+
+def test_pool_cells_numbers_cells_like_a_sorted_pandas_groupby():
+    rng = np.random.default_rng(3)
+    design = rng.integers(0, 3, size=(2000, 4)).astype(float)
+    groups = rng.integers(0, 40, size=2000)
+    frame = pd.DataFrame(design).assign(_g=groups)
+    expected = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
+    cell, first = pool_cells(design, groups)
+    np.testing.assert_array_equal(cell, expected)
+    np.testing.assert_array_equal(
+        first, [np.flatnonzero(expected == c)[0] for c in range(len(first))]
+    )
 
 
 def test_compare_flags_sign_and_significance():

@@ -8,7 +8,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
@@ -34,6 +33,69 @@ def tenure_bins(stop: np.ndarray, event: np.ndarray, n_bins: int = N_TIME_BINS) 
         if len(levels) > 1
         else np.zeros((len(stop), 0))
     )
+
+
+def _sort_keys(design: np.ndarray) -> list[np.ndarray]:
+    """Columns as sort keys, runs of consecutive 0/1 columns packed into one int64 each.
+
+    Packing a run with its first column as the most significant bit keeps the lexicographic
+    order of the rows, and the lamp, adjuster and tenure-bin dummies - most of the design -
+    then cost one sort key instead of one each."""
+    keys: list[np.ndarray] = []
+    run: list[np.ndarray] = []
+
+    def close_run() -> None:
+        if run:
+            packed = np.zeros(len(design), dtype=np.int64)
+            for col in run:
+                packed = (packed << 1) | col.astype(np.int64)
+            keys.append(packed)
+            run.clear()
+
+    for j in range(design.shape[1]):
+        col = design[:, j]
+        if np.all((col == 0) | (col == 1)):
+            if len(run) == 62:  # an int64 holds 62 bits safely
+                close_run()
+            run.append(col)
+        else:
+            close_run()
+            keys.append(col)
+    close_run()
+    return keys
+
+
+def pool_cells(design: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cells of identical (group, design row): each row's cell id and each cell's first row.
+
+    Args:
+        design: (n, k) float array.
+        groups: (n,) cluster labels (any sortable dtype).
+
+    Returns:
+        `cell` (n,) int64 in 0..m-1, numbered in lexicographic order of (design columns...,
+        group) - the order a sorted pandas groupby over those columns gives - and `first`
+        (m,) int64, the smallest row index of each cell.
+
+    One `np.lexsort` over packed keys and a diff: no hashing of n tuples, which in pandas cost as much as the
+    GLM fit itself on a large panel (issue 17).
+    """
+    n = len(design)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    _, group_codes = np.unique(groups, return_inverse=True)
+    keys = _sort_keys(design) + [group_codes.astype(np.int64)]
+    # np.lexsort's primary key is its LAST key: reverse so the first column leads
+    order = np.lexsort(keys[::-1])
+    new_cell = np.zeros(n, dtype=bool)
+    new_cell[0] = True
+    for key in keys:
+        ordered = key[order]
+        new_cell[1:] |= ordered[1:] != ordered[:-1]
+    cell = np.empty(n, dtype=np.int64)
+    cell[order] = np.cumsum(new_cell) - 1
+    # lexsort is stable: a cell's first row in sorted order is its smallest row index
+    return cell, order[new_cell].astype(np.int64)
 
 
 def fit_cloglog(
@@ -66,12 +128,8 @@ def fit_cloglog(
     if collinear is not None and collinear.exact:
         out["problem"] = f"GLM design: {collinear.describe()}"
         return out
-    frame = pd.DataFrame(design)
-    frame["_g"] = groups
-    cell = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
-    n_cells = int(cell.max()) + 1
-    first = np.zeros(n_cells, dtype=np.int64)
-    first[cell[::-1]] = np.arange(len(cell))[::-1]  # first row of each cell
+    cell, first = pool_cells(design, groups)
+    n_cells = len(first)
     trials = np.bincount(cell, minlength=n_cells).astype(float)
     events = np.bincount(cell, weights=event, minlength=n_cells)
     endog = np.column_stack([events, trials - events])
