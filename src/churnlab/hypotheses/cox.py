@@ -37,6 +37,9 @@ class CoxResult:
     iterations: int
     problem: str | None = None  # why the fit cannot be trusted (separation, singular, ...)
     cov: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    # model-based SEs (inverse information); `se` is the robust one when a cluster was given
+    naive_se: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    robust: bool = False
 
     @property
     def z(self) -> np.ndarray:
@@ -98,10 +101,12 @@ class _RiskSets:
 
 
 def _loglik_grad_info(
-    rs: _RiskSets, x: np.ndarray, beta: np.ndarray
+    rs: _RiskSets, x: np.ndarray, beta: np.ndarray, weights: np.ndarray | None = None
 ) -> tuple[float, np.ndarray, np.ndarray]:
     with np.errstate(all="ignore"):  # a too-long Newton step gives inf/nan; step halving retries
-        return _evaluate(rs, x, beta)
+        if weights is None:
+            return _evaluate(rs, x, beta)
+        return _evaluate_weighted(rs, x, beta, weights)
 
 
 def _evaluate(
@@ -127,6 +132,90 @@ def _evaluate(
     wd = w[rs.death_rows] * b[rs.death_k]
     info = (xr.T * wr) @ xr - (xd.T * wd) @ xd - m.T @ m
     return loglik, grad, info
+
+
+def _death_weight(rs: _RiskSets, weights: np.ndarray) -> np.ndarray:
+    """Per Efron term (flat_k order): the mean case weight of the deaths tied at its time.
+
+    R's `coxph` weighted Efron rule: the d tied deaths share their mean weight in each of
+    the d terms of the denominator."""
+    d = np.bincount(rs.death_k, minlength=rs.k)
+    total = np.bincount(rs.death_k, weights=weights[rs.death_rows], minlength=rs.k)
+    return (total / np.maximum(d, 1))[rs.flat_k]
+
+
+def _evaluate_weighted(
+    rs: _RiskSets, x: np.ndarray, beta: np.ndarray, weights: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """`_evaluate` with case weights (sampling designs): every sum over rows is weighted and
+    each Efron term counts with the tied deaths' mean weight (Therneau & Grambsch 2000,
+    §3.3 and §7.1)."""
+    eta = x @ beta
+    shift = eta.max() if len(eta) else 0.0
+    w = weights * np.exp(eta - shift)
+    wx = np.column_stack([w, w[:, None] * x])
+    s = rs.at_times(wx)
+    sd = rs.deaths_at_times(wx)
+    kk, f = rs.flat_k, rs.flat_f
+    dw = _death_weight(rs, weights)
+    den = s[kk, 0] - f * sd[kk, 0]
+    m = (s[kk, 1:] - f[:, None] * sd[kk, 1:]) / den[:, None]
+    cw = weights[rs.death_rows]
+    loglik = float(np.sum(cw * (eta[rs.death_rows] - shift)) - np.sum(dw * np.log(den)))
+    grad = (x[rs.death_rows] * cw[:, None]).sum(axis=0) - (m * dw[:, None]).sum(axis=0)
+    a = np.bincount(kk, weights=dw / den, minlength=rs.k)
+    b = np.bincount(kk, weights=dw * f / den, minlength=rs.k)
+    xr = x[rs.rows]
+    wr = w[rs.rows] * rs.spread(a)
+    xd = x[rs.death_rows]
+    wd = w[rs.death_rows] * b[rs.death_k]
+    ms = m * np.sqrt(dw)[:, None]
+    info = (xr.T * wr) @ xr - (xd.T * wd) @ xd - ms.T @ ms
+    return loglik, grad, info
+
+
+def score_residuals(
+    rs: _RiskSets, x: np.ndarray, beta: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Efron score residuals U_i (rows x p): sum_i w_i U_i is the score at `beta`.
+
+    U_i = dN_i (x_i - mean_r m_kr) - compensator_i, where the compensator sums, over the
+    event times at which row i is at risk, exp(eta_i) (x_i - m_kr) w_death / den_kr, with a
+    tied death's own terms scaled by (1 - r/d) as in its Efron denominator (Therneau &
+    Grambsch 2000, §3.7 / R's coxph score residuals)."""
+    n, p = x.shape
+    weights = np.ones(n) if weights is None else weights
+    eta = x @ beta
+    shift = eta.max() if len(eta) else 0.0
+    r = np.exp(eta - shift)
+    w = weights * r
+    wx = np.column_stack([w, w[:, None] * x])
+    s = rs.at_times(wx)
+    sd = rs.deaths_at_times(wx)
+    kk, f = rs.flat_k, rs.flat_f
+    dw = _death_weight(rs, weights)
+    den = s[kk, 0] - f * sd[kk, 0]
+    m = (s[kk, 1:] - f[:, None] * sd[kk, 1:]) / den[:, None]
+
+    def per_time(values: np.ndarray) -> np.ndarray:
+        return np.bincount(kk, weights=values, minlength=rs.k)
+
+    a = per_time(dw / den)
+    af = per_time(dw * f / den)
+    bm = np.column_stack([per_time(dw * m[:, j] / den) for j in range(p)])
+    bmf = np.column_stack([per_time(dw * f * m[:, j] / den) for j in range(p)])
+    resid = np.zeros((n, p))
+    rows = rs.rows
+    spread_a = rs.spread(a)
+    spread_b = np.column_stack([rs.spread(bm[:, j]) for j in range(p)])
+    resid[rows] -= r[rows, None] * (x[rows] * spread_a[:, None] - spread_b)
+    # a death's own time: its Efron terms carry (1 - r/d), so give back the r/d share
+    dr, dk = rs.death_rows, rs.death_k
+    resid[dr] += r[dr, None] * (x[dr] * af[dk, None] - bmf[dk])
+    d = np.bincount(kk, minlength=rs.k)
+    mean_m = np.column_stack([per_time(m[:, j]) for j in range(p)]) / np.maximum(d, 1)[:, None]
+    resid[dr] += x[dr] - mean_m[dk]
+    return resid
 
 
 SEPARATION = "perfect separation: the coefficient runs off to infinity"
@@ -165,8 +254,18 @@ def fit_cox(
     penalizer: float = 0.0,
     max_iter: int = 50,
     tol: float = 1e-10,
+    weights: np.ndarray | None = None,
+    cluster: np.ndarray | None = None,
 ) -> CoxResult:
     """Newton-Raphson with step halving; ridge penalty 0.5 * penalizer * ||beta||^2.
+
+    Args:
+        start, stop, event: (n,) counting-process rows (start, stop], event 0/1.
+        x: (n, p) covariates; column 0 is the lamp by convention.
+        weights: (n,) positive case weights (a sampling design such as case-cohort), or None.
+        cluster: (n,) labels of independent units (accounts): when given, `se` and `cov` are
+            the robust sandwich of Lin & Wei (1989) - the model-based SEs stay in
+            `naive_se` - which repeated spells of one account and weighted designs need.
 
     Raises ValueError on rows with stop <= start (see `check_intervals`). Otherwise never
     raises on degenerate data: the result's `problem` says why it is not usable (no events,
@@ -181,6 +280,10 @@ def fit_cox(
     n_events = int(event.sum())
     nan = np.full(p, np.nan)
     check_intervals(start, stop)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != (len(start),) or not np.all(np.isfinite(weights) & (weights > 0)):
+            raise ValueError("fit_cox: weights must be one positive finite number per row")
 
     def failed(problem: str, it: int = 0, ll0: float = np.nan) -> CoxResult:
         return CoxResult(names, nan, nan, np.nan, ll0, len(start), n_events, False, it, problem)
@@ -202,7 +305,7 @@ def fit_cox(
     pen = penalizer * np.eye(p)
 
     beta = np.zeros(p)
-    ll, grad, info = _loglik_grad_info(rs, xc, beta)
+    ll, grad, info = _loglik_grad_info(rs, xc, beta, weights)
     ll0 = ll
     obj = ll
     converged = False
@@ -216,7 +319,7 @@ def fit_cox(
         # Step halving: accept only steps that raise the (penalised) log-likelihood.
         for _ in range(30):
             new = beta + step
-            ll_n, grad_n, info_n = _loglik_grad_info(rs, xc, new)
+            ll_n, grad_n, info_n = _loglik_grad_info(rs, xc, new, weights)
             obj_n = ll_n - 0.5 * penalizer * float(new @ new)
             if np.isfinite(obj_n) and obj_n >= obj - 1e-12 * abs(obj):
                 break
@@ -235,6 +338,10 @@ def fit_cox(
     except np.linalg.LinAlgError:
         return failed(_failure_reason(x, names, SEPARATION), it, ll0)
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    naive_se = se
+    if cluster is not None:
+        cov = robust_cov(rs, xc, beta, cov, cluster, weights)
+        se = np.sqrt(np.clip(np.diag(cov), 0, None))
     problem = None
     if (
         np.any(np.abs(beta * span) > MAX_RANGE_LOGHR)
@@ -246,4 +353,26 @@ def fit_cox(
         problem = f"did not converge in {max_iter} iterations"
     elif np.any(se == 0):
         problem = "zero standard error"
-    return CoxResult(names, beta, se, ll, ll0, len(start), n_events, converged, it, problem, cov)
+    return CoxResult(
+        names, beta, se, ll, ll0, len(start), n_events, converged, it, problem, cov,
+        naive_se=naive_se, robust=cluster is not None,
+    )  # fmt: skip
+
+
+def robust_cov(
+    rs: _RiskSets,
+    x: np.ndarray,
+    beta: np.ndarray,
+    inv_info: np.ndarray,
+    cluster: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Lin & Wei (1989) sandwich: D'D with D the weighted dfbetas (w_i U_i V) summed within
+    each cluster - what R's `coxph(..., cluster = id)` reports as the robust variance."""
+    u = score_residuals(rs, x, beta, weights)
+    if weights is not None:
+        u = u * weights[:, None]
+    _, codes = np.unique(np.asarray(cluster), return_inverse=True)
+    per_cluster = np.column_stack([np.bincount(codes, weights=u[:, j]) for j in range(u.shape[1])])
+    dfbeta = per_cluster @ inv_info
+    return dfbeta.T @ dfbeta
