@@ -47,3 +47,47 @@ def test_cli_reports_config_errors_without_traceback(tmp_path):
     result = CliRunner().invoke(app, ["ingest", "--params", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def _bad_params(tmp_path):
+    import yaml
+
+    raw = yaml.safe_load(open("params.yaml", encoding="utf-8"))
+    raw["ingest"].update(required_tables="accounts", grace_days=True, encodng="cp932")
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def test_cli_prints_one_line_per_problem_and_exits_2(tmp_path):
+    result = CliRunner().invoke(app, ["ingest", "--params", str(_bad_params(tmp_path))])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if "warning:" not in line]
+    assert errors == [
+        f"churnlab ingest: {tmp_path / 'params.yaml'}: ingest.required_tables = 'accounts': "
+        "expected a list of table names, e.g. [accounts, contracts]",
+        f"churnlab ingest: {tmp_path / 'params.yaml'}: ingest.grace_days = true: expected a "
+        "whole number >= 0 (true/false is not a number)",
+    ]
+
+
+def test_cli_prints_each_warning_once_on_stderr(tmp_path):
+    result = CliRunner().invoke(app, ["ingest", "--params", str(_bad_params(tmp_path))])
+    warned = [line for line in result.stderr.splitlines() if "warning:" in line]
+    assert warned == [
+        f"churnlab ingest: warning: {tmp_path / 'params.yaml'}: ingest.encodng: unknown key, "
+        "ignored (did you mean 'encoding'?) (known: source_timezone, column_map, "
+        "required_tables, encoding, grace_days, null_values, reactivation_gap_days, "
+        "renewal_grace_days)"
+    ]
+    assert "warning" not in result.stdout
+
+
+def test_cli_yaml_syntax_error_is_one_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("base:\n  seed: 42\n ingest: [\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["panel", "--params", str(path)])
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"churnlab panel: {path}: line 3, column 2: not valid YAML")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from pathlib import Path
 
 import typer
 
 from churnlab.config import load_params
-from churnlab.errors import UserError
+from churnlab.errors import ConfigWarning, UserError
 
 app = typer.Typer(
     help="churnlab: test which customer-success hypotheses really lead churn.",
@@ -25,13 +26,27 @@ PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="Path of para
 
 
 def _run_stage(module: str, params_path: Path) -> None:
-    try:
-        params = load_params(params_path)
-        stage = importlib.import_module(f"churnlab.{module}.stage")
-        stage.run(params)
-    except UserError as exc:
-        typer.secho(f"churnlab {module}: {exc}", err=True, fg=typer.colors.RED)
-        sys.exit(2)
+    """Run one stage. A UserError prints one red line per problem (`churnlab <stage>: ...`)
+    and exits 2; a ConfigWarning prints one yellow line to stderr, once per text."""
+    plain_show = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, ConfigWarning):
+            typer.secho(f"churnlab {module}: warning: {message}", err=True, fg=typer.colors.YELLOW)
+        else:
+            plain_show(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("once", ConfigWarning)
+        warnings.showwarning = show
+        try:
+            params = load_params(params_path)
+            stage = importlib.import_module(f"churnlab.{module}.stage")
+            stage.run(params)
+        except UserError as exc:
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                typer.secho(f"churnlab {module}: {line}", err=True, fg=typer.colors.RED)
+            sys.exit(2)
 
 
 @app.command()

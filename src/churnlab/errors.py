@@ -7,3 +7,8 @@ class UserError(Exception):
 
 class ConfigError(UserError):
     """A bad params.yaml, hypotheses file or other configuration."""
+
+
+class ConfigWarning(UserWarning):
+    """A configuration key no code reads (a typo or an unknown section), reported as one line;
+    the CLI prints it once to stderr and carries on."""
