@@ -26,6 +26,14 @@ from dataclasses import dataclass
 
 from churnlab.indicators.blocks import Block
 
+# The panel's columns that are not indicators (CONTRACTS §3), in file order; `wk` is the
+# engines' integer week index, turned into week_start when the panel is written. The one
+# list of them: the panel writes them, user indicator ids may not take their names.
+ID_COLUMNS = ("account_id", "week_start", "spell", "start", "stop", "event")
+STATIC_COLUMNS = ("segment", "customer_goal", "region", "plan", "billing_period", "seats", "mrr")
+PANEL_COLUMNS = (*ID_COLUMNS, *STATIC_COLUMNS, "tenure_weeks")
+RESERVED_COLUMNS = frozenset({*PANEL_COLUMNS, "wk"})
+
 
 @dataclass(frozen=True)
 class Indicator:

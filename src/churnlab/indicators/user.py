@@ -44,7 +44,13 @@ import yaml
 
 from churnlab.errors import ConfigError
 from churnlab.indicators.blocks import RUNNING, Block, Settings, dn, last_n
-from churnlab.indicators.catalog import BY_ID, Indicator, change_sql, ratio_sql
+from churnlab.indicators.catalog import (
+    BY_ID,
+    RESERVED_COLUMNS,
+    Indicator,
+    change_sql,
+    ratio_sql,
+)
 from churnlab.indicators.vocabulary import sql_in
 
 # Column kinds of the ingest contract (churnlab.ingest.schemas, imported lazily: it pulls
@@ -97,26 +103,6 @@ FIELDS = (
     "window_weeks",
     "ratio_of",
     "change_of",
-)
-# Panel columns that are not indicators: a user id may not take their name.
-PANEL_COLUMNS = frozenset(
-    {
-        "account_id",
-        "week_start",
-        "wk",
-        "spell",
-        "start",
-        "stop",
-        "event",
-        "segment",
-        "customer_goal",
-        "region",
-        "plan",
-        "billing_period",
-        "seats",
-        "mrr",
-        "tenure_weeks",
-    }
 )
 USERS_PREFIX = "users."  # where-column prefix: a column of the acting user's users row
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -231,7 +217,7 @@ def _parse_entry(entry: Any, pos: int, where: str, default_window: int, trailing
     name = f"indicator '{raw_id}' (entry {pos})"
     if raw_id in BY_ID:
         raise _fail(where, name, "id", "clashes with the built-in indicator of that id")
-    if raw_id in PANEL_COLUMNS:
+    if raw_id in RESERVED_COLUMNS:
         raise _fail(where, name, "id", "clashes with a panel column of that name")
     unknown = [k for k in entry if k not in FIELDS]
     if unknown:

@@ -1,9 +1,14 @@
 """Run the panel query on DuckDB (default, embedded) or on Spark (same SQL, transpiled).
 
 Sources are interim tables given either as DataFrames (tests, notebooks) or as Parquet
-paths (the stage; DuckDB then streams the files instead of loading them into pandas).
-Both engines run in UTC so timestamp -> date casts agree, and both results go through
-`finish()` so the two panels compare equal row for row.
+paths (the stage; the engine then streams the files instead of loading them into pandas).
+Both engines run in UTC so timestamp -> date casts agree.
+
+Two ways out: with `out=` the engine itself writes the CONTRACTS §3 panel to Parquet
+(`write_*`: week_start from the week index, rows ordered by account and week; DuckDB writes
+one file, byte-identical run to run; Spark writes a folder of parts from its executors)
+and nothing passes through pandas or the Spark driver. Without it the raw result comes
+back as a DataFrame (tests, notebooks) and `finish()` gives it the same shape and dtypes.
 """
 
 from __future__ import annotations
@@ -19,10 +24,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from churnlab.indicators.blocks import ACCOUNT_SLICEABLE_STEPS, EPOCH_MONDAY
-from churnlab.panel.query import STATIC_COLUMNS, to_spark
+from churnlab.panel.query import (
+    ID_COLUMNS,
+    STATIC_COLUMNS,
+    SUMMARY_SQL,
+    summary_from_rows,
+    to_spark,
+)
 
 Source = pd.DataFrame | str | Path
-ID_COLUMNS = ("account_id", "week_start", "spell", "start", "stop", "event")
 STRING_COLUMNS = ("account_id", "segment", "customer_goal", "region", "plan", "billing_period")
 INT_COLUMNS = ("spell", "start", "stop", "event", "tenure_weeks")
 
@@ -60,6 +70,13 @@ def _sorted(account: pd.Series, week: pd.Series) -> bool:
     return bool(np.all(up | (same & (wk[1:] > wk[:-1]))))
 
 
+# week_start of the integer week index `wk` (Monday-based weeks since EPOCH_MONDAY), as the
+# nanosecond timestamp pandas wrote before the engine wrote the file (CONTRACTS §3).
+WEEK_START_DUCKDB = f"CAST(DATE '{EPOCH_MONDAY}' + CAST(7 * wk AS INTEGER) AS TIMESTAMP_NS)"
+# Spark has no nanosecond type; TIMESTAMP_NTZ is written as a zone-less (micros) timestamp.
+WEEK_START_SPARK = f"CAST(DATE_ADD(DATE '{EPOCH_MONDAY}', CAST(7 * wk AS INT)) AS TIMESTAMP_NTZ)"
+
+
 def run_duckdb(
     sources: dict[str, Source],
     sql: str | list[tuple[str, str]],
@@ -67,8 +84,10 @@ def run_duckdb(
     memory_limit: str = "4GB",
     temp_directory: str | None = None,
     events_chunks: int | None = None,
-) -> pd.DataFrame:
-    """Run DuckDB SQL over the sources; returns the raw result as a DataFrame.
+    out: str | Path | None = None,
+) -> pd.DataFrame | None:
+    """Run DuckDB SQL over the sources; returns the raw result as a DataFrame, or with
+    `out` writes the finished panel there (zstd Parquet, `write_duckdb`) and returns None.
 
     `sql` is one query or a list of named steps (`panel_steps`). Steps run one by one into
     temp tables, each dropped once no later step reads it: DuckDB would otherwise inline a
@@ -104,7 +123,7 @@ def run_duckdb(
                 relations[name] = f"SELECT {_micros_select(src)} FROM read_parquet('{path}')"
             con.execute(f"CREATE VIEW {name} AS {relations[name]}")
         if isinstance(sql, str):
-            return con.execute(sql).df()
+            return _duckdb_result(con, sql, out)
         chunks = events_chunks or _default_chunks(sources.get("events"))
         for i, (name, step) in enumerate(sql[:-1]):
             if chunks > 1 and name in ACCOUNT_SLICEABLE_STEPS and "events" in relations:
@@ -121,7 +140,47 @@ def run_duckdb(
             for done, _ in sql[: i + 1]:
                 if not any(_reads(later, done) for _, later in sql[i + 1 :]):
                     con.execute(f"DROP TABLE IF EXISTS {done}")
-        return con.execute(sql[-1][1]).df()
+        return _duckdb_result(con, sql[-1][1], out)
+    finally:
+        con.close()
+
+
+def _duckdb_result(con: Any, final: str, out: str | Path | None) -> pd.DataFrame | None:
+    if out is None:
+        return con.execute(final).df()
+    write_duckdb(con, final, out)
+    return None
+
+
+def write_duckdb(con: Any, final: str, out: str | Path) -> None:
+    """COPY the panel query's result to `out` as the CONTRACTS §3 file: `wk` becomes
+    week_start (second column), rows ordered by (account_id, week_start). DuckDB streams the
+    sorted result into the file (its memory limit holds; no pandas copy) and writes the same
+    bytes on every run (checked in tests/panel)."""
+    path = str(out).replace("'", "''")
+    con.execute(
+        f"COPY (SELECT account_id, {WEEK_START_DUCKDB} AS week_start, * EXCLUDE (account_id, wk) "
+        f"FROM ({final}) p ORDER BY account_id, wk) "
+        f"TO '{path}' (FORMAT parquet, COMPRESSION zstd)"
+    )
+
+
+def summarise_duckdb(path: str | Path) -> dict[str, Any]:
+    """Counts and attribute values of a written panel (one file or a folder of parts), read
+    by DuckDB from the file: `SUMMARY_SQL` -> `summary_from_rows`."""
+    import duckdb
+
+    target = Path(path)
+    pattern = str(target / "*.parquet") if target.is_dir() else str(target)
+    quoted = pattern.replace("'", "''")
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads = 2")
+        con.execute(f"CREATE VIEW panel AS SELECT * FROM read_parquet('{quoted}')")
+        return summary_from_rows(
+            con.execute(SUMMARY_SQL["counts"]).fetchone(),
+            con.execute(SUMMARY_SQL["attributes"]).fetchall(),
+        )
     finally:
         con.close()
 
@@ -155,21 +214,38 @@ def _reads(sql: str, name: str) -> bool:
     return re.search(rf"\b{re.escape(name)}\b", sql) is not None
 
 
-def spark_session(app_name: str = "churnlab-panel", master: str = "local[1]") -> Any:
-    """A small local Spark session in UTC (tests and single-machine runs)."""
+def spark_session(
+    app_name: str = "churnlab-panel",
+    master: str | None = "local[1]",
+    driver_memory: str | None = "1g",
+    conf: dict[str, Any] | None = None,
+) -> Any:
+    """A Spark session in UTC. `master` / `driver_memory` None: left to `spark-submit`
+    (its --master / --driver-memory); `conf`: more Spark settings (params
+    `panel.spark_conf`), applied last. Driver memory only takes effect when this call starts
+    the JVM (a local run), which is why it is a setting here and not a runtime conf."""
     from pyspark.sql import SparkSession
 
-    spark = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", "1g")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    if driver_memory:
+        builder = builder.config("spark.driver.memory", str(driver_memory))
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.default.parallelism": "2",
+        "spark.ui.enabled": "false",
+        # Pandas writes nanosecond timestamps, which Spark cannot read as timestamps: read
+        # them as longs and convert on the executors (read_spark_table).
+        "spark.sql.legacy.parquet.nanosAsLong": "true",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        **{str(k): str(v) for k, v in (conf or {}).items()},
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
@@ -184,26 +260,87 @@ def _to_micros(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields), safe=False)
 
 
+def read_spark_table(spark: Any, path: str | Path, time_columns: frozenset[str] = frozenset()):
+    """A Parquet file or folder (local or any Hadoop file system URI) as a Spark DataFrame,
+    read by the executors. Columns named in `time_columns` that arrive as longs are
+    nanosecond timestamps (`nanosAsLong`, see spark_session): they become timestamps by
+    floor division to microseconds (exact for times before 1970 too)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType
+
+    df = spark.read.parquet(str(path))
+    for field in df.schema.fields:
+        if field.name in time_columns and isinstance(field.dataType, LongType):
+            ns = "`" + field.name.replace("`", "``") + "`"
+            # `div` truncates toward zero; step down for negative remainders (floor).
+            micros = f"CASE WHEN {ns} % 1000 < 0 THEN {ns} div 1000 - 1 ELSE {ns} div 1000 END"
+            df = df.withColumn(field.name, F.expr(f"timestamp_micros({micros})"))
+    return df
+
+
 def run_spark(
-    spark: Any, sources: dict[str, Source], duckdb_sql: str | list[tuple[str, str]]
-) -> pd.DataFrame:
+    spark: Any,
+    sources: dict[str, Source],
+    duckdb_sql: str | list[tuple[str, str]],
+    out: str | None = None,
+    time_columns: dict[str, frozenset[str]] | None = None,
+) -> pd.DataFrame | None:
     """Transpile the DuckDB SQL to Spark SQL and run it on the given session.
 
-    With a list of steps each step is transpiled on its own and checkpointed as a temp view
-    (as DuckDB materialises them): one giant WITH query would recompute the spine and the
-    events aggregates at every use and take minutes even on tiny data in local mode.
+    Path sources are read by the executors (`read_spark_table`; `time_columns`: per table,
+    the timestamp columns that may be nanosecond Parquet); DataFrame sources (tests) go
+    through a temporary Parquet file. With a list of steps each step is transpiled on its
+    own and checkpointed on the executors as a temp view (as DuckDB materialises them): one
+    giant WITH query would recompute the spine and the events aggregates at every use. With
+    `out` (a path or URI) the executors write the panel there (`write_spark`) and nothing is
+    collected to the driver; without it the raw result is returned as a DataFrame.
     """
     with tempfile.TemporaryDirectory(prefix="churnlab-spark-") as tmp:
         for name, src in sources.items():
             if isinstance(src, pd.DataFrame):
-                table = pa.Table.from_pandas(src, preserve_index=False)
+                path = Path(tmp) / f"{name}.parquet"
+                pq.write_table(_to_micros(pa.Table.from_pandas(src, preserve_index=False)), path)
+                df = spark.read.parquet(str(path))
             else:
-                table = pq.read_table(src)
-            path = Path(tmp) / f"{name}.parquet"
-            pq.write_table(_to_micros(table), path)
-            spark.read.parquet(str(path)).createOrReplaceTempView(name)
+                df = read_spark_table(spark, src, (time_columns or {}).get(name, frozenset()))
+            df.createOrReplaceTempView(name)
         if isinstance(duckdb_sql, str):
-            return spark.sql(to_spark(duckdb_sql)).toPandas()
-        for name, step in duckdb_sql[:-1]:
-            spark.sql(to_spark(step)).localCheckpoint(eager=True).createOrReplaceTempView(name)
-        return spark.sql(to_spark(duckdb_sql[-1][1])).toPandas()
+            final = duckdb_sql
+        else:
+            for name, step in duckdb_sql[:-1]:
+                view = spark.sql(to_spark(step)).localCheckpoint(eager=True)
+                view.createOrReplaceTempView(name)
+            final = duckdb_sql[-1][1]
+        result = spark.sql(to_spark(final))
+        if out is None:
+            return result.toPandas()
+        write_spark(result, out)
+        return None
+
+
+def write_spark(result: Any, out: str | Path) -> None:
+    """Write the panel query's result (Spark DataFrame with `wk`) to `out`, a Parquet folder
+    (overwritten), from the executors: week_start second, rows ordered by (account_id, wk)
+    across the parts (part-00000 first), as DuckDB's single file."""
+    from pyspark.sql import functions as F
+
+    columns = [
+        "account_id",
+        "week_start",
+        *(c for c in result.columns if c not in ("account_id", "wk")),
+    ]
+    (
+        result.withColumn("week_start", F.expr(WEEK_START_SPARK))
+        .orderBy("account_id", "wk")
+        .select(*columns)
+        .write.mode("overwrite")
+        .parquet(str(out))
+    )
+
+
+def summarise_spark(spark: Any, out: str | Path) -> dict[str, Any]:
+    """SUMMARY_SQL over a panel Spark wrote, computed by the executors (small results)."""
+    spark.read.parquet(str(out)).createOrReplaceTempView("panel")
+    counts = spark.sql(to_spark(SUMMARY_SQL["counts"])).collect()[0]
+    rows = spark.sql(to_spark(SUMMARY_SQL["attributes"])).collect()
+    return summary_from_rows(tuple(counts), [tuple(r) for r in rows])

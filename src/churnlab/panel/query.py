@@ -12,17 +12,47 @@ from __future__ import annotations
 import sqlglot
 
 from churnlab.indicators.blocks import BLOCKS, EPOCH_MONDAY, Block, Settings, dn
-from churnlab.indicators.catalog import CATALOG, Indicator
-
-STATIC_COLUMNS = (
-    "segment",
-    "customer_goal",
-    "region",
-    "plan",
-    "billing_period",
-    "seats",
-    "mrr",
+from churnlab.indicators.catalog import (  # noqa: F401  (the panel's columns, re-exported)
+    CATALOG,
+    ID_COLUMNS,
+    PANEL_COLUMNS,
+    RESERVED_COLUMNS,
+    STATIC_COLUMNS,
+    Indicator,
 )
+
+# Attribute columns whose values panel_meta.json lists.
+ATTRIBUTES = ("segment", "customer_goal", "plan", "billing_period", "region")
+
+# panel_meta.json counts and attribute values, over a written panel registered as `panel`
+# (DuckDB dialect; Spark runs them transpiled), so no engine hands the panel to pandas.
+SUMMARY_SQL = {
+    "counts": """SELECT (SELECT COUNT(*) FROM panel) AS n_rows,
+       (SELECT COUNT(DISTINCT account_id) FROM panel) AS n_accounts,
+       (SELECT COUNT(*) FROM (SELECT DISTINCT account_id, spell FROM panel) x) AS n_spells,
+       (SELECT COALESCE(SUM(event), 0) FROM panel) AS n_events""",
+    "attributes": "\nUNION ALL\n".join(
+        f"SELECT '{col}' AS col, CAST({col} AS VARCHAR) AS v FROM panel "
+        f"WHERE {col} IS NOT NULL GROUP BY CAST({col} AS VARCHAR)"
+        for col in ATTRIBUTES
+    ),
+}
+
+
+def summary_from_rows(counts: tuple, attribute_rows: list[tuple]) -> dict:
+    """SUMMARY_SQL results -> {"n_accounts", "n_spells", "n_rows", "n_events", "attributes"}
+    (attribute values sorted as Python sorts strings, whatever the engine's collation)."""
+    n_rows, n_accounts, n_spells, n_events = (int(x) for x in counts)
+    attributes: dict[str, list[str]] = {col: [] for col in ATTRIBUTES}
+    for col, value in attribute_rows:
+        attributes[col].append(str(value))
+    return {
+        "n_accounts": n_accounts,
+        "n_spells": n_spells,
+        "n_rows": n_rows,
+        "n_events": n_events,
+        "attributes": {col: sorted(set(values)) for col, values in attributes.items()},
+    }
 
 
 def spine_ctes(s: Settings) -> list[tuple[str, str]]:
@@ -174,7 +204,15 @@ def to_spark(sql: str) -> str:
 
 
 def select_indicators(
-    present_tables: set[str], user: list[Indicator] | tuple[Indicator, ...] = ()
+    present_tables: set[str],
+    user: list[Indicator] | tuple[Indicator, ...] = (),
+    wanted: set[str] | None = None,
 ) -> list[Indicator]:
-    """Catalog entries, then user indicators, whose tables are all present (in order)."""
-    return [ind for ind in (*CATALOG, *user) if set(ind.tables) <= present_tables]
+    """Catalog entries, then user indicators, whose tables are all present (in order);
+    with `wanted`, only those ids and the user indicators they are computed from (a ratio
+    or change reads its operands' blocks, not their columns, so those are not added)."""
+    return [
+        ind
+        for ind in (*CATALOG, *user)
+        if set(ind.tables) <= present_tables and (wanted is None or ind.id in wanted)
+    ]

@@ -3,12 +3,15 @@
 Reads `data/interim/tables.json` (which tables exist, the pipeline's `as_of`, snapshot or
 not), ingest's `spells.parquet` and `contract_terms.parquet` (the spine and the contract
 values), builds the panel query for every indicator whose tables are present (the catalog
-plus the user's `panel.indicators_file`), runs it on DuckDB (or Spark with
-`panel.engine: spark`) and writes the panel, its metadata and metrics/panel.json.
+plus the user's `panel.indicators_file`; `panel.indicators` may name fewer, and only the
+blocks those need run), runs it on DuckDB (or Spark with `panel.engine: spark`), which
+writes the panel file itself, then its metadata and metrics/panel.json. The panel never
+passes through pandas: memory stays within the engine's bound.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +28,9 @@ from churnlab.indicators.user import (
     load_user_definitions,
 )
 from churnlab.indicators.vocabulary import vocabulary_from_params
-from churnlab.io import read_json, write_json, write_parquet
-from churnlab.panel.engines import finish, run_duckdb, run_spark, spark_session
-from churnlab.panel.query import panel_steps, select_indicators
+from churnlab.io import read_json, write_json
+from churnlab.panel.engines import run_duckdb, run_spark, spark_session, summarise_duckdb
+from churnlab.panel.query import ATTRIBUTES, panel_steps, select_indicators
 
 # Columns the panel SQL reads, per file (ingest guarantees them; checked for a clear error).
 USED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -51,10 +54,23 @@ USED_COLUMNS: dict[str, tuple[str, ...]] = {
     "csm_assignments": ("account_id", "csm_id", "start_date"),
     "milestones": ("account_id", "milestone", "achieved_at"),
 }
+# The timestamp / date columns among them: Spark reads pandas' nanosecond Parquet times as
+# longs and converts these (engines.read_spark_table).
+TIME_COLUMNS: dict[str, frozenset[str]] = {
+    "contract_terms": frozenset({"start_date", "contract_start"}),
+    "spells": frozenset({"start_date", "end_date"}),
+    "events": frozenset({"occurred_at"}),
+    "users": frozenset({"activated_at", "invited_at"}),
+    "tickets": frozenset({"opened_at", "first_response_at"}),
+    "surveys": frozenset({"sent_at", "answered_at"}),
+    "touchpoints": frozenset({"occurred_at"}),
+    "csm_assignments": frozenset({"start_date", "end_date"}),
+    "milestones": frozenset({"achieved_at"}),
+}
 # Files ingest derives from contracts (not listed in tables.json "present").
 HISTORY_FILES = ("contract_terms", "spells")
 ENGINES = ("duckdb", "spark")
-ATTRIBUTES = ("segment", "customer_goal", "plan", "billing_period", "region")
+NOT_COMPUTED = "not computed (not named in params panel.indicators)"
 
 
 def settings_from_params(
@@ -161,26 +177,61 @@ def indicator_entry(ind: Indicator, reason: str | None) -> dict[str, Any]:
     }
 
 
-def panel_meta(
-    panel: pd.DataFrame,
-    history: dict[str, Any],
-    reasons: dict[str, str | None],
-    indicators: list[Indicator] | tuple[Indicator, ...] = CATALOG,
-) -> dict[str, Any]:
-    """panel_meta.json content (CONTRACTS §3). `history`: tables.json "as_of",
-    "as_of_source" and "snapshot"."""
-    attributes = {col: sorted({str(v) for v in panel[col].dropna().unique()}) for col in ATTRIBUTES}
+def summarise_frame(panel: pd.DataFrame) -> dict[str, Any]:
+    """The summary panel_meta needs, from a panel in pandas (what the engines compute with
+    query.SUMMARY_SQL over the written file)."""
     return {
-        "as_of": history["as_of"],
-        "as_of_source": history.get("as_of_source"),
-        "snapshot": bool(history["snapshot"]),
         "n_accounts": int(panel["account_id"].nunique()),
         "n_spells": int(panel[["account_id", "spell"]].drop_duplicates().shape[0]),
         "n_rows": len(panel),
         "n_events": int(panel["event"].sum()),
-        "attributes": attributes,
+        "attributes": {
+            col: sorted({str(v) for v in panel[col].dropna().unique()}) for col in ATTRIBUTES
+        },
+    }
+
+
+def panel_meta(
+    summary: dict[str, Any],
+    history: dict[str, Any],
+    reasons: dict[str, str | None],
+    indicators: list[Indicator] | tuple[Indicator, ...] = CATALOG,
+) -> dict[str, Any]:
+    """panel_meta.json content (CONTRACTS §3). `summary`: counts and attribute values of
+    the written panel (engines.summarise_duckdb / summarise_spark / summarise_frame);
+    `history`: tables.json "as_of", "as_of_source" and "snapshot"."""
+    return {
+        "as_of": history["as_of"],
+        "as_of_source": history.get("as_of_source"),
+        "snapshot": bool(history["snapshot"]),
+        "n_accounts": summary["n_accounts"],
+        "n_spells": summary["n_spells"],
+        "n_rows": summary["n_rows"],
+        "n_events": summary["n_events"],
+        "attributes": summary["attributes"],
         "indicators": {ind.id: indicator_entry(ind, reasons[ind.id]) for ind in indicators},
     }
+
+
+def requested_indicators(panel: dict[str, Any], known: list[Indicator]) -> set[str] | None:
+    """`panel.indicators`: "all" / absent (None: every indicator) or a list of ids to
+    compute; the others keep their meta entry, marked not computed. Unknown ids are a
+    ConfigError naming the key and the id."""
+    value = panel.get("indicators", "all")
+    if value is None or value == "all":
+        return None
+    ids = {ind.id for ind in known}
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(
+            f'params.yaml: panel.indicators must be "all" or a list of indicator ids, got {value!r}'
+        )
+    unknown = [v for v in value if v not in ids]
+    if unknown:
+        raise ConfigError(
+            f"params.yaml: panel.indicators names unknown indicator {unknown[0]!r} "
+            "(see the catalog and panel.indicators_file)"
+        )
+    return set(value)
 
 
 ACTIVITY_TABLES = ("events", "tickets", "surveys", "touchpoints", "milestones", "users")
@@ -235,19 +286,19 @@ def run(params: dict) -> None:
     check_columns({t: paths[t] for t in used}, used)
     check_spells(paths["spells"])
 
-    indicators = select_indicators(present, user)
-    steps = panel_steps(indicators, settings)
-    if engine == "spark":
-        spark = spark_session(master=panel_params.get("spark_master", "local[2]"))
-        raw = run_spark(spark, paths, steps)
-    else:
-        raw = run_duckdb(paths, steps)
-    panel = finish(raw)
-
     every = [*CATALOG, *user]
+    wanted = requested_indicators(panel_params, every)
+    indicators = select_indicators(present, user, wanted)
+    steps = panel_steps(indicators, settings)
+    out = processed / "panel.parquet"
+    summary = write_panel(paths, steps, out, panel_params, engine)
+
     reasons = testability(present, every)
-    meta = panel_meta(panel, history, reasons, every)
-    write_parquet(panel, processed / "panel.parquet")
+    if wanted is not None:
+        reasons = {
+            k: (NOT_COMPUTED if r is None and k not in wanted else r) for k, r in reasons.items()
+        }
+    meta = panel_meta(summary, history, reasons, every)
     write_json(processed / "panel_meta.json", meta)
     n_testable = sum(1 for r in reasons.values() if r is None)
     write_json(
@@ -262,3 +313,39 @@ def run(params: dict) -> None:
             "user_indicators": len(user),
         },
     )
+
+
+def write_panel(
+    paths: dict[str, Path],
+    steps: list[tuple[str, str]],
+    out: Path,
+    panel_params: dict[str, Any],
+    engine: str,
+) -> dict[str, Any]:
+    """Run the steps on the engine, which writes the panel to `out` (a file from DuckDB, a
+    folder of parts from Spark; written beside it and moved into place, so a failed run
+    leaves no half-written panel); returns its summary for panel_meta."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    _remove(tmp)
+    if engine == "spark":
+        spark = spark_session(
+            master=panel_params.get("spark_master", "local[2]"),
+            driver_memory=panel_params.get("spark_driver_memory", "1g"),
+            conf=panel_params.get("spark_conf") or {},
+        )
+        run_spark(spark, paths, steps, out=str(tmp), time_columns=TIME_COLUMNS)
+    else:
+        run_duckdb(
+            paths, steps, memory_limit=panel_params.get("duckdb_memory_limit", "4GB"), out=tmp
+        )
+    _remove(out)
+    tmp.rename(out)
+    return summarise_duckdb(out)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
