@@ -1,8 +1,10 @@
 """The hypotheses file: the shipped default is valid, and each mistake names id and field."""
 
+import warnings
+
 import pytest
 
-from churnlab.errors import ConfigError
+from churnlab.errors import ConfigError, ConfigWarning
 from churnlab.hypotheses.spec import KnownIndicators, load_hypotheses, parse_hypotheses
 from churnlab.indicators.catalog import CATALOG
 
@@ -22,7 +24,9 @@ GOOD = {
 
 
 def test_default_file_is_valid_and_covers_the_classic_hypotheses():
-    hyps = load_hypotheses("hypotheses.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConfigWarning)  # no warning either
+        hyps = load_hypotheses("hypotheses.yaml")
     indicators = {h.indicator for h in hyps}
     assert {
         "key_person_activity_change", "license_activation_rate", "days_to_onboarding",
@@ -56,7 +60,11 @@ def test_parse_good_entry_and_suggest_means_none():
         ({"threshold": "ten"}, "threshold", "not a number or 'suggest'"),
         ({"expected_lead_weeks": -2}, "expected_lead_weeks", "not a whole number"),
         ({"action": ""}, "action", "missing"),
-        ({"colour": "red"}, "colour", "unknown field"),
+        ({"threshold": float("nan")}, "threshold", ".nan is not a finite number"),
+        ({"threshold": float("inf")}, "threshold", "inf is not a finite number"),
+        ({"threshold": True}, "threshold", "'True' is not a number or 'suggest'"),
+        ({"expected_lead_weeks": True}, "expected_lead_weeks", "not a whole number"),
+        ({"statement": ["a", "b"]}, "statement", "['a', 'b'] is not text"),
     ],
 )
 def test_each_mistake_names_hypothesis_and_field(change, field, reason):
@@ -205,3 +213,89 @@ def test_billing_period_attribute_values_may_be_the_users_own_labels():
     # ingest wrote meanings, so the values become meanings; unknown labels stay as written
     assert billing_values_in_meanings(h, vocab).values == ("annual", "Monthly", "Weekly")
     assert billing_values_in_meanings(h, None).values == h.values
+
+
+# --- issue 16: every problem at once, one line each -----------------------------------------
+
+
+def test_an_indicator_given_as_a_list_is_one_line():
+    with pytest.raises(ConfigError) as err:
+        parse_hypotheses([{**GOOD, "indicator": ["nps_unanswered", "tickets_opened"]}], "h.yaml")
+    assert str(err.value) == (
+        "h.yaml: hypothesis 'kp_drop', field 'indicator': ['nps_unanswered', 'tickets_opened']: "
+        "expected one indicator id (text); write one hypothesis per indicator"
+    )
+
+
+def test_a_misspelt_allowed_value_gets_a_did_you_mean():
+    with pytest.raises(ConfigError) as err:
+        parse_hypotheses([{**GOOD, "stage": "adoptoin"}], "h.yaml")
+    assert str(err.value) == (
+        "h.yaml: hypothesis 'kp_drop', field 'stage': 'adoptoin' is not one of trial, "
+        "onboarding, adoption, renewal (did you mean 'adoption'?)"
+    )
+
+
+def test_unknown_field_is_a_warning_with_did_you_mean():
+    entry = {**ATTR, "expected_lead_week": 4}
+    with pytest.warns(ConfigWarning) as record:
+        (h,) = parse_hypotheses([entry], "h.yaml")
+    assert h.expected_lead_weeks == 0  # the misspelt field is not read
+    (w,) = [str(r.message) for r in record]
+    assert w.startswith(
+        "h.yaml: hypothesis 'monthly_churns_more', field 'expected_lead_week': unknown field, "
+        "ignored (did you mean 'expected_lead_weeks'?) (allowed: id, statement"
+    )
+    with pytest.warns(ConfigWarning, match="'colour': unknown field, ignored"):
+        parse_hypotheses([{**GOOD, "colour": "red"}])
+
+
+def test_a_misspelt_top_level_key_is_named():
+    with (
+        pytest.warns(
+            ConfigWarning,
+            match=r"'hypothesis': unknown top-level key, ignored \(did you mean 'hypotheses'\?\)",
+        ),
+        pytest.raises(ConfigError, match="non-empty"),
+    ):
+        parse_hypotheses({"hypothesis": [GOOD]}, "h.yaml")
+
+
+def test_every_problem_of_every_entry_is_reported_at_once():
+    entries = [
+        {**GOOD, "direction": "down", "kind": "maybe"},
+        {**GOOD, "id": "second", "indicator": "happiness_index"},
+        "not a mapping",
+        {**ATTR, "values": []},
+    ]
+    with pytest.raises(ConfigError) as err:
+        parse_hypotheses(entries, "h.yaml")
+    lines = str(err.value).splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "hypothesis 'kp_drop', field 'direction'",
+        "hypothesis 'kp_drop', field 'kind'",
+        "hypothesis 'second', field 'indicator'",
+        "hypothesis #3 is not a mapping of field",
+        "hypothesis 'monthly_churns_more', field 'values'",
+    ]
+
+
+def test_a_file_not_in_utf8_names_the_byte_and_says_save_as_utf8(tmp_path):
+    path = tmp_path / "h.yaml"
+    text = "hypotheses:\n  - id: 解約\n"
+    path.write_bytes(text.encode("cp932"))
+    with pytest.raises(ConfigError) as err:
+        load_hypotheses(path)
+    offset = len(b"hypotheses:\n  - id: ")
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{path}: not UTF-8 text: byte {offset} (line 2) is ")
+    assert "save the file as UTF-8" in msg
+
+
+def test_yaml_error_names_line_and_column(tmp_path):
+    path = tmp_path / "h.yaml"
+    path.write_text("hypotheses:\n  - id: a\n    stage: [x\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_hypotheses(path)
+    assert str(err.value).startswith(f"{path}: line 4, column 1: not valid YAML")
