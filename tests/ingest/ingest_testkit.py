@@ -129,6 +129,17 @@ def run_ingest(
         os.chdir(old)
 
 
+def project_params_text() -> str:
+    """The project's params.yaml with base paths relative to the working directory, for CLI
+    tests run in a temp dir (the CLI validates the whole file, so a fragment would fail)."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    params["base"].update({"raw_dir": "data/raw", "interim_dir": "data/interim", "as_of": None})
+    return yaml.safe_dump(params, sort_keys=False, allow_unicode=True)
+
+
 def interim(workdir: Path, table: str, quarantine: bool = False) -> pd.DataFrame:
     sub = "quarantine/" if quarantine else ""
     return pd.read_parquet(workdir / f"data/interim/{sub}{table}.parquet")

@@ -9,7 +9,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ingest_testkit import clean_tables, interim, params_for, run_ingest, write_raw
+from ingest_testkit import (
+    clean_tables,
+    interim,
+    params_for,
+    project_params_text,
+    run_ingest,
+    write_raw,
+)
 from typer.testing import CliRunner
 
 from churnlab.cli import app
@@ -126,10 +133,8 @@ def test_file_and_folder_for_one_table_is_ambiguous(tmp_path):
 def test_cli_prints_one_line_and_exits_2(tmp_path):
     raw = _raw(tmp_path)
     (raw / "contracts.csv").unlink()
-    (tmp_path / "params.yaml").write_text(
-        "base: {raw_dir: data/raw, interim_dir: data/interim}\n"
-        "ingest: {required_tables: [accounts, contracts, events]}\n"
-    )
+    # The project's own params file (the CLI validates all of it), pointing at tmp data.
+    (tmp_path / "params.yaml").write_text(project_params_text())
     old = os.getcwd()
     os.chdir(tmp_path)
     try:

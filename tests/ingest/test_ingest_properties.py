@@ -190,9 +190,9 @@ def test_mixed_offsets_parse_to_the_true_instant(values):
             offset = offset[:3] + ":" + offset[3:]
         texts.append(aware.strftime(fmt) + offset)
         truth.append(pd.Timestamp(aware).tz_convert("UTC"))
-    got, bad = parse_timestamps(pd.Series(texts, dtype="string[pyarrow]"), "Asia/Tokyo")
-    assert not bad.any()
-    assert got.tolist() == truth
+    parsed = parse_timestamps(pd.Series(texts, dtype="string[pyarrow]"), "Asia/Tokyo")
+    assert not parsed.unparseable.any() and not parsed.implausible.any()
+    assert parsed.values.tolist() == truth
 
 
 @settings(max_examples=60, deadline=None)
@@ -200,9 +200,15 @@ def test_mixed_offsets_parse_to_the_true_instant(values):
 def test_parsers_flag_exactly_the_nonblank_unparseable(values):
     s = pd.Series(values, dtype="string[pyarrow]")
     blank = s.str.strip().fillna("") == ""
-    for typed, bad in [parse_dates(s), parse_timestamps(s, "UTC"), parse_numbers(s, False)]:
-        assert (typed.isna() == (blank | bad)).all()
-        assert not (bad & blank).any()
+    dates, stamps = parse_dates(s), parse_timestamps(s, "UTC")
+    for typed, bad, implausible in [
+        (dates.values, dates.unparseable, dates.implausible),
+        (stamps.values, stamps.unparseable, stamps.implausible),
+        (*parse_numbers(s, False), pd.Series(False, index=s.index)),
+    ]:
+        # Every non-blank value is parsed, unparseable or implausible: exactly one of them.
+        assert (typed.isna() == (blank | bad | implausible)).all()
+        assert not (bad & blank).any() and not (bad & implausible).any()
 
 
 @SLOW

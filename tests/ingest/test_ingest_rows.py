@@ -101,14 +101,25 @@ def test_open_ended_contract_never_triggers_after_contract_end(tmp_path):
     assert summary["rows"]["events"]["quarantined"] == 0
 
 
-def test_quarantined_account_cascades_to_unknown_account(tmp_path):
-    tables = clean_tables()
+def test_quarantined_account_cascades_as_account_rejected_not_unknown(tmp_path):
+    tables = _with_row(clean_tables(), "events", account_id="A404")  # truly unknown
     tables["accounts"].loc[2, "signup_date"] = "01.03.2024"  # A3 rejected
     summary = run_ingest(tmp_path, tables)
     assert summary["rows"]["accounts"]["by_reason"]["unparseable_date"] == 1
-    assert summary["rows"]["contracts"]["by_reason"]["unknown_account"] == 1
-    assert summary["rows"]["users"]["by_reason"]["unknown_account"] == 1
+    for table in ("contracts", "users", "events"):
+        assert summary["rows"][table]["by_reason"]["account_rejected"] == 1, table
     assert summary["rows"]["events"]["by_reason"]["unknown_account"] == 1
+    assert summary["rejected_account_cascade"] == {
+        "account_rows": 1,
+        "account_rows_by_reason": {"unparseable_date": 1},
+        "rows": 3,
+        "rows_by_table": {"contracts": 1, "users": 1, "events": 1},
+    }
+    q = interim(tmp_path, "events", quarantine=True).set_index("account_id")
+    assert q.loc["A3", "_detail"] == (
+        "account row quarantined: unparseable_date (data/raw/accounts.csv row 3)"
+    )
+    assert pd.isna(q.loc["A404", "_detail"])
 
 
 def test_first_reason_wins_when_a_row_has_several(tmp_path):

@@ -183,17 +183,28 @@ def account_failures(
     accounts: pd.DataFrame,
     limit_by_account: pd.Series,
     source_timezone: str,
+    rejected_ids: pd.Index | None = None,
 ) -> Found:
-    """unknown_account / before_signup / after_contract_end for rows of an account table.
+    """unknown_account / account_rejected / before_signup / after_contract_end for rows of
+    an account table.
 
-    Dates in the raw files are the company's calendar (`source_timezone`), so an instant is
-    compared by its local date there. `limit_by_account` is `activity_limit`.
+    An account_id not among the accepted `accounts` is `account_rejected` when it is among
+    `rejected_ids` (the account's own row was quarantined: it exists, but its row is
+    broken) and `unknown_account` otherwise. Dates in the raw files are the company's
+    calendar (`source_timezone`), so an instant is compared by its local date there.
+    `limit_by_account` is `activity_limit`.
     """
     if not spec.needs_account:
         return {}
     pos = pd.Index(accounts["account_id"]).get_indexer(typed["account_id"])
-    unknown = (pos < 0) & typed["account_id"].notna().to_numpy()
-    found: Found = {"unknown_account": {"account_id": unknown}}
+    missing = (pos < 0) & typed["account_id"].notna().to_numpy()
+    rejected = np.zeros(len(typed), dtype=bool)
+    if rejected_ids is not None and len(rejected_ids) and missing.any():
+        rejected = missing & typed["account_id"].isin(rejected_ids).to_numpy()
+    found: Found = {
+        "unknown_account": {"account_id": missing & ~rejected},
+        "account_rejected": {"account_id": rejected},
+    }
     if spec.activity is None:
         return found
     local_day = local_days(typed[spec.activity], source_timezone)

@@ -8,6 +8,8 @@ schema's business (blank_required).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -26,14 +28,91 @@ from churnlab.ingest.schemas import (
     TableSpec,
 )
 
-# An explicit zone suffix after a time: Z, +09:00, -0500, +09.
-_OFFSET_RE = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+# An explicit zone suffix after a time: Z, +09:00, -0500, +09 (matched on upper-cased text).
+_OFFSET_RE = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+# The only text forms of an instant (CONTRACTS.md §2), on upper-cased text with `/` already
+# turned into `-`: a date, optionally a time (T, t or a space before it) and a zone. Anything
+# else (`now`, `today`, `yesterday`, month names ...) is unparseable: pandas would read some
+# of those words as the clock time of the run, and two runs would differ.
+_TIMESTAMP_FORM_RE = (
+    r"^\d{4}-\d{1,2}-\d{1,2}"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+)
 # A calendar date, optionally followed by a time (and zone), which a date column ignores:
 # a date is the wall date the user wrote, not an instant.
 _DATE_RE = (
     r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
-    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$"
+    r"(?:[Tt ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$"
 )
+_LEADING_DATE_RE = r"^(\d{4})-(\d{1,2})-(\d{1,2})"
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """The plausible dates (`ingest.earliest_date`, `ingest.latest_date`): a date or instant
+    before `earliest` is `implausible_date` (an "unknown" sentinel such as 1900-01-01); one on
+    or after `latest` is open-ended in an end-date column (2999-12-31, 9999-12-31: read as
+    null) and `implausible_date` anywhere else. Instants are compared by their UTC day."""
+
+    earliest: pd.Timestamp = pd.Timestamp("1990-01-01")
+    latest: pd.Timestamp = pd.Timestamp("2100-01-01")
+
+    def day_keys(self) -> tuple[int, int]:
+        """(earliest, latest) as yyyymmdd integers, for dates that do not fit datetime64[ns]."""
+        return tuple(int(d.strftime("%Y%m%d")) for d in (self.earliest, self.latest))
+
+
+DEFAULT_WINDOW = DateWindow()
+
+
+@dataclass
+class Parsed:
+    """One parsed column: typed values plus masks of rows that need a reason or a count."""
+
+    values: pd.Series
+    unparseable: pd.Series  # present but not an accepted form / not a number
+    implausible: pd.Series | None = None  # outside the DateWindow (dates / instants)
+    open_ended: pd.Series | None = None  # end date on or after the window's end: read as null
+    shifted: pd.Series | None = None  # naive wall time that does not exist (DST gap)
+    ambiguous: pd.Series | None = None  # naive wall time that exists twice (DST fall-back)
+
+
+def _false(index: pd.Index) -> pd.Series:
+    return pd.Series(False, index=index)
+
+
+def _window_masks(
+    values: pd.Series, window: DateWindow, open_end: bool
+) -> tuple[pd.Series, pd.Series]:
+    """(implausible, open_ended) for parsed datetimes of any unit (a Parquet date32 of 2999
+    stays datetime64[ms]; the bounds are compared in that unit, so nothing overflows)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    early = (values < window.earliest).fillna(False).astype(bool)
+    late = (values >= window.latest).fillna(False).astype(bool)
+    if open_end:
+        return early, late
+    return early | late, _false(values.index)
+
+
+def _text_window_masks(
+    text: pd.Series, candidates: pd.Series, window: DateWindow, open_end: bool
+) -> tuple[pd.Series, pd.Series]:
+    """(implausible, open_ended) among `candidates`: values in an accepted form that did not
+    parse, read from their leading YYYY-MM-DD (year 2999 does not fit datetime64[ns]). A
+    month or day out of range stays unparseable."""
+    implausible, open_ended = _false(text.index), _false(text.index)
+    if not candidates.any():
+        return implausible, open_ended
+    ymd = text[candidates].str.extract(_LEADING_DATE_RE).astype("float64")
+    valid = ymd[1].between(1, 12) & ymd[2].between(1, 31)
+    key = ymd[0] * 10000 + ymd[1] * 100 + ymd[2]
+    lo, hi = window.day_keys()
+    early, late = valid & (key < lo), valid & (key >= hi)
+    implausible[candidates] = (early | late) if not open_end else early
+    if open_end:
+        open_ended[candidates] = late
+    return implausible, open_ended
 
 
 def as_text(s: pd.Series) -> pd.Series:
@@ -64,24 +143,40 @@ def parse_category(s: pd.Series, labels: dict[str, str]) -> pd.Series:
     return meaning.fillna(text)
 
 
-def parse_timestamps(s: pd.Series, source_timezone: str) -> tuple[pd.Series, pd.Series]:
+def parse_timestamps(
+    s: pd.Series, source_timezone: str, window: DateWindow = DEFAULT_WINDOW
+) -> Parsed:
     """Instants in UTC. Values with an explicit offset keep it (mixed offsets in one column
-    are normal); naive values are read in `source_timezone`."""
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        return s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), pd.Series(False, s.index)
-    if pd.api.types.is_datetime64_dtype(s):
-        return _localize(s.astype("datetime64[ns]"), source_timezone), pd.Series(False, s.index)
+    are normal); naive values are read in `source_timezone` (`_localize` for DST)."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s):
+        implausible, _ = _window_masks(s, window, open_end=False)
+        s = s.mask(implausible)  # a Parquet year 2300 does not fit datetime64[ns]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            out = s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+            return Parsed(out, _false(s.index), implausible)
+        out, shifted, ambiguous = _localize(s.astype("datetime64[ns]"), source_timezone)
+        return Parsed(out, _false(s.index), implausible, None, shifted, ambiguous)
     text = as_text(s).str.replace("/", "-", regex=False)
+    if text.str.contains("[a-z]", regex=True).any():  # RFC 3339 allows a lower-case t and z
+        text = text.str.upper()
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+    shifted, ambiguous = _false(s.index), _false(s.index)
     present = text.notna()
-    aware = present & text.str.contains(_OFFSET_RE, regex=True).fillna(False).astype(bool)
-    naive = present & ~aware
+    form = present & text.str.match(_TIMESTAMP_FORM_RE).fillna(False).astype(bool)
+    aware = form & text.str.contains(_OFFSET_RE, regex=True).fillna(False).astype(bool)
+    naive = form & ~aware
     if aware.any():
         out[aware] = _iso8601(text[aware], utc=True)
     if naive.any():
-        out[naive] = _localize(_iso8601(text[naive], utc=False), source_timezone)
-    bad = present & out.isna()
-    return out, bad
+        local, sh, am = _localize(_iso8601(text[naive], utc=False), source_timezone)
+        out[naive] = local
+        shifted[naive] = sh.to_numpy(dtype=bool)
+        ambiguous[naive] = am.to_numpy(dtype=bool)
+    implausible, _ = _window_masks(out, window, open_end=False)
+    implausible |= _text_window_masks(text, form & out.isna(), window, open_end=False)[0]
+    out = out.mask(implausible)
+    bad = present & out.isna() & ~implausible
+    return Parsed(out, bad, implausible, None, shifted & ~implausible, ambiguous & ~implausible)
 
 
 def _iso8601(text: pd.Series, utc: bool) -> pd.Series:
@@ -99,29 +194,63 @@ def _iso8601(text: pd.Series, utc: bool) -> pd.Series:
         return pd.to_datetime(text.astype(object), format="ISO8601", utc=utc, errors="coerce")
 
 
-def _localize(local: pd.Series, tz: str) -> pd.Series:
-    # A wall time that occurs twice at a DST fall-back is read as the first (summer-time) one;
-    # one skipped at spring-forward moves to the first valid instant. Both are deterministic.
-    ambiguous = np.ones(len(local), dtype=bool)
-    return (
-        local.dt.tz_localize(tz, ambiguous=ambiguous, nonexistent="shift_forward")
+def _localize(local: pd.Series, tz: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Naive wall times in `tz` -> (UTC instants, rows shifted forward, rows ambiguous).
+
+    A wall time skipped at a spring-forward DST change (02:30 on a night the clocks jump
+    from 02:00 to 03:00) does not exist: it moves forward by the gap's length (to 03:30, as
+    the clock on the wall would have read; pandas `nonexistent="shift_forward"`). One that
+    occurs twice at a fall-back is read as the first (summer-time) one. Both are
+    deterministic and counted. Zones without DST skip the second look.
+    """
+    none = _false(local.index)
+    if tz == "UTC":
+        return local.dt.tz_localize("UTC").astype("datetime64[ns, UTC]"), none, none
+    # One pass marks both kinds NaT; only those few rows are localised again by the rules.
+    strict = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    odd = strict.isna() & local.notna()
+    if not odd.any():
+        return strict.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), none, none
+    out = strict.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    sub = local[odd]
+    first = np.ones(len(sub), dtype=bool)
+    exists = sub.dt.tz_localize(tz, ambiguous=first, nonexistent="NaT").notna()
+    out[odd] = (
+        sub.dt.tz_localize(tz, ambiguous=first, nonexistent="shift_forward")
         .dt.tz_convert("UTC")
         .astype("datetime64[ns, UTC]")
     )
+    shifted, ambiguous = none.copy(), none.copy()
+    shifted[odd] = ~exists
+    ambiguous[odd] = exists
+    return out, shifted, ambiguous
 
 
-def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Calendar dates as midnight datetime64[ns] (no zone)."""
+def parse_dates(
+    s: pd.Series, window: DateWindow = DEFAULT_WINDOW, open_end: bool = False
+) -> Parsed:
+    """Calendar dates as midnight datetime64[ns] (no zone). `open_end`: an end-date column,
+    where a date on or after `window.latest` means "no end" and is read as null."""
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_localize(None)
     if pd.api.types.is_datetime64_dtype(s):
-        return s.astype("datetime64[ns]").dt.normalize(), pd.Series(False, s.index)
+        implausible, open_ended = _window_masks(s, window, open_end)
+        s = s.mask(implausible | open_ended)  # 2999-12-31 does not fit datetime64[ns]
+        out = s.astype("datetime64[ns]").dt.normalize()
+        return Parsed(out, _false(s.index), implausible, open_ended)
     text = as_text(s)
     parts = text.str.extract(_DATE_RE)
     ymd = parts.astype("float64").rename(columns={0: "year", 1: "month", 2: "day"})
-    out = pd.to_datetime(ymd, errors="coerce").astype("datetime64[ns]")
-    bad = text.notna() & out.isna()
-    return out, bad
+    lo, hi = window.day_keys()
+    key = ymd["year"] * 10000 + ymd["month"] * 100 + ymd["day"]
+    valid = ymd["month"].between(1, 12) & ymd["day"].between(1, 31)
+    early, late = valid & (key < lo), valid & (key >= hi)
+    implausible = early | late if not open_end else early
+    open_ended = late if open_end else _false(s.index)
+    # Out-of-window rows are left out before conversion: year 2999 overflows datetime64[ns].
+    out = pd.to_datetime(ymd.mask(early | late), errors="coerce").astype("datetime64[ns]")
+    bad = text.notna() & out.isna() & ~(early | late)
+    return Parsed(out, bad, implausible, open_ended)
 
 
 def parse_numbers(s: pd.Series, integer: bool) -> tuple[pd.Series, pd.Series]:
@@ -150,21 +279,34 @@ def null_markers(s: pd.Series, null_values: tuple[str, ...]) -> pd.Series:
     return s.mask(s.str.strip().isin(null_values))
 
 
+# Row counts kept beside the typed table (not reasons: the rows are accepted).
+NOTES = ("open_ended", "dst_shifted", "dst_ambiguous")
+
+
 def type_frame(
     frame: pd.DataFrame,
     spec: TableSpec,
     source_timezone: str,
     null_values: tuple[str, ...] = (),
     vocabularies: dict[str, dict[str, str]] | None = None,
-) -> tuple[pd.DataFrame, dict[str, dict[str, pd.Series]]]:
-    """The contract columns of `frame`, typed; plus {reason: {column: mask}} for unparseable
-    values (reasons unparseable_date / unparseable_number).
+    window: DateWindow = DEFAULT_WINDOW,
+) -> tuple[pd.DataFrame, dict[str, dict[str, pd.Series]], dict[str, dict[str, pd.Series]]]:
+    """The contract columns of `frame`, typed; {reason: {column: mask}} for values that are
+    present but unusable (unparseable_date, implausible_date, unparseable_number); and
+    {note: {column: mask}} for rows read by a documented rule (NOTES: a far-future end date
+    read as open-ended, a DST-gap wall time shifted forward, an ambiguous one read as the
+    first).
 
     `vocabularies` maps a vocabulary name (`Col.vocabulary`) to {label key: meaning}; a
     closed column without one accepts exactly its allowed values (any case).
     """
     typed: dict[str, pd.Series] = {}
-    bad: dict[str, dict[str, pd.Series]] = {"unparseable_date": {}, "unparseable_number": {}}
+    bad: dict[str, dict[str, pd.Series]] = {
+        "unparseable_date": {},
+        "implausible_date": {},
+        "unparseable_number": {},
+    }
+    notes: dict[str, dict[str, pd.Series]] = {n: {} for n in NOTES}
     for name, col in spec.columns.items():
         raw = null_markers(frame[name], null_values)
         if col.kind in (ID, TEXT, LABEL):
@@ -174,10 +316,19 @@ def type_frame(
             if labels is None:
                 labels = {a: a for a in col.allowed or ()}
             typed[name] = parse_category(raw, labels)
-        elif col.kind == TIMESTAMP:
-            typed[name], bad["unparseable_date"][name] = parse_timestamps(raw, source_timezone)
-        elif col.kind == DATE:
-            typed[name], bad["unparseable_date"][name] = parse_dates(raw)
+        elif col.kind in (TIMESTAMP, DATE):
+            if col.kind == TIMESTAMP:
+                parsed = parse_timestamps(raw, source_timezone, window)
+            else:
+                parsed = parse_dates(raw, window, open_end=col.open_end)
+            typed[name] = parsed.values
+            bad["unparseable_date"][name] = parsed.unparseable
+            bad["implausible_date"][name] = parsed.implausible
+            for note, mask in zip(
+                NOTES, (parsed.open_ended, parsed.shifted, parsed.ambiguous), strict=True
+            ):
+                if mask is not None and mask.any():
+                    notes[note][name] = mask
         elif col.kind in (FLOAT, INT):
             typed[name], bad["unparseable_number"][name] = parse_numbers(
                 raw, integer=col.kind == INT
@@ -185,4 +336,4 @@ def type_frame(
         else:  # pragma: no cover - a spec typo
             raise ValueError(f"unknown column kind {col.kind!r}")
     out = pd.DataFrame(typed, index=frame.index)
-    return out, bad
+    return out, bad, notes

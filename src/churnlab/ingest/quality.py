@@ -9,11 +9,27 @@ from churnlab.ingest.schemas import REASONS, TableSpec
 ALL_REASONS = ["malformed_row", *REASONS]
 
 
-def row_counts(typed: pd.DataFrame, quarantine: pd.DataFrame) -> dict:
-    """read / accepted / quarantined and quarantined per reason (every code, zeros included)."""
+class RowCountMismatch(RuntimeError):
+    """Rows read from the files differ from accepted + quarantined: a bug in ingest, not in
+    the data (a row was lost or made up on the way), so it is not a UserError."""
+
+
+def row_counts(table: str, typed: pd.DataFrame, quarantine: pd.DataFrame, read: int) -> dict:
+    """read / accepted / quarantined and quarantined per reason (every code, zeros included).
+
+    `read` is counted by the readers (Parquet metadata num_rows; Arrow's CSV rows plus the
+    ragged lines it skipped), independently of validation; RowCountMismatch when
+    accepted + quarantined differ from it."""
+    if len(typed) + len(quarantine) != read:
+        raise RowCountMismatch(
+            f"ingest bug: table '{table}': the files hold {read} rows but {len(typed)} were "
+            f"accepted and {len(quarantine)} quarantined ({len(typed) + len(quarantine)}); "
+            "every row read must end up in exactly one of them. Please report this with the "
+            "file that triggers it."
+        )
     by_reason = quarantine["_reason"].value_counts()
     return {
-        "read": len(typed) + len(quarantine),
+        "read": read,
         "accepted": len(typed),
         "quarantined": len(quarantine),
         "by_reason": {code: int(by_reason.get(code, 0)) for code in ALL_REASONS},

@@ -48,6 +48,7 @@ DTYPES = {
 # Unparseable values are null after parsing, so they must outrank blank_required.
 REASONS = [
     "unparseable_date",
+    "implausible_date",  # before ingest.earliest_date or on/after ingest.latest_date
     "unparseable_number",
     "blank_required",
     "invalid_category",
@@ -55,6 +56,7 @@ REASONS = [
     "out_of_range",
     "time_order",
     "unknown_account",
+    "account_rejected",  # the account exists, but its own row was quarantined
     "before_signup",
     "after_contract_end",
     "duplicate",  # only among rows passing every check above
@@ -71,6 +73,9 @@ class Col:
     vocabulary: str | None = None  # params key `vocabulary.<name>` mapping labels to `allowed`
     min_value: float | None = None  # below it: out_of_range (negative_mrr for mrr)
     max_value: float | None = None
+    # An end date: on or after ingest.latest_date (2999-12-31, 9999-12-31) it means "no end"
+    # and is read as null (open-ended), counted in tables.json `open_ended_end_dates`.
+    open_end: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ TABLES: dict[str, TableSpec] = {
                 "contract_id": Col(ID, required=True),
                 "account_id": Col(ID, required=True),
                 "start_date": Col(DATE, required=True),
-                "end_date": Col(DATE),
+                "end_date": Col(DATE, open_end=True),
                 "billing_period": Col(
                     CATEGORY,
                     required=True,
@@ -212,7 +217,7 @@ TABLES: dict[str, TableSpec] = {
                 "account_id": Col(ID, required=True),
                 "csm_id": Col(ID, required=True),
                 "start_date": Col(DATE, required=True),
-                "end_date": Col(DATE),
+                "end_date": Col(DATE, open_end=True),
             },
             sort=("account_id", "start_date", "csm_id"),
             time_order=(("start_date", "end_date"),),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
 import zoneinfo
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,9 @@ from churnlab.ingest.as_of import (
 )
 from churnlab.ingest.checks import activity_limit
 from churnlab.ingest.history import HistoryRules, contract_history
+from churnlab.ingest.parse import DateWindow
 from churnlab.ingest.quality import accounts_without_events, date_coverage, row_counts
-from churnlab.ingest.read import find_table_files, read_part
+from churnlab.ingest.read import TableFiles, find_table_files, read_part
 from churnlab.ingest.schemas import TABLE_ORDER, TABLES
 from churnlab.ingest.table import (
     AccountContext,
@@ -29,6 +33,7 @@ from churnlab.ingest.table import (
     TableState,
     check_part,
     finish_table,
+    rejected_accounts,
 )
 from churnlab.ingest.vocabulary import CLOSED, vocabularies
 from churnlab.io import write_json, write_parquet
@@ -42,6 +47,10 @@ MAX_LISTED_IDS = 50
 REASON_HINTS = {
     "malformed_row": "lines with another number of fields than the header",
     "unparseable_date": "expected dates as YYYY-MM-DD and timestamps as ISO 8601",
+    "implausible_date": (
+        "dated before ingest.earliest_date or on/after ingest.latest_date (an 'unknown' "
+        "sentinel such as 1900-01-01?)"
+    ),
     "unparseable_number": (
         "expected plain numbers such as 1234.5, without thousands separators or currency signs"
     ),
@@ -49,6 +58,10 @@ REASON_HINTS = {
     "negative_mrr": "expected mrr >= 0",
     "out_of_range": "expected seats >= 1 and nps_score between 0 and 10",
     "unknown_account": "account_id not among the accepted accounts",
+    "account_rejected": (
+        "the account's own row is in quarantine (see its reason in _detail and in "
+        "quarantine/accounts.parquet)"
+    ),
     "before_signup": "dated before the account's signup_date",
     "after_contract_end": "dated after the account's last contract ended (plus ingest.grace_days)",
     "duplicate": "exact copies of an earlier row",
@@ -63,6 +76,41 @@ def _int_param(cfg: dict, key: str, default: int, minimum: int) -> int:
             f"params.yaml: ingest.{key} must be a whole number of days >= {minimum}, got {value!r}"
         )
     return value
+
+
+def _date_param(cfg: dict, key: str, default: str) -> pd.Timestamp:
+    value = cfg.get(key, default)
+    if value is None:
+        value = default
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    try:
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ConfigError(
+            f"params.yaml: ingest.{key} must be a date YYYY-MM-DD, got {value!r}"
+        ) from None
+    return pd.Timestamp(day)
+
+
+def _check_column_map(column_map: dict[str, dict[str, str]]) -> None:
+    """Each entry goes {their column: our column}: a target that is not a column of the
+    table would blank that column silently, so it is an error; when the entry is the other
+    way round ({ours: theirs}) the message says so."""
+    for table, mapping in column_map.items():
+        ours = TABLES[table].columns
+        for theirs, target in mapping.items():
+            if target in ours:
+                continue
+            hint = (
+                f"; entries go {{their_column: our_column}}: did you mean {{{target}: {theirs}}}?"
+                if theirs in ours
+                else ""
+            )
+            raise ConfigError(
+                f"params.yaml: ingest.column_map.{table} maps '{theirs}' to '{target}', which "
+                f"is not a column of table '{table}' (expected one of {', '.join(ours)}){hint}"
+            )
 
 
 @dataclass(frozen=True)
@@ -110,6 +158,19 @@ class Settings:
                         f"params.yaml: ingest.{key} names unknown table '{name}' "
                         f"(expected one of {', '.join(TABLES)})"
                     )
+        column_map = {
+            t: {str(k).strip(): str(v).strip() for k, v in m.items()} for t, m in column_map.items()
+        }
+        _check_column_map(column_map)
+        window = DateWindow(
+            _date_param(cfg, "earliest_date", "1990-01-01"),
+            _date_param(cfg, "latest_date", "2090-01-01"),
+        )
+        if window.earliest >= window.latest:
+            raise ConfigError(
+                f"params.yaml: ingest.earliest_date {window.earliest:%Y-%m-%d} must be before "
+                f"ingest.latest_date {window.latest:%Y-%m-%d}"
+            )
         grace = _int_param(cfg, "grace_days", 30, 0)
         nulls = cfg.get("null_values") or []
         if not isinstance(nulls, list) or "" in [str(v).strip() for v in nulls]:
@@ -119,10 +180,12 @@ class Settings:
             )
         return cls(
             source_timezone=tz,
-            column_map={t: {str(k): str(v) for k, v in m.items()} for t, m in column_map.items()},
+            column_map=column_map,
             required_tables=[str(t) for t in required],
             encoding=str(cfg.get("encoding") or "utf-8"),
-            rules=RowRules(tz, grace, tuple(str(v).strip() for v in nulls), vocabularies(params)),
+            rules=RowRules(
+                tz, grace, tuple(str(v).strip() for v in nulls), vocabularies(params), window
+            ),
             as_of=parse_as_of((params.get("base") or {}).get("as_of")),
             reactivation_gap_days=_int_param(cfg, "reactivation_gap_days", 30, 7),
             renewal_grace_days=_int_param(cfg, "renewal_grace_days", 35, 0),
@@ -133,24 +196,94 @@ class Settings:
         return table in ALWAYS_NEEDED or table in self.required_tables
 
 
-def ingest_table(files: list[Path], table: str, ctx: AccountContext, settings: Settings):
-    """Read, check and split every file of one table.
+@dataclass
+class TableResult:
+    """One table after ingest, with what tables.json reports about its files."""
 
-    Returns (accepted rows, quarantine, optional columns no file had, the table's TableState
-    with what rejected rows failed on)."""
+    typed: pd.DataFrame
+    quarantine: pd.DataFrame
+    missing_columns: list[str]  # optional columns no file had
+    state: TableState  # what rejected rows failed on, notes, cascade, rows read per file
+    mapped: set[str] = field(default_factory=set)  # column_map keys some file had
+    headers: dict[str, list[str]] = field(default_factory=dict)  # file -> its header
+    delimiters: dict[str, str] = field(default_factory=dict)  # file -> delimiter if not ","
+    partition_columns: set[str] = field(default_factory=set)
+    partition_ignored: set[str] = field(default_factory=set)
+
+
+def ingest_table(
+    found: TableFiles, table: str, ctx: AccountContext, settings: Settings
+) -> TableResult:
+    """Read, check and split every file of one table."""
     spec = TABLES[table]
     state = TableState()
+    column_map = settings.column_map.get(table, {})
+    result = TableResult(pd.DataFrame(), pd.DataFrame(), [], state)
     accepted, quarantined, absent = [], [], set()
-    for i, path in enumerate(files):
-        part = read_part(path, spec, settings.column_map.get(table, {}), settings.encoding)
-        ok, q = check_part(part, spec, ctx, state, settings.rules, more_files=i < len(files) - 1)
+    for i, path in enumerate(found.parts):
+        part = read_part(path, spec, column_map, settings.encoding, found.partitions.get(path))
+        state.rows_read[str(path)] = part.rows_read
+        result.mapped.update(part.mapped)
+        result.headers[str(path)] = part.headers
+        if part.delimiter != ",":
+            result.delimiters[str(path)] = part.delimiter
+        result.partition_columns.update(part.partition_columns)
+        result.partition_ignored.update(part.partition_ignored)
+        ok, q = check_part(
+            part, spec, ctx, state, settings.rules, more_files=i < len(found.parts) - 1
+        )
         accepted.append(ok)
         quarantined.append(q)
         absent.update(part.added_columns)
-    typed, quarantine = finish_table(accepted, quarantined, spec)
+    result.typed, result.quarantine = finish_table(accepted, quarantined, spec)
     # A column counts as missing when no file of the table has it.
-    missing = [c for c in spec.columns if c in absent and typed[c].isna().all()]
-    return typed, quarantine, missing, state
+    result.missing_columns = [
+        c for c in spec.columns if c in absent and result.typed[c].isna().all()
+    ]
+    return result
+
+
+def file_warnings(table: str, result: TableResult, column_map: dict[str, str]) -> list[dict]:
+    """Warnings about a table's files: column_map entries no file matched (with a hint when
+    a header differs only in case), partition folders that are not contract columns, CSV
+    delimiters other than a comma."""
+    out = []
+    headers = sorted({h for hs in result.headers.values() for h in hs})
+    for theirs, ours in column_map.items():
+        if theirs in result.mapped:
+            continue
+        same_case = [h for h in headers if h.lower() == theirs.lower()]
+        hint = (
+            f"; header '{same_case[0]}' differs only in case (headers are matched exactly)"
+            if same_case
+            else ""
+        )
+        out.append(
+            {
+                "code": "column_map_unmatched",
+                "message": f"ingest.column_map.{table} maps '{theirs}' to '{ours}', but no "
+                f"file of table '{table}' has a column '{theirs}' (columns: "
+                f"{', '.join(headers)}){hint}; the entry did nothing",
+            }
+        )
+    if result.partition_ignored:
+        out.append(
+            {
+                "code": "partition_keys_ignored",
+                "message": f"partition folders of table '{table}' name "
+                f"{', '.join(sorted(result.partition_ignored))}, which are not columns of "
+                f"'{table}': ignored (map one with ingest.column_map.{table} if it is)",
+            }
+        )
+    for path, delimiter in sorted(result.delimiters.items()):
+        out.append(
+            {
+                "code": "csv_delimiter_detected",
+                "message": f"{path}: the header splits on {delimiter!r}, not on commas: read "
+                f"with {delimiter!r} as the delimiter",
+            }
+        )
+    return out
 
 
 def nothing_passed_message(
@@ -213,33 +346,55 @@ def run(params: dict) -> None:
         "rows": {},
         "date_coverage": {},
         "files": {},
+        "rows_read_by_file": {},
+        "files_ignored": {},
+        "partition_columns": {},
+        "csv_delimiters": {},
+        "open_ended_end_dates": {},
+        "local_time_adjustments": {},
         "missing_optional_columns": {},
     }
     present = [t for t in TABLE_ORDER if files[t] is not None]
     accounts = contracts = events = contracts_quarantined = None
     maxima: dict[str, dict[str, pd.Timestamp]] = {}
+    file_notes: list[dict[str, str]] = []
     for table in present:
-        typed, quarantine, missing_columns, state = ingest_table(files[table], table, ctx, settings)
-        counts = row_counts(typed, quarantine)
+        found = files[table]
+        result = ingest_table(found, table, ctx, settings)
+        typed, quarantine, state = result.typed, result.quarantine, result.state
+        counts = row_counts(table, typed, quarantine, sum(state.rows_read.values()))
         if counts["read"] == 0 and settings.needs(table):
             raise UserError(
-                f"{files[table][0]}: required table '{table}' has no data rows "
+                f"{found.parts[0]}: required table '{table}' has no data rows "
                 "(expected a header and at least one row)"
             )
         write_parquet(typed, out_dir / f"{table}.parquet")
         q_path = out_dir / "quarantine" / f"{table}.parquet"
         write_parquet(quarantine, q_path)
         if counts["accepted"] == 0 and settings.needs(table):
-            raise UserError(nothing_passed_message(files[table][0], table, counts, state, q_path))
+            raise UserError(nothing_passed_message(found.parts[0], table, counts, state, q_path))
         summary["rows"][table] = counts
         summary["date_coverage"][table] = date_coverage(typed, TABLES[table])
-        summary["files"][table] = [str(p) for p in files[table]]
-        if missing_columns:
-            summary["missing_optional_columns"][table] = missing_columns
+        summary["files"][table] = [str(p) for p in found.parts]
+        summary["rows_read_by_file"][table] = dict(sorted(state.rows_read.items()))
+        if found.ignored:
+            summary["files_ignored"][table] = [str(p) for p in found.ignored]
+        if result.partition_columns or result.partition_ignored:
+            summary["partition_columns"][table] = {
+                "used": sorted(result.partition_columns),
+                "ignored": sorted(result.partition_ignored),
+            }
+        if result.delimiters:
+            summary["csv_delimiters"][table] = dict(sorted(result.delimiters.items()))
+        _add_notes(summary, table, state)
+        file_notes += file_warnings(table, result, settings.column_map.get(table, {}))
+        if result.missing_columns:
+            summary["missing_optional_columns"][table] = result.missing_columns
         maxima[table] = date_maxima(table, typed)
         if table == "accounts":
             accounts = typed
             ctx.accounts = typed[["account_id", "signup_date"]]
+            ctx.rejected = rejected_accounts(typed, quarantine)
         elif table == "contracts":
             contracts = typed
             contracts_quarantined = quarantine
@@ -248,6 +403,7 @@ def run(params: dict) -> None:
             )
         elif table == "events":
             events = typed
+    summary["rejected_account_cascade"] = cascade_summary(ctx.rejected, summary["rows"])
 
     # Outputs of tables absent this time must not linger from an earlier run.
     for table in TABLE_ORDER:
@@ -285,11 +441,50 @@ def run(params: dict) -> None:
     summary["snapshot"] = snapshot
     summary["contract_history"] = history
     first_day = terms["start_date"].min() if len(terms) else None
-    summary["warnings"] = churn_warnings(spells, as_of, first_day) + incomplete_history_warning(
-        history
+    summary["warnings"] = (
+        file_notes + churn_warnings(spells, as_of, first_day) + incomplete_history_warning(history)
     )
+    for warning in file_notes:  # the user should not have to open tables.json to see these
+        print(f"churnlab ingest: warning: {warning['message']}", file=sys.stderr)
     write_json(out_dir / "tables.json", summary)
     write_json(metrics_path("ingest"), _metrics(summary))
+
+
+def _add_notes(summary: dict, table: str, state: TableState) -> None:
+    """Accepted rows read by a documented rule, into tables.json: far-future end dates read
+    as open-ended ({table: {column: rows}}) and naive wall times that do not exist or exist
+    twice in ingest.source_timezone ({table: {column: {nonexistent_shifted_forward,
+    ambiguous_read_as_first}}}). Zero counts are left out."""
+    names = {
+        "dst_shifted": "nonexistent_shifted_forward",
+        "dst_ambiguous": "ambiguous_read_as_first",
+    }
+    for (note, column), n in sorted(state.notes.items()):
+        if not n:
+            continue
+        if note == "open_ended":
+            summary["open_ended_end_dates"].setdefault(table, {})[column] = n
+        else:
+            by_column = summary["local_time_adjustments"].setdefault(table, {})
+            by_column.setdefault(column, {})[names[note]] = n
+
+
+def cascade_summary(rejected: pd.DataFrame | None, rows: dict[str, dict]) -> dict[str, Any]:
+    """How many rows of other tables were quarantined as account_rejected because how many
+    account rows were: {"account_rows": n accounts whose only rows were rejected,
+    "account_rows_by_reason": {reason: n}, "rows": total, "rows_by_table": {table: n > 0}}."""
+    by_reason = Counter() if rejected is None else Counter(rejected["_reason"].astype(str))
+    by_table = {
+        t: c["by_reason"].get("account_rejected", 0)
+        for t, c in rows.items()
+        if c["by_reason"].get("account_rejected", 0)
+    }
+    return {
+        "account_rows": int(sum(by_reason.values())),
+        "account_rows_by_reason": dict(sorted(by_reason.items())),
+        "rows": int(sum(by_table.values())),
+        "rows_by_table": by_table,
+    }
 
 
 def without_contract(
@@ -370,4 +565,16 @@ def _metrics(summary: dict) -> dict:
             k: v for k, v in summary["contract_history"].items() if not k.endswith("_ids")
         },
         "warnings": [w["code"] for w in summary["warnings"]],
+        "rejected_account_cascade": {
+            k: summary["rejected_account_cascade"][k] for k in ("account_rows", "rows")
+        },
+        "open_ended_end_dates": sum(
+            n for cols in summary["open_ended_end_dates"].values() for n in cols.values()
+        ),
+        "local_time_adjustments": sum(
+            n
+            for cols in summary["local_time_adjustments"].values()
+            for kinds in cols.values()
+            for n in kinds.values()
+        ),
     }

@@ -25,11 +25,11 @@ from churnlab.ingest.checks import (
     row_hashes,
     schema_failures,
 )
-from churnlab.ingest.parse import type_frame
+from churnlab.ingest.parse import DEFAULT_WINDOW, DateWindow, type_frame
 from churnlab.ingest.read import RawPart
 from churnlab.ingest.schemas import STRING_DTYPE, TableSpec
 
-SOURCE_COLUMNS = ["_source_file", "_source_row", "_reason", "_raw_line"]
+SOURCE_COLUMNS = ["_source_file", "_source_row", "_reason", "_detail", "_raw_line"]
 
 
 @dataclass
@@ -39,6 +39,21 @@ class AccountContext:
     accounts: pd.DataFrame | None = None  # account_id, signup_date (accepted rows)
     # account_id -> first day of activity "after the contract end" (NaT = open contract)
     activity_limit: pd.Series | None = None
+    # Quarantined account rows whose id no accepted row has, one per id (the first):
+    # index account_id; columns _reason, _source_file, _source_row.
+    rejected: pd.DataFrame | None = None
+
+
+def rejected_accounts(accepted: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
+    """The quarantined account rows whose account_id (trimmed) no accepted row has; the
+    first row (by file and row) per id. Their other tables' rows get `account_rejected`."""
+    cols = ["_reason", "_source_file", "_source_row"]
+    if quarantine.empty or "account_id" not in quarantine:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="account_id"))
+    ids = quarantine["account_id"].astype("string").str.strip()
+    keep = ids.notna() & (ids != "") & ~ids.isin(accepted["account_id"])
+    out = quarantine.loc[keep, cols].assign(account_id=ids[keep])
+    return out.drop_duplicates("account_id").set_index("account_id")
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,7 @@ class RowRules:
     null_values: tuple[str, ...] = ()  # text cells meaning "no value" besides blanks
     # {vocabulary name: {label key (trimmed, lower-case): meaning}} for closed columns
     vocabularies: dict[str, dict[str, str]] = field(default_factory=dict)
+    window: DateWindow = DEFAULT_WINDOW  # plausible dates (ingest.earliest_date / latest_date)
 
 
 @dataclass
@@ -62,6 +78,11 @@ class TableState:
     # {reason: {column: Counter(raw value as written)}} ("" column = the row as a whole).
     problems: dict[str, dict[str, Counter]] = field(default_factory=dict)
     rows_by_reason_column: Counter = field(default_factory=Counter)  # (reason, column) -> rows
+    # Accepted rows read by a documented rule: (note, column) -> rows (parse.NOTES).
+    notes: Counter = field(default_factory=Counter)
+    # account_rejected rows by the reason their account row was quarantined for.
+    cascade: Counter = field(default_factory=Counter)
+    rows_read: dict[str, int] = field(default_factory=dict)  # file -> rows its reader returned
 
     def where(self, code: str) -> tuple[str, int, list[str]]:
         """For rows rejected with `code`: (the column most of them failed in, "" for the row as
@@ -83,6 +104,8 @@ _QUOTE_VALUES = {
     "negative_mrr",
     "out_of_range",
     "unknown_account",
+    "account_rejected",
+    "implausible_date",
 }
 
 
@@ -105,13 +128,15 @@ def _note_problems(
                 )
 
 
-def _quarantine_frame(part: RawPart, reasons: np.ndarray) -> pd.DataFrame:
-    """Rejected rows as the user wrote them (strings), with where they came from and why."""
+def _quarantine_frame(part: RawPart, reasons: np.ndarray, detail: pd.Series) -> pd.DataFrame:
+    """Rejected rows as the user wrote them (strings), with where they came from and why.
+    `detail` (per frame row, null where there is nothing to add) says more than the code."""
     rejected = np.flatnonzero(pd.notna(reasons))
     q = part.frame.iloc[rejected].astype(STRING_DTYPE).reset_index(drop=True)
     q["_source_file"] = str(part.path)
     q["_source_row"] = part.source_row[rejected]
     q["_reason"] = reasons[rejected].astype(str)
+    q["_detail"] = detail.iloc[rejected].astype(STRING_DTYPE).reset_index(drop=True)
     q["_raw_line"] = pd.Series(pd.NA, index=q.index, dtype=STRING_DTYPE)
     if len(part.malformed):
         bad = pd.DataFrame(
@@ -119,11 +144,36 @@ def _quarantine_frame(part: RawPart, reasons: np.ndarray) -> pd.DataFrame:
                 "_source_file": str(part.path),
                 "_source_row": part.malformed["_source_row"].to_numpy(),
                 "_reason": "malformed_row",
+                "_detail": pd.array([pd.NA] * len(part.malformed), dtype=STRING_DTYPE),
                 "_raw_line": part.malformed["_raw_line"].astype(STRING_DTYPE),
             }
         )
         q = pd.concat([q, bad], ignore_index=True)
     return q
+
+
+def _cascade_detail(
+    typed: pd.DataFrame, rows: np.ndarray, rejected: pd.DataFrame | None, state: TableState
+) -> pd.Series:
+    """`_detail` for account_rejected rows: the account row's reason and where it is, e.g.
+    "account row quarantined: unparseable_date (data/raw/accounts.csv row 3)"; counts the
+    rows per account-row reason in `state.cascade`."""
+    detail = pd.Series(pd.NA, index=typed.index, dtype=STRING_DTYPE)
+    if not rows.any() or rejected is None:
+        return detail
+    acc = rejected.reindex(typed.loc[rows, "account_id"])
+    state.cascade.update(acc["_reason"].value_counts().to_dict())
+    text = (
+        "account row quarantined: "
+        + acc["_reason"].astype(str)
+        + " ("
+        + acc["_source_file"].astype(str)
+        + " row "
+        + acc["_source_row"].astype(str)
+        + ")"
+    )
+    detail[rows] = text.to_numpy()
+    return detail
 
 
 def check_part(
@@ -137,8 +187,8 @@ def check_part(
     """Typed accepted rows and the quarantine of one file; updates `state` in place."""
     frame = part.frame.reset_index(drop=True)
     part.frame = frame
-    typed, unparseable = type_frame(
-        frame, spec, rules.source_timezone, rules.null_values, rules.vocabularies
+    typed, unparseable, notes = type_frame(
+        frame, spec, rules.source_timezone, rules.null_values, rules.vocabularies, rules.window
     )
     found: Found = {
         code: {c: m.to_numpy() for c, m in by_column.items()}
@@ -146,8 +196,16 @@ def check_part(
     }
     found.update(schema_failures(typed, spec))
     if spec.needs_account and ctx.accounts is not None:
+        rejected_ids = None if ctx.rejected is None else ctx.rejected.index
         found.update(
-            account_failures(typed, spec, ctx.accounts, ctx.activity_limit, rules.source_timezone)
+            account_failures(
+                typed,
+                spec,
+                ctx.accounts,
+                ctx.activity_limit,
+                rules.source_timezone,
+                rejected_ids,
+            )
         )
     n = len(typed)
     masks = reason_masks(found, n)
@@ -168,13 +226,17 @@ def check_part(
         state.rows_by_reason_column[("malformed_row", "")] += len(part.malformed)
 
     accepted = pd.isna(reasons)
+    for note, by_column in notes.items():
+        for column, mask in by_column.items():
+            state.notes[(note, column)] += int((mask.to_numpy() & accepted).sum())
+    detail = _cascade_detail(typed, reasons == "account_rejected", ctx.rejected, state)
     if more_files:  # later files are checked against the rows kept so far
         state.seen_hashes = merge_seen(state.seen_hashes, hashes[accepted])
         if spec.key:
             kept = pd.Index(typed.loc[accepted, spec.key])
             state.seen_keys = kept if state.seen_keys.empty else state.seen_keys.append(kept)
     ok = typed if accepted.all() else typed.loc[accepted]  # no copy of millions of clean rows
-    return ok, _quarantine_frame(part, reasons)
+    return ok, _quarantine_frame(part, reasons, detail)
 
 
 def sort_stable(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
