@@ -356,7 +356,7 @@ def write_project(
     goals=("done_for_me",),
     with_kpi_tables: bool = True,
 ) -> Path:
-    """Write every report input under `root` plus a params.yaml and the notebooks.
+    """Write every report input under `root` plus params.yaml, dvc.yaml and the notebooks.
 
     segments / goals: `reports.segments` / `reports.customer_goals` (None = every label in
     the data; a sequence restricts and orders)."""
@@ -369,6 +369,8 @@ def write_project(
         workers=2,
     )
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    # the project root marker (with params.yaml) that notebooks look for from notebooks/
+    shutil.copy("dvc.yaml", root / "dvc.yaml")
     shutil.copytree(
         "notebooks",
         root / "notebooks",

@@ -2,17 +2,37 @@
 calibrated bands. Hand-made inputs; the expected text is worked out in the comments."""
 
 import copy
+import re
 
 import pandas as pd
 import pytest
 import reports_fixture_project as fx
+from matplotlib.figure import Figure
 
-from churnlab.reports import frames, index, pages, plotting, takeaways
+from churnlab.reports import frames, index, pages, plotting, style, takeaways
 from churnlab.reports.loaders import ReportData
 
 
+def _verdicts(hyps, data, lang) -> str:
+    """The verdict table with its note, as the page shows it."""
+    return _html(pages.verdict_section(pages.verdict_table(hyps, data, lang), data, lang))
+
+
 def _html(blocks) -> str:
-    return "".join(b for b in blocks if isinstance(b, str))
+    """The page's text and tables (figures left out: see _figures), Styler markup reduced
+    to plain cells (`<td class="num">1</td>`) so assertions read like the page."""
+    html = "".join(
+        style.to_html(b) if isinstance(b, pd.DataFrame) else b
+        for b in blocks
+        if isinstance(b, str | pd.DataFrame)
+    )
+    html = re.sub(r'<td class="data [^"]*?\bnum"\s*>', '<td class="num">', html)
+    html = re.sub(r'<(t[dh]) class="(?:data|col_heading) [^"]*"\s*>', r"<\1>", html)
+    return re.sub(r">\s+<", "><", html)
+
+
+def _figures(blocks) -> int:
+    return sum(isinstance(b, Figure) for b in blocks)
 
 
 def _row(
@@ -134,7 +154,7 @@ def test_opportunity_verdict_words_colour_and_lower_takeaway():
                hazard_ratio=0.7, ci_low=0.55, ci_high=0.89, best_lag_weeks=4)  # fmt: skip
     hyps = frames.hypotheses_table({"hypotheses": [opp]})
     assert hyps.loc[0, "display_key"] == "leads_retention"
-    html = pages.verdict_table(hyps, ReportData(), "en")
+    html = _verdicts(hyps, ReportData(), "en")
     assert "verdict-leads_retention" in html and ">leads retention<" in html
     assert "leads churn" not in html
     # HR 0.7: churn risk is 30% lower, never "0.7× higher"
@@ -143,14 +163,14 @@ def test_opportunity_verdict_words_colour_and_lower_takeaway():
         "churn risk is 30% lower while the lamp is on (hazard ratio 0.70, 95% CI 0.55–0.89)" in line
     )
     assert "higher" not in line and "×" not in line
-    assert "継続に先行" in pages.verdict_table(hyps, ReportData(), "ja")
+    assert "継続に先行" in _verdicts(hyps, ReportData(), "ja")
     assert takeaways.verdict_counts_text(hyps, "en") == "1 leads retention"
     assert pages.verdict_warning(hyps) == [None]  # an opportunity warns of nothing
     # a stage label churnlab has no word for is shown as written
     labelled = frames.hypotheses_table(
         {"hypotheses": [dict(opp, verdict_label="expansion signal")]}
     )
-    assert ">expansion signal<" in pages.verdict_table(labelled, ReportData(), "en")
+    assert ">expansion signal<" in _verdicts(labelled, ReportData(), "en")
 
 
 def test_warning_column_only_beside_a_leading_verdict():
@@ -160,7 +180,7 @@ def test_warning_column_only_beside_a_leading_verdict():
     hyps = frames.hypotheses_table({"hypotheses": [late, lead]})
     # too late: "–" (no warning claimed); leads: the alert's median warning (6), not lamp_perf's
     assert pages.verdict_warning(hyps) == [None, 6.0]
-    html = pages.verdict_table(hyps, ReportData(), "en")
+    html = _verdicts(hyps, ReportData(), "en")
     assert ">4.0<" not in html and ">6.0<" in html
 
 
@@ -212,11 +232,11 @@ def test_hypothesis_section_shows_alerts_basis_and_tradeoff_curve():
     assert "The lamp as an alert" in html
     assert "Warning time of the verdict: first lighting in the 12 weeks before churn" in html
     assert "Alert trade-off" in html
-    n_png = sum(isinstance(b, bytes) for b in blocks)
+    n_png = _figures(blocks)
     old = ReportData(hypotheses={"hypotheses": [_hyp()]}, hypothesis_tables={
         "threshold_curves": curve.drop(columns=["share_lit", "lightings", "churners_warned_share"])
     })  # fmt: skip
-    assert sum(isinstance(b, bytes) for b in pages.hypothesis_sections(old, "en")) == n_png - 1
+    assert _figures(pages.hypothesis_sections(old, "en")) == n_png - 1
 
 
 def test_band_table_with_intervals_and_calibration_figure():
@@ -251,10 +271,10 @@ def test_band_table_with_intervals_and_calibration_figure():
     assert "(a = -1.09, b = 0.59)" in html and "logistic recalibration (Cox 1958)" in html
     assert "Not recalibrated: snapshot export." in html
     assert "slope 0.87 (0.79–0.96)" in html
-    assert sum(isinstance(b, bytes) for b in blocks) == 1
+    assert _figures(blocks) == 1
     # older files (no intervals): the plain table, no figure
     plain = pages.calibration_section(ReportData(health=fx.health_json()), "en")
-    assert sum(isinstance(b, bytes) for b in plain) == 0 and "Promise holds" not in _html(plain)
+    assert _figures(plain) == 0 and "Promise holds" not in _html(plain)
 
 
 def test_new_plots_render_deterministically():

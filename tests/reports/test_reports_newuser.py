@@ -6,7 +6,7 @@ import pandas as pd
 
 matplotlib.use("Agg")
 
-from churnlab.reports import frames, pages, plotting, takeaways  # noqa: E402
+from churnlab.reports import frames, pages, plotting, style, takeaways  # noqa: E402
 from churnlab.reports.loaders import ReportData  # noqa: E402
 
 ATTRIBUTE = {
@@ -23,6 +23,19 @@ ATTRIBUTE = {
 }  # fmt: skip
 
 
+def _html(blocks) -> str:
+    return "".join(
+        style.to_html(b) if isinstance(b, pd.DataFrame) else b
+        for b in blocks
+        if isinstance(b, str | pd.DataFrame)
+    )
+
+
+def _verdicts(hyps, data, lang) -> str:
+    """The verdict table with its note, as the page shows it."""
+    return _html(pages.verdict_section(pages.verdict_table(hyps, data, lang), data, lang))
+
+
 def _row(h):
     return frames.hypotheses_table({"hypotheses": [h]}).iloc[0]
 
@@ -32,7 +45,7 @@ def test_attribute_lamp_shows_its_rule_not_the_raw_id():
     text = pages.lamp_text(row, ReportData(), "en")
     assert text.startswith("Lamp: billing_period in [monthly] (not in the data: weekly).")
     assert "‹" not in text and "< –" not in text and "attribute:" not in text
-    table = pages.verdict_table(frames.hypotheses_table({"hypotheses": [ATTRIBUTE]}),
+    table = _verdicts(frames.hypotheses_table({"hypotheses": [ATTRIBUTE]}),
                                 ReportData(), "en")  # fmt: skip
     assert "billing_period in [monthly]" in table and "attribute:billing_period" not in table
     # without lamp_rule: built from attribute and values
@@ -54,7 +67,7 @@ def test_lamp_performance_and_alert_numbers_are_labelled_apart():
     alerts = " ".join(pages.alert_lines(row, "en"))
     assert "After an alert" in alerts and "alert lift 0.7×" in alerts
     assert "(alert warning time)" in alerts
-    html = pages.verdict_table(frames.hypotheses_table({"hypotheses": [ATTRIBUTE]}),
+    html = _verdicts(frames.hypotheses_table({"hypotheses": [ATTRIBUTE]}),
                                ReportData(), "en")  # fmt: skip
     assert "Alert warning, median (weeks)" in html and ">9.0<" in html
 
@@ -63,7 +76,7 @@ def test_snapshot_hides_cohort_table_and_warning_times():
     data = ReportData(tables={"snapshot": True}, kpis={"snapshot": True})
     hyps = frames.hypotheses_table({"hypotheses": [ATTRIBUTE]})
     assert pages.verdict_warning(hyps, snapshot=True) == [None]
-    html = pages.verdict_table(hyps, data, "en")
+    html = _verdicts(hyps, data, "en")
     assert ">9.0<" not in html and "warning times" in html and "cannot be read" in html
     assert pages.is_snapshot(data) and not pages.is_snapshot(ReportData())
 

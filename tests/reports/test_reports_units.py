@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import reports_fixture_project as fx
+from matplotlib.figure import Figure
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from churnlab.errors import ConfigError, UserError
-from churnlab.reports import catalog, frames, i18n, pages, plotting, render, takeaways
+from churnlab.reports import catalog, frames, i18n, pages, plotting, render, style, takeaways
 from churnlab.reports import markup as m
 from churnlab.reports.loaders import ReportData
 
@@ -247,7 +248,7 @@ def test_action_table_shows_contract_columns_in_order():
         ),
         dtype=str,
     )
-    html = pages.action_table(df, "en", "mrr_at_risk", "")
+    html = _html([pages.action_table(df, "en", "mrr_at_risk", "")])
     headers = [
         h
         for h in (
@@ -569,7 +570,20 @@ def fixture_data(tmp_path_factory):
 
 
 def _html(blocks) -> str:
-    return "".join(b for b in blocks if isinstance(b, str))
+    """The page's text and tables (figures left out: see _figures), Styler markup reduced
+    to plain cells (`<td class="num">1</td>`) so assertions read like the page."""
+    html = "".join(
+        style.to_html(b) if isinstance(b, pd.DataFrame) else b
+        for b in blocks
+        if isinstance(b, str | pd.DataFrame)
+    )
+    html = re.sub(r'<td class="data [^"]*?\bnum"\s*>', '<td class="num">', html)
+    html = re.sub(r'<(t[dh]) class="(?:data|col_heading) [^"]*"\s*>', r"<\1>", html)
+    return re.sub(r">\s+<", "><", html)
+
+
+def _figures(blocks) -> int:
+    return sum(isinstance(b, Figure) for b in blocks)
 
 
 def test_hypothesis_sections_show_every_hypothesis(fixture_data):
@@ -582,7 +596,7 @@ def test_hypothesis_sections_show_every_hypothesis(fixture_data):
     assert "precision 30.0%, recall 55.0%, lift 2.1" in html
     # 3 testable hypotheses x 3 plots; H4 (not testable) gets none
     # 3 testable hypotheses x (lead profile + landmark KM) + H1's threshold curve; H4 none
-    assert sum(isinstance(b, bytes) for b in blocks) == 7
+    assert _figures(blocks) == 7
     assert "No threshold curve is available" in html
 
 
@@ -680,14 +694,14 @@ def test_configured_threshold_gets_a_sentence_not_a_one_point_plot(fixture_data)
     # the suggested one says where it was chosen and where it was tested
     assert "chosen on 3 randomly drawn accounts" in html and "the other 3 accounts" in html
     assert "Rule: sharpest split (largest chi-square)" in html and "lift peaks" in html
-    n_plots = sum(isinstance(b, bytes) for b in pages.hypothesis_sections(fixture_data, "en"))
+    n_plots = _figures(pages.hypothesis_sections(fixture_data, "en"))
     data = copy.copy(fixture_data)
     data.hypotheses = copy.deepcopy(fixture_data.hypotheses)
     h1 = data.hypotheses["hypotheses"][0]
     h1["threshold_source"], h1["threshold_tuning"] = "configured", None
     blocks = pages.hypothesis_sections(data, "en")
     assert "The threshold (0.40) is set in hypotheses.yaml" in _html(blocks)
-    assert sum(isinstance(b, bytes) for b in blocks) == n_plots - 1  # no curve for H1
+    assert _figures(blocks) == n_plots - 1  # no curve for H1
 
 
 def test_action_list_page_shows_the_first_accounts_per_csm_and_points_to_the_csv(
@@ -852,14 +866,14 @@ def test_group_titles_are_escaped(fixture_data):
 def test_retention_by_billing_period_and_plan_when_the_kpis_have_them(fixture_data):
     import copy
 
-    n_images = sum(isinstance(b, bytes) for b in pages.executive_summary(fixture_data, "en"))
+    n_images = _figures(pages.executive_summary(fixture_data, "en"))
     data = copy.copy(fixture_data)
     km = fx.km_curves()
     plan = km[km["by"] == "billing_period"].assign(by="plan", group="Pro 年額")
     data.kpi_tables = dict(fixture_data.kpi_tables, km_curves=pd.concat([km, plan]))
-    assert sum(isinstance(b, bytes) for b in pages.executive_summary(data, "en")) == n_images + 1
+    assert _figures(pages.executive_summary(data, "en")) == n_images + 1
     data.kpi_tables = dict(fixture_data.kpi_tables, km_curves=km[km["by"] != "billing_period"])
-    assert sum(isinstance(b, bytes) for b in pages.executive_summary(data, "en")) == n_images - 1
+    assert _figures(pages.executive_summary(data, "en")) == n_images - 1
     assert i18n.label_text("ja", "billing_period", "annual") == "年払い"
     assert i18n.label_text("ja", "segment", "annual") == "annual"  # only known canonical words
     assert i18n.label_text("en", "plan", "Pro 年額") == "Pro 年額"

@@ -1,17 +1,28 @@
 """Reading the report inputs (CONTRACTS.md §2–§4) into one `ReportData` bundle.
 
-Reports read only these JSON / Parquet / CSV files, never other notebooks or HTML. Optional
-inputs that are absent load as empty frames / dicts so a report says "not available".
+Reports read only these JSON / Parquet / CSV files, never other notebooks or HTML. Two kinds
+of input, kept apart on purpose (see `REQUIRED` / `OPTIONAL`):
+
+- a REQUIRED input is written by a stage every run (kpis.json, hypotheses.json, ...). If it
+  is missing the stage has not run: `load` raises `MissingInputError` naming the file and
+  the stage (`dvc repro hypotheses`), so a page never says "none" about data it never read;
+- an OPTIONAL input is one a company may lack (quarantined rows, an older run's opportunity
+  list, the kpis stage's curve tables): absent, it loads as an empty frame / dict and the
+  page says "not available" for that section.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
 from churnlab.io import read_json
+from churnlab.project import project_root, require_input, resolve
 
 PANEL_COLUMNS = [
     "account_id",
@@ -49,6 +60,23 @@ class Paths:
             Path(reports_dir),
             Path(metrics_dir),
         )
+
+    @classmethod
+    def in_project(
+        cls,
+        models_dir,
+        processed_dir,
+        interim_dir,
+        reports_dir,
+        metrics_dir="metrics",
+        root: str | Path | None = None,
+    ) -> Paths:
+        """The same paths, relative ones resolved against the project root (found upward
+        from the working directory by `project.project_root` unless `root` is given), so a
+        notebook opened in `notebooks/` reads the same files as one run from the root."""
+        base = Path(root) if root is not None else project_root()
+        dirs = (models_dir, processed_dir, interim_dir, reports_dir, metrics_dir)
+        return cls(*(resolve(d, base) for d in dirs))
 
     @property
     def kpis(self) -> Path:
@@ -160,8 +188,116 @@ class ReportData:
     quarantine: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def load(paths: Paths, parts: set[str]) -> ReportData:
-    """Load the inputs named in `parts` (each report needs only some of them)."""
+# Which inputs each part needs, as (Paths attribute, stage that writes it). A report loads the
+# union of its parts (catalog.PARTS). Stage names are those of dvc.yaml.
+REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
+    "kpis": (("kpis", "kpis"),),
+    "hypotheses": (("hypotheses", "hypotheses"), ("panel_meta", "panel")),
+    "health": (("health", "health_score"), ("health_scores", "health_score")),
+    "actions": (("action_list", "health_score"),),
+    "panel": (("panel", "panel"), ("panel_meta", "panel")),
+    "quality": (("tables_json", "ingest"),),
+}
+# Inputs a company may lack; absent, the section says "not available".
+OPTIONAL: dict[str, tuple[str, ...]] = {
+    "always": ("panel_meta", "tables_json", "ingest_metrics"),  # as-of date and warnings
+    "kpis": ("kpi_tables",),  # older kpis runs: retention from the panel instead
+    "hypotheses": ("hypothesis_tables",),  # no curves for a snapshot company
+    "actions": ("opportunity_list",),  # runs before opportunities existed
+    "quality": ("quarantine_dir",),  # nothing quarantined
+}
+
+
+def required_inputs(paths: Paths, parts: set[str]) -> dict[Path, str]:
+    """{input file: stage that writes it} for every required input of `parts`."""
+    out: dict[Path, str] = {}
+    for part in sorted(parts):
+        for attr, stage in REQUIRED.get(part, ()):
+            out.setdefault(getattr(paths, attr), stage)
+    return out
+
+
+def check_required(paths: Paths, parts: set[str]) -> None:
+    """Raise `MissingInputError` ("<file>: missing - ... run `dvc repro <stage>`") for the
+    first missing required input of `parts`. data/interim/tables.json may be replaced by
+    metrics/ingest.json (an older ingest) for the data-quality report."""
+    for path, stage in required_inputs(paths, parts).items():
+        if path == paths.tables_json and paths.ingest_metrics.exists():
+            continue
+        require_input(path, stage)
+
+
+def _stamp(path: Path) -> tuple:
+    """What identifies the current content of a file or folder of files (mtime + size)."""
+    if path.is_dir():
+        return tuple(
+            (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(path.glob("*"))
+        )
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return ()
+    return (st.st_mtime_ns, st.st_size)
+
+
+_CACHE: OrderedDict[tuple, ReportData] = OrderedDict()
+CACHE_SIZE = 4  # reports of one project use a few part sets; the panel dominates memory
+
+
+def _copy(data: ReportData) -> ReportData:
+    """A copy a notebook may change freely without changing the cached inputs."""
+    out = {}
+    for f in fields(data):
+        value = getattr(data, f.name)
+        if isinstance(value, pd.DataFrame):
+            out[f.name] = value.copy()
+        elif isinstance(value, dict):
+            out[f.name] = {
+                k: v.copy() if isinstance(v, pd.DataFrame) else copy.deepcopy(v)
+                for k, v in value.items()
+            }
+        else:
+            out[f.name] = copy.deepcopy(value)
+    return ReportData(**out)
+
+
+def load(paths: Paths, parts: set[str], check: bool = True) -> ReportData:
+    """Load the inputs named in `parts` (each report needs only some of them).
+
+    Raises `MissingInputError` naming the file and its stage when a required input of
+    `parts` is missing (`check=False` skips that, for callers that checked already).
+    Repeated calls in one process with the same resolved paths, parts and unchanged files
+    (mtime and size) return a copy of the first result without reading again, so one kernel
+    can render many pages cheaply.
+    """
+    if check:
+        check_required(paths, parts)
+    files = {
+        attr
+        for part in ("always", *sorted(parts))
+        for attr in OPTIONAL.get(part, ()) + tuple(a for a, _ in REQUIRED.get(part, ()))
+    }
+    files |= {"opportunity_list"} if "actions" in parts else set()
+    resolved = tuple(
+        (attr, os.path.abspath(getattr(paths, attr)), _stamp(getattr(paths, attr)))
+        for attr in sorted(files)
+    )
+    key = (tuple(sorted(parts)), resolved)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _copy(_CACHE[key])
+    data = _read(paths, parts)
+    _CACHE[key] = data
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return _copy(data)
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def _read(paths: Paths, parts: set[str]) -> ReportData:
     # tables.json is small and every report states its as-of date and warnings: always read
     data = ReportData(
         panel_meta=json_or_empty(paths.panel_meta),

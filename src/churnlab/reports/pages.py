@@ -1,21 +1,32 @@
 """The sections of each report, as lists of blocks the notebooks display.
 
-A block is either an HTML string (already escaped, built with `markup`) or PNG bytes (a plot).
-Keeping the sections here means the notebooks are a few calls each and every section is
-unit-tested without a kernel.
+A block is one of
+- an HTML string (prose, headings, badges; already escaped, built with `markup`),
+- a report table: a DataFrame of values with headers in the report language and its look
+  attached (`style.with_spec`); `notebook.show` displays it through `style.style`,
+- a matplotlib `Figure` (shown by the notebook's inline backend as a PNG).
+The table and figure builders are public (`verdict_table`, `action_table`,
+`plotting.lead_profile`, ...), so a notebook cell can hold the DataFrame or the Figure, and an
+analyst can filter, sort or restyle it and show it again. Every section is unit-tested
+without a kernel (`to_html(blocks)` gives the page's markup).
 """
 
 from __future__ import annotations
 
+import base64
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from churnlab.reports import frames, plotting
 from churnlab.reports import markup as m
 from churnlab.reports.i18n import keys, label_text, t, verdict_key
 from churnlab.reports.loaders import ReportData, as_of, as_of_source
+from churnlab.reports.style import to_html as table_html
+from churnlab.reports.style import with_spec
 from churnlab.reports.takeaways import (
     executive_takeaways,
     headline_labels,
@@ -23,7 +34,24 @@ from churnlab.reports.takeaways import (
     verdict_counts_text,
 )
 
-Block = str | bytes
+Block = str | pd.DataFrame | Figure
+
+
+def to_html(blocks: list[Block]) -> str:
+    """The markup a list of blocks shows (tables styled, figures as inline PNG; each figure
+    is closed). For tests and previews; notebooks display blocks with `notebook.show`."""
+    out = []
+    for block in blocks:
+        if isinstance(block, pd.DataFrame):
+            out.append(table_html(block))
+        elif isinstance(block, Figure):
+            data = base64.b64encode(plotting.png_bytes(block)).decode("ascii")
+            out.append(f'<img src="data:image/png;base64,{data}">')
+        elif isinstance(block, bytes):
+            out.append(f'<img src="data:image/png;base64,{base64.b64encode(block).decode()}">')
+        else:
+            out.append(block)
+    return "".join(out)
 
 
 def as_of_sentence(data: ReportData, lang: str) -> str:
@@ -43,9 +71,15 @@ def footer(data: ReportData, lang: str) -> list[Block]:
 
 
 def _verdict_badge(verdict: object, lang: str, row: pd.Series | None = None) -> str:
-    """A coloured verdict pill; given the hypothesis row, its display key (an opportunity
-    that leads reads "leads retention", in its own colour) and the stage's verdict_label
-    (translated when churnlab has a word for it, else shown as written)."""
+    """A coloured verdict pill (see `verdict_word`)."""
+    key, text = verdict_word(verdict, lang, row)
+    return m.badge(f"verdict verdict-{key}", text)
+
+
+def verdict_word(verdict: object, lang: str, row: pd.Series | None = None) -> tuple[str, str]:
+    """(colour key, words) of a verdict; given the hypothesis row, its display key (an
+    opportunity that leads reads "leads retention", in its own colour) and the stage's
+    verdict_label (translated when churnlab has a word for it, else shown as written)."""
     key = verdict_key(verdict)
     if row is not None and _present(row.get("display_key")):
         key = str(row.get("display_key"))
@@ -57,7 +91,7 @@ def _verdict_badge(verdict: object, lang: str, row: pd.Series | None = None) -> 
         text = (
             t(lang, f"verdict.{known}") if known != "inconclusive" or norm == known else str(label)
         )
-    return m.badge(f"verdict verdict-{key}", text)
+    return key, text
 
 
 def _indicator_label(data: ReportData, indicator: object) -> str:
@@ -78,7 +112,7 @@ KM_DIMENSIONS = ("segment", "billing_period", "plan")  # retention curves on the
 
 def _retention(
     data: ReportData, lang: str, by: str, groups: list[str] | None, spells: pd.DataFrame
-) -> bytes | None:
+) -> Figure | None:
     """Retention curves by `by` from the kpis stage (months) or, without its km_curves table,
     KM on the panel (weeks; each spell of an account is a subject, as in the kpis stage).
 
@@ -87,7 +121,7 @@ def _retention(
     label = t(lang, f"dimension.{by}")
     if not curves.empty:
         curves = curves.assign(group=[label_text(lang, by, g) for g in curves["group"]])
-        return plotting.png_bytes(plotting.retention_curves(curves, lang, label, time_col="months"))
+        return plotting.retention_curves(curves, lang, label, time_col="months")
     has_kpi_curves = not frames.kpi_km(data.kpi_tables, "overall").empty
     col = by if by in spells and spells[by].notna().any() else None
     if by != "segment" and (has_kpi_curves or col is None):
@@ -97,7 +131,7 @@ def _retention(
     weekly = frames.retention_by_group(spells, col, t(lang, "plot.all_accounts"))
     if col is not None and not weekly.empty:
         weekly = weekly.assign(group=[label_text(lang, by, g) for g in weekly["group"]])
-    return plotting.png_bytes(plotting.retention_curves(weekly, lang, label))
+    return plotting.retention_curves(weekly, lang, label)
 
 
 def warnings_section(data: ReportData, lang: str) -> list[Block]:
@@ -131,11 +165,17 @@ def mrr_bridge_section(data: ReportData, lang: str, head: dict) -> list[Block]:
         return []
     return [
         m.heading(t(lang, "sec.mrr_bridge")),
-        plotting.png_bytes(plotting.mrr_bridge(bridge, lang)),
+        plotting.mrr_bridge(bridge, lang),
     ]
 
 
-def executive_summary(data: ReportData, lang: str) -> list[Block]:
+def heading(lang: str, key: str, level: int = 2, **values: object) -> str:
+    """A section heading in the report language (`i18n` key), for notebook cells."""
+    return m.heading(t(lang, key, **values), level)
+
+
+def headline_section(data: ReportData, lang: str) -> list[Block]:
+    """Headline KPI cards (kpis.json, red band from the health scores) and the takeaways."""
     monthly = frames.kpi_monthly(data.kpis)
     head = frames.kpi_headline(data.kpis, monthly)
     hyps = frames.hypotheses_table(data.hypotheses)
@@ -143,60 +183,72 @@ def executive_summary(data: ReportData, lang: str) -> list[Block]:
     bands = frames.latest_bands(data.scores, data.panel)  # active accounts only
     validation = data.health.get("validation") or {}
     red = bands.get("red") if len(bands) else None
-    blocks: list[Block] = warnings_section(data, lang)
-    blocks += [m.heading(t(lang, "sec.headline")), m.kpi_cards(headline_cards(head, red, lang))]
-    blocks.append(m.heading(t(lang, "sec.takeaways")))
-    blocks.append(
-        m.bullet_list(
-            executive_takeaways(
-                monthly,
-                hyps,
-                top,
-                bands,
-                validation,
-                lang,
-                head=head,
-                warning_codes={w["code"] for w in frames.data_warnings(data.tables)},
-            ),
-            "takeaways",
-        )
+    takeaways = executive_takeaways(
+        monthly,
+        hyps,
+        top,
+        bands,
+        validation,
+        lang,
+        head=head,
+        warning_codes={w["code"] for w in frames.data_warnings(data.tables)},
     )
-    blocks += [
-        m.heading(t(lang, "sec.churn_trend")),
-        plotting.png_bytes(plotting.churn_trend(monthly, lang)),
+    return [
+        m.heading(t(lang, "sec.headline")),
+        m.kpi_cards(headline_cards(head, red, lang)),
+        m.heading(t(lang, "sec.takeaways")),
+        m.bullet_list(takeaways, "takeaways"),
     ]
-    blocks += mrr_bridge_section(data, lang, head)
+
+
+def retention_section(data: ReportData, lang: str) -> list[Block]:
+    """Retention curves by segment, billing period and plan (where a source has them)."""
     spells = frames.spell_lifetimes(data.panel)
-    blocks.append(m.heading(t(lang, "sec.retention")))
+    blocks: list[Block] = [m.heading(t(lang, "sec.retention"))]
     for by in KM_DIMENSIONS:
-        image = _retention(data, lang, by, None, spells)
-        if image is not None:
-            blocks.append(image)
-    matrix = frames.cohort_matrix(data.kpi_tables)
+        figure = _retention(data, lang, by, None, spells)
+        if figure is not None:
+            blocks.append(figure)
+    return blocks
+
+
+def cohort_section(data: ReportData, lang: str) -> list[Block]:
+    """Signup-cohort retention heatmap (kpis stage); a note for a snapshot; else nothing."""
     if is_snapshot(data):  # churn dated the export day: every cohort cell would read 100%
-        blocks += [
+        return [
             m.heading(t(lang, "sec.cohorts")),
             m.paragraph(t(lang, "snapshot.no_cohort"), "note"),
         ]
-    elif not matrix.empty:
-        blocks += [
-            m.heading(t(lang, "sec.cohorts")),
-            plotting.png_bytes(plotting.cohort_heatmap(matrix, lang)),
-        ]
+    matrix = frames.cohort_matrix(data.kpi_tables)
+    if matrix.empty:
+        return []
+    return [m.heading(t(lang, "sec.cohorts")), plotting.cohort_heatmap(matrix, lang)]
+
+
+def with_indicator_labels(hyps: pd.DataFrame, data: ReportData) -> pd.DataFrame:
+    """`hyps` plus a `label` column: each indicator's label from panel_meta.json."""
+    if hyps.empty:
+        return hyps
+    return hyps.assign(label=[_indicator_label(data, i) for i in hyps["indicator"]])
+
+
+def executive_summary(data: ReportData, lang: str) -> list[Block]:
+    """The whole executive summary (the notebook shows the same sections cell by cell)."""
+    monthly = frames.kpi_monthly(data.kpis)
+    head = frames.kpi_headline(data.kpis, monthly)
+    top = frames.top_leading(frames.hypotheses_table(data.hypotheses), 3)
+    blocks: list[Block] = warnings_section(data, lang)
+    blocks += headline_section(data, lang)
+    blocks += [m.heading(t(lang, "sec.churn_trend")), plotting.churn_trend(monthly, lang)]
+    blocks += mrr_bridge_section(data, lang, head)
+    blocks += retention_section(data, lang)
+    blocks += cohort_section(data, lang)
     shares = frames.band_share_by_week(data.scores, data.panel)
-    blocks += [
-        m.heading(t(lang, "sec.health_trend")),
-        plotting.png_bytes(plotting.band_shares(shares, lang)),
-    ]
+    blocks += [m.heading(t(lang, "sec.health_trend")), plotting.band_shares(shares, lang)]
     blocks += validation_section(data, lang)
     blocks.append(m.heading(t(lang, "sec.top_hypotheses")))
-    top_plot = (
-        top.assign(label=[_indicator_label(data, i) for i in top["indicator"]])
-        if not top.empty
-        else top
-    )
-    blocks.append(plotting.png_bytes(plotting.top_hazard_ratios(top_plot, lang)))
-    blocks.append(verdict_table(top, data, lang))
+    blocks.append(plotting.top_hazard_ratios(with_indicator_labels(top, data), lang))
+    blocks += verdict_section(verdict_table(top, data, lang), data, lang)
     return blocks
 
 
@@ -209,34 +261,57 @@ def is_snapshot(data: ReportData) -> bool:
     return any(bool((d or {}).get("snapshot")) for d in (data.tables, data.kpis, data.health))
 
 
-def verdict_table(hyps: pd.DataFrame, data: ReportData, lang: str) -> str:
+def verdict_table(hyps: pd.DataFrame, data: ReportData, lang: str) -> pd.DataFrame:
+    """One row per hypothesis (in `hyps`' order), headers in the report language: statement,
+    indicator (or attribute rule), verdict (a pill), hazard ratio with its 95% CI (the CI
+    columns are hidden, kept to sort on), headline lag, q-value, warning time (weeks)."""
+    ci_low, ci_high = t(lang, "col.ci_low"), t(lang, "col.ci_high")
     if hyps.empty:
-        return m.table(hyps, empty_text=t(lang, "empty", what=t(lang, "empty.input")))
+        cols = ["col.hypothesis", "col.indicator", "col.verdict", "col.hr", "col.lag", "col.q"]
+        return with_spec(
+            pd.DataFrame(columns=[t(lang, k) for k in cols]),
+            empty_text=t(lang, "empty", what=t(lang, "empty.input")),
+        )
+    words = [verdict_word(r["verdict"], lang, r) for _, r in hyps.iterrows()]
+    verdict, hr = t(lang, "col.verdict"), t(lang, "col.hr")
     rows = pd.DataFrame(
         {
-            t(lang, "col.hypothesis"): hyps["statement"].fillna(hyps["id"]),
+            t(lang, "col.hypothesis"): hyps["statement"].fillna(hyps["id"]).to_list(),
             t(lang, "col.indicator"): [indicator_cell(r, data, lang) for _, r in hyps.iterrows()],
-            t(lang, "col.verdict"): [
-                _verdict_badge(r["verdict"], lang, r) for _, r in hyps.iterrows()
-            ],
-            t(lang, "col.hr"): [
-                m.fmt_hr(h, lo, hi)
-                for h, lo, hi in zip(
-                    hyps["hazard_ratio"], hyps["ci_low"], hyps["ci_high"], strict=True
-                )
-            ],
-            t(lang, "col.lag"): hyps["lag_weeks"].map(m.fmt_int),
-            t(lang, "col.q"): hyps["q_value"].map(m.fmt_p),
+            verdict: [text for _, text in words],
+            hr: pd.to_numeric(hyps["hazard_ratio"], errors="coerce").to_list(),
+            ci_low: pd.to_numeric(hyps["ci_low"], errors="coerce").to_list(),
+            ci_high: pd.to_numeric(hyps["ci_high"], errors="coerce").to_list(),
+            t(lang, "col.lag"): pd.to_numeric(hyps["lag_weeks"], errors="coerce").to_list(),
+            t(lang, "col.q"): pd.to_numeric(hyps["q_value"], errors="coerce").to_list(),
             t(lang, "col.warning"): [
-                m.fmt_num(w, 1) for w in verdict_warning(hyps, is_snapshot(data))
+                np.nan if w is None else float(w) for w in verdict_warning(hyps, is_snapshot(data))
             ],
-        }
+        },
+        index=hyps["id"].astype(str).to_list(),
     )
+    rows.index.name = "id"
     numeric = [t(lang, k) for k in ("col.hr", "col.lag", "col.q", "col.warning")]
-    note = "snapshot.no_warning" if is_snapshot(data) else "verdict_table.warning_note"
-    return m.table(rows, numeric=numeric, raw=[t(lang, "col.verdict")]) + m.paragraph(
-        t(lang, note), "note"
+    return with_spec(
+        rows,
+        formats={t(lang, "col.lag"): "int", t(lang, "col.q"): "p", t(lang, "col.warning"): "num1"},
+        numeric=numeric,
+        badges={verdict: ("verdict", {text: key for key, text in words})},
+        intervals={hr: (ci_low, ci_high)},
+        hidden=[ci_low, ci_high],
     )
+
+
+def verdict_note(data: ReportData, lang: str) -> str:
+    """The note under a verdict table (what the warning column means, or why it is empty)."""
+    note = "snapshot.no_warning" if is_snapshot(data) else "verdict_table.warning_note"
+    return m.paragraph(t(lang, note), "note")
+
+
+def verdict_section(table: pd.DataFrame, data: ReportData, lang: str) -> list[Block]:
+    """A verdict table (`verdict_table`, possibly filtered or sorted) and its note; a table
+    without rows shows only its "not available" line."""
+    return [table] if table.empty else [table, verdict_note(data, lang)]
 
 
 LEADING = ("leads_churn",)  # an opportunity's lamp warns of nothing: no warning time
@@ -260,14 +335,21 @@ def verdict_warning(hyps: pd.DataFrame, snapshot: bool = False) -> list[float | 
     return out
 
 
-def hypotheses_overview(data: ReportData, lang: str) -> list[Block]:
-    hyps = frames.sort_hypotheses(frames.hypotheses_table(data.hypotheses))
+def hypotheses_intro(hyps: pd.DataFrame, lang: str) -> list[Block]:
+    """How to read the page, and the verdict counts of `hyps` (frames.hypotheses_table)."""
     return [
         m.heading(t(lang, "sec.how_to_read")),
         m.paragraph(t(lang, "how_to_read.hypotheses")),
         m.heading(t(lang, "sec.verdict_table")),
         m.paragraph(verdict_counts_text(hyps, lang), "note"),
-        verdict_table(hyps, data, lang),
+    ]
+
+
+def hypotheses_overview(data: ReportData, lang: str) -> list[Block]:
+    hyps = frames.sort_hypotheses(frames.hypotheses_table(data.hypotheses))
+    return [
+        *hypotheses_intro(hyps, lang),
+        *verdict_section(verdict_table(hyps, data, lang), data, lang),
         m.heading(t(lang, "sec.per_hypothesis")),
     ]
 
@@ -399,7 +481,7 @@ def alert_section(row: pd.Series, curve: pd.DataFrame, name: str, lang: str) -> 
         blocks.append(m.heading(t(lang, "sec.alerts"), 4) + m.bullet_list(lines))
     if "share_lit" in curve and curve["share_lit"].notna().sum() >= 2:
         blocks.append(m.heading(t(lang, "sec.tradeoff"), 4))
-        blocks.append(plotting.png_bytes(plotting.alert_tradeoff(curve, name, lang)))
+        blocks.append(plotting.alert_tradeoff(curve, name, lang))
         blocks.append(m.paragraph(t(lang, "tradeoff.note"), "note"))
     return blocks
 
@@ -447,12 +529,27 @@ MIN_CURVE_POINTS = 3  # fewer candidate thresholds than this are not a curve
 
 
 def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
-    """One section per hypothesis: lead profile, landmark KM, threshold curve, lamp, action."""
+    """One section per hypothesis (in verdict order; see `hypothesis_section`)."""
     hyps = frames.sort_hypotheses(frames.hypotheses_table(data.hypotheses))
+    blocks: list[Block] = []
+    for hid in hyps["id"].astype(str) if not hyps.empty else []:
+        blocks += hypothesis_section(data, lang, hid)
+    return blocks
+
+
+def hypothesis_section(data: ReportData, lang: str, hypothesis_id: str) -> list[Block]:
+    """One hypothesis: verdict, lead profile, landmark KM, threshold curve, lamp, action.
+
+    Raises KeyError if hypotheses.json has no hypothesis `hypothesis_id`."""
+    hyps = frames.hypotheses_table(data.hypotheses)
+    match = hyps[hyps["id"].astype(str) == str(hypothesis_id)] if not hyps.empty else hyps
+    if match.empty:
+        known = ", ".join(hyps["id"].astype(str)) if not hyps.empty else "none"
+        raise KeyError(f"hypotheses.json: no hypothesis {hypothesis_id!r} (known: {known})")
     km_all = _table_for(data, ("km", "landmark"))
     thr_all = _table_for(data, ("threshold",))
     blocks: list[Block] = []
-    for _, row in hyps.iterrows():
+    for _, row in match.head(1).iterrows():
         hid = str(row["id"])
         name = _indicator_label(data, row["indicator"])
         blocks.append(
@@ -462,18 +559,10 @@ def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
         if row["verdict_key"] == "not_testable":
             continue
         blocks.append(m.heading(t(lang, "sec.lead_profile"), 4))
-        blocks.append(
-            plotting.png_bytes(
-                plotting.lead_profile(frames.lead_profile(data.hypotheses, hid), name, lang)
-            )
-        )
+        blocks.append(plotting.lead_profile(frames.lead_profile(data.hypotheses, hid), name, lang))
         blocks.append(m.heading(t(lang, "sec.landmark_km"), 4))
         blocks.append(
-            plotting.png_bytes(
-                plotting.km_by_lamp(
-                    frames.km_curve(frames.hypothesis_rows(km_all, hid)), name, lang
-                )
-            )
+            plotting.km_by_lamp(frames.km_curve(frames.hypothesis_rows(km_all, hid)), name, lang)
         )
         blocks.append(m.heading(t(lang, "sec.threshold"), 4))
         curve = frames.threshold_curve(frames.hypothesis_rows(thr_all, hid))
@@ -484,7 +573,7 @@ def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
         elif curve["threshold"].nunique() >= MIN_CURVE_POINTS:
             unit = _indicator_unit(data, row["indicator"])
             fig = plotting.threshold_curve(curve, chosen, unit, name, lang)
-            blocks.append(plotting.png_bytes(fig))
+            blocks.append(fig)
         else:
             blocks.append(m.paragraph(t(lang, "threshold.none"), "note"))
         if _present(row.get("tuning_accounts")):
@@ -513,50 +602,93 @@ def hypothesis_sections(data: ReportData, lang: str) -> list[Block]:
 # --- data quality --------------------------------------------------------------------------
 
 
-def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> list[Block]:
-    counts = frames.quarantine_counts(data.tables)
-    reasons = frames.quarantine_reasons(data.tables)
-    shown = pd.DataFrame(
-        {
-            t(lang, "col.table"): counts["table"],
-            t(lang, "col.read"): counts["read"].map(m.fmt_int),
-            t(lang, "col.accepted"): counts["accepted"].map(m.fmt_int),
-            t(lang, "col.quarantined"): counts["quarantined"].map(m.fmt_int),
-            t(lang, "col.share"): counts["share"].map(lambda s: m.fmt_pct(s, 2)),
-        }
+def quarantine_table(counts: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Rows read / accepted / quarantined and the quarantined share per table
+    (`frames.quarantine_counts`), headers in the report language."""
+    keys = {"table": "col.table", "read": "col.read", "accepted": "col.accepted",
+            "quarantined": "col.quarantined", "share": "col.share"}  # fmt: skip
+    shown = counts.reindex(columns=list(keys)).rename(
+        columns={k: t(lang, v) for k, v in keys.items()}
     )
     numeric = [t(lang, k) for k in ("col.read", "col.accepted", "col.quarantined", "col.share")]
-    empty = t(lang, "empty", what=t(lang, "empty.input"))
-    blocks: list[Block] = []  # the page header states the as-of date and its source
-    if data.tables.get("snapshot"):
-        blocks.append(m.paragraph(t(lang, "quality.snapshot"), "note"))
-    blocks += warnings_section(data, lang)
-    blocks += contract_history_section(data, lang)
-    blocks += [
-        m.heading(t(lang, "sec.per_table")),
-        m.table(shown, numeric=numeric, empty_text=empty),
-        plotting.png_bytes(plotting.quarantine_bars(counts, lang)),
-        m.heading(t(lang, "sec.reasons")),
-        m.table(
-            reasons.rename(
-                columns={
-                    "table": t(lang, "col.table"),
-                    "reason": t(lang, "col.reason"),
-                    "count": t(lang, "col.count"),
-                }
-            ),
-            numeric=[t(lang, "col.count")],
-            empty_text=t(lang, "empty", what=t(lang, "empty.no_rows")),
-        ),
-    ]
-    if not reasons.empty:
-        blocks.append(plotting.png_bytes(plotting.reason_bars(reasons, lang)))
-    coverage = data.tables.get("date_coverage") or {}
+    return with_spec(
+        shown.reset_index(drop=True),
+        formats={**dict.fromkeys(numeric[:3], "int"), numeric[3]: "pct2"},
+        numeric=numeric,
+        empty_text=t(lang, "empty", what=t(lang, "empty.input")),
+    )
+
+
+def reasons_table(reasons: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Quarantined rows per table and reason (`frames.quarantine_reasons`)."""
+    keys = {"table": "col.table", "reason": "col.reason", "count": "col.count"}
+    shown = reasons.reindex(columns=list(keys)).rename(
+        columns={k: t(lang, v) for k, v in keys.items()}
+    )
+    return with_spec(
+        shown.reset_index(drop=True),
+        formats={t(lang, "col.count"): "int"},
+        numeric=[t(lang, "col.count")],
+        empty_text=t(lang, "empty", what=t(lang, "empty.no_rows")),
+    )
+
+
+def coverage_table(tables: dict, lang: str) -> pd.DataFrame:
+    """First and last date of each table (tables.json "date_coverage")."""
+    coverage = tables.get("date_coverage") or {}
     cov = pd.DataFrame(
         [(k, (v or [None, None])[0], (v or [None, None])[-1]) for k, v in sorted(coverage.items())],
         columns=[t(lang, "col.table"), t(lang, "col.from"), t(lang, "col.to")],
     )
-    blocks += [m.heading(t(lang, "sec.coverage")), m.table(cov, empty_text=empty)]
+    return with_spec(cov, empty_text=t(lang, "empty", what=t(lang, "empty.input")))
+
+
+def quarantine_sample_tables(
+    quarantine: pd.DataFrame, per_reason: int = 3
+) -> list[tuple[str, pd.DataFrame]]:
+    """(table, a few quarantined rows per reason) per table; reason and source first, columns
+    that are empty in every sample left out."""
+    out = []
+    if quarantine.empty or "_table" not in quarantine:
+        return out
+    for table, rows in quarantine.groupby("_table", sort=True):
+        samples = frames.quarantine_samples(rows.drop(columns="_table"), per_reason)
+        first = [c for c in ("_reason", "_source_file", "_source_row") if c in samples]
+        rest = [c for c in samples.columns if c not in first and samples[c].notna().any()]
+        shown = samples[first + rest].replace({"nan": None, "None": None, "<NA>": None})
+        out.append((str(table), with_spec(shown.reset_index(drop=True))))
+    return out
+
+
+def data_quality_notes(data: ReportData, lang: str) -> list[Block]:
+    """A snapshot's note, ingest's warnings and what it made of the contract histories."""
+    blocks: list[Block] = []  # the page header states the as-of date and its source
+    if data.tables.get("snapshot"):
+        blocks.append(m.paragraph(t(lang, "quality.snapshot"), "note"))
+    blocks += warnings_section(data, lang)
+    return blocks + contract_history_section(data, lang)
+
+
+def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> list[Block]:
+    counts = frames.quarantine_counts(data.tables)
+    reasons = frames.quarantine_reasons(data.tables)
+    blocks: list[Block] = data_quality_notes(data, lang)
+    blocks += [
+        m.heading(t(lang, "sec.per_table")),
+        quarantine_table(counts, lang),
+        plotting.quarantine_bars(counts, lang),
+        m.heading(t(lang, "sec.reasons")),
+        reasons_table(reasons, lang),
+    ]
+    if not reasons.empty:
+        blocks.append(plotting.reason_bars(reasons, lang))
+    return blocks + data_quality_details(data, lang, samples_per_reason)
+
+
+def data_quality_details(data: ReportData, lang: str, samples_per_reason: int = 3) -> list[Block]:
+    """Date coverage per table, missing optional tables, accounts without events, and a few
+    quarantined rows per reason."""
+    blocks: list[Block] = [m.heading(t(lang, "sec.coverage")), coverage_table(data.tables, lang)]
     missing = data.tables.get("missing_optional") or []
     blocks.append(m.heading(t(lang, "sec.missing")))
     blocks.append(
@@ -571,17 +703,12 @@ def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> li
         blocks.append(
             m.paragraph(t(lang, "sec.accounts_without_events", n=m.fmt_int(n_without)), "note")
         )
-    if not data.quarantine.empty and "_table" in data.quarantine:
+    samples = quarantine_sample_tables(data.quarantine, samples_per_reason)
+    if samples:
         blocks.append(m.heading(t(lang, "sec.samples")))
         blocks.append(m.paragraph(t(lang, "sample.note", n=samples_per_reason), "note"))
-        for table, rows in data.quarantine.groupby("_table", sort=True):
-            samples = frames.quarantine_samples(rows.drop(columns="_table"), samples_per_reason)
-            first = [c for c in ("_reason", "_source_file", "_source_row") if c in samples]
-            rest = [c for c in samples.columns if c not in first and samples[c].notna().any()]
-            blocks.append(m.heading(str(table), 3))
-            blocks.append(
-                m.table(samples[first + rest].replace({"nan": None, "None": None, "<NA>": None}))
-            )
+        for table, rows in samples:
+            blocks += [m.heading(table, 3), rows]
     return blocks
 
 
@@ -597,13 +724,14 @@ def contract_history_section(data: ReportData, lang: str) -> list[Block]:
             t(lang, "col.what"): [
                 t(lang, f"history.{k}") if f"history.{k}" in known else k for k in counts["key"]
             ],
-            t(lang, "col.number"): counts["count"].map(m.fmt_int),
+            t(lang, "col.number"): pd.to_numeric(counts["count"], errors="coerce").to_list(),
         }
     )
+    number = t(lang, "col.number")
     blocks: list[Block] = [
         m.heading(t(lang, "sec.contract_history")),
         m.paragraph(t(lang, "history.intro"), "note"),
-        m.table(shown, numeric=[t(lang, "col.number")]),
+        with_spec(shown, formats={number: "int"}, numeric=[number]),
     ]
     hist = data.tables.get("contract_history") or {}
     ids = hist.get("accounts_without_contract_ids") or []
@@ -650,39 +778,50 @@ NUMERIC_ACTION_COLUMNS = {
 }  # fmt: skip
 
 
-def _band_badge(band: object, lang: str) -> str:
+def _band_word(band: object, lang: str) -> tuple[str, str]:
+    """(colour key, words) of a health band."""
     b = str(band).lower()
-    text = t(lang, f"band.{b}") if b in ("red", "amber", "green") else str(band)
-    return m.badge(f"band band-{b}", text)
+    return b, t(lang, f"band.{b}") if b in ("red", "amber", "green") else str(band)
 
 
-def action_table(df: pd.DataFrame, lang: str, money: str, empty_text: str) -> str:
-    """The chosen action-list columns with translated headers; bands as coloured pills."""
-    if df.empty:
-        return m.table(df, empty_text=empty_text)
+ACTION_FORMATS = {
+    "rank": "int", "rank_in_csm": "int", "health_score": "num2", "score": "num2",
+    "mrr_at_risk": "num0", "mrr": "num0", "weeks_on": "int",
+}  # fmt: skip
+
+
+def action_table(df: pd.DataFrame, lang: str, money: str, empty_text: str) -> pd.DataFrame:
+    """The chosen action-list columns (CONTRACTS.md §4) with translated headers, numbers as
+    numbers, lamp states in words, bands as coloured pills. `money` is the column shown for
+    money ("mrr_at_risk" for risk lists, "mrr" for opportunities)."""
     skip = {"mrr"} if money == "mrr_at_risk" and "mrr_at_risk" in df else {"mrr_at_risk"}
     keep, seen_headers = [], set()
     for col, key in ACTION_COLUMNS:
         if col in df and col not in skip and t(lang, key) not in seen_headers:
             keep.append((col, t(lang, key)))
             seen_headers.add(t(lang, key))
-    out = df[[c for c, _ in keep]].copy()
+    out = df[[c for c, _ in keep]].copy().reset_index(drop=True)
+    band_keys = {}
     if "band" in out:
-        out["band"] = [_band_badge(b, lang) for b in out["band"]]
+        words = [_band_word(b, lang) for b in out["band"]]
+        band_keys = {text: key for key, text in words}
+        out["band"] = [text for _, text in words]
     if "lamp_state" in out:
         out["lamp_state"] = [
             t(lang, f"state.{v}") if f"state.{v}" in keys(lang) else v for v in out["lamp_state"]
         ]
-    for col in ("mrr_at_risk", "mrr"):
+    for col in ACTION_FORMATS:
         if col in out:
-            out[col] = pd.to_numeric(out[col], errors="coerce").map(lambda v: m.fmt_num(v, 0))
-    for col in ("rank_in_csm", "rank"):
-        if col in out:
-            out[col] = pd.to_numeric(out[col], errors="coerce").map(m.fmt_int)
+            out[col] = pd.to_numeric(out[col], errors="coerce")
     out.columns = [h for _, h in keep]
-    numeric = [h for c, h in keep if c in NUMERIC_ACTION_COLUMNS]
-    raw = [t(lang, "col.band")] if "band" in df else []
-    return m.table(out, numeric=numeric, raw=raw)
+    header = dict(keep)
+    return with_spec(
+        out,
+        formats={header[c]: f for c, f in ACTION_FORMATS.items() if c in header},
+        numeric=[h for c, h in keep if c in NUMERIC_ACTION_COLUMNS],
+        badges={header["band"]: ("band", band_keys)} if "band" in header else None,
+        empty_text=empty_text,
+    )
 
 
 ACCOUNTS_PER_CSM = 25  # accounts shown per CSM on the action-list page (all are in the CSV)
@@ -695,16 +834,25 @@ def action_list(data: ReportData, lang: str) -> list[Block]:
     ranks counted within each CSM."""
     blocks: list[Block] = [
         m.heading(t(lang, "sec.band_mix")),
-        plotting.png_bytes(plotting.band_mix(frames.latest_bands(data.scores, data.panel), lang)),
+        plotting.band_mix(frames.latest_bands(data.scores, data.panel), lang),
     ]
-    if "listed" in data.actions:
-        blocks += worklist_section(data, lang)
-    else:
-        blocks += _actions_by_csm_old(data, lang)
+    blocks += work_list(data, lang)
     blocks.append(m.heading(t(lang, "sec.opportunities")))
-    empty = t(lang, "empty", what=t(lang, "empty.no_rows"))
-    blocks.append(action_table(data.opportunities, lang, "mrr", empty))
+    blocks.append(opportunity_table(data, lang))
     return blocks
+
+
+def work_list(data: ReportData, lang: str) -> list[Block]:
+    """The weekly work list per CSM (or, for an older action_list.csv, every lamp per CSM)."""
+    if "listed" in data.actions:
+        return worklist_section(data, lang)
+    return _actions_by_csm_old(data, lang)
+
+
+def opportunity_table(data: ReportData, lang: str) -> pd.DataFrame:
+    """reports/opportunity_list.csv as the page shows it."""
+    empty = t(lang, "empty", what=t(lang, "empty.no_rows"))
+    return action_table(data.opportunities, lang, "mrr", empty)
 
 
 def _unassigned(lang: str) -> str:
@@ -766,24 +914,25 @@ def worklist_section(data: ReportData, lang: str) -> list[Block]:
             blocks.append(action_table(shown, lang, "mrr_at_risk", ""))
     per_csm = s.get("per_csm") or []
     if per_csm:
-        rows = pd.DataFrame(per_csm)
-        shown = pd.DataFrame(
-            {
-                t(lang, "col.csm"): [
-                    _unassigned(lang) if c == "unassigned" else c for c in rows["csm_id"]
-                ],
-                t(lang, "col.accounts_lit"): rows["accounts_lit"].map(m.fmt_int),
-                t(lang, "col.newly_lit"): rows["accounts_newly_lit"].map(m.fmt_int),
-                t(lang, "col.listed"): rows["listed"].map(m.fmt_int),
-                t(lang, "col.over_capacity"): rows["over_capacity"].map(m.fmt_int),
-            }
-        )
-        numeric = [
-            t(lang, k)
-            for k in ("col.accounts_lit", "col.newly_lit", "col.listed", "col.over_capacity")
-        ]
-        blocks += [m.heading(t(lang, "sec.per_csm"), 3), m.table(shown, numeric=numeric)]
+        blocks += [m.heading(t(lang, "sec.per_csm"), 3), per_csm_table(per_csm, lang)]
     return blocks
+
+
+def per_csm_table(per_csm: list[dict], lang: str) -> pd.DataFrame:
+    """The weekly list's load per CSM (health_score.json worklist "per_csm")."""
+    rows = pd.DataFrame(per_csm)
+    cols = {"accounts_lit": "col.accounts_lit", "accounts_newly_lit": "col.newly_lit",
+            "listed": "col.listed", "over_capacity": "col.over_capacity"}  # fmt: skip
+    shown = pd.DataFrame(
+        {
+            t(lang, "col.csm"): [
+                _unassigned(lang) if c == "unassigned" else c for c in rows["csm_id"]
+            ]
+        }
+        | {t(lang, k): pd.to_numeric(rows[c], errors="coerce") for c, k in cols.items()}
+    )
+    numeric = [t(lang, k) for k in cols.values()]
+    return with_spec(shown, formats=dict.fromkeys(numeric, "int"), numeric=numeric)
 
 
 def _actions_by_csm_old(data: ReportData, lang: str) -> list[Block]:
@@ -843,62 +992,104 @@ def _n_accounts(df: pd.DataFrame) -> int:
 # --- segment / customer-goal report --------------------------------------------------------
 
 
-def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> list[Block]:
-    """The executive view restricted to accounts with `dimension == value` (the user's label)."""
+@dataclass
+class Group:
+    """The accounts of one segment / customer goal (`dimension == value`, the user's label)
+    and the frames a group page shows: panel rows, account and spell lifetimes (this group
+    and all accounts), health scores, monthly churn, band shares by week."""
+
+    dimension: str
+    value: str
+    ids: set[str]
+    panel: pd.DataFrame
+    lifetimes: pd.DataFrame
+    all_lifetimes: pd.DataFrame
+    spells: pd.DataFrame
+    all_spells: pd.DataFrame
+    scores: pd.DataFrame
+    monthly: pd.DataFrame
+    shares: pd.DataFrame
+
+
+def group_frames(data: ReportData, dimension: str, value: str) -> Group:
     panel = data.panel
     mine = panel[panel[dimension].astype(str) == value] if dimension in panel else panel.iloc[0:0]
     ids = set(mine["account_id"].astype(str)) if not mine.empty else set()
     all_life = frames.account_lifetimes(panel)
-    life = all_life[all_life["account_id"].astype(str).isin(ids)]
     all_spells = frames.spell_lifetimes(panel)
-    spells = all_spells[all_spells["account_id"].astype(str).isin(ids)]
     scores = (
         data.scores[data.scores["account_id"].astype(str).isin(ids)]
         if not data.scores.empty
         else data.scores
     )
-    bands = frames.latest_bands(scores, panel)  # active accounts only
+    return Group(
+        dimension=dimension,
+        value=value,
+        ids=ids,
+        panel=mine,
+        lifetimes=all_life[all_life["account_id"].astype(str).isin(ids)],
+        all_lifetimes=all_life,
+        spells=all_spells[all_spells["account_id"].astype(str).isin(ids)],
+        all_spells=all_spells,
+        scores=scores,
+        monthly=frames.observed_months(frames.monthly_churn(mine), data.kpis),
+        shares=frames.band_share_by_week(scores, panel),
+    )
+
+
+def group_headline(data: ReportData, group: Group, lang: str) -> list[Block]:
+    """What the page covers, the group's headline cards and its takeaways against all."""
+    life = group.lifetimes
+    bands = frames.latest_bands(group.scores, data.panel)  # active accounts only
     cards = [
         (t(lang, "kpi.n_accounts"), m.fmt_int(len(life))),
         (t(lang, "kpi.n_churned"), m.fmt_int(life["churned"].sum() if len(life) else 0)),
         (t(lang, "kpi.churn_rate"), m.fmt_pct(life["churned"].mean() if len(life) else None)),
         (t(lang, "kpi.red_accounts"), m.fmt_int(bands.get("red")) if len(bands) else "–"),
     ]
-    label_all = t(lang, "plot.all_accounts")
-    group_label = t(lang, f"dimension.{dimension}")
-    km = frames.kpi_km(data.kpi_tables, dimension, [value])
-    if not km.empty:  # the kpis stage's monthly KM: this group against all accounts
-        overall = frames.kpi_km(data.kpi_tables, "overall").assign(group=label_all)
-        both = pd.concat([km, overall], ignore_index=True)
-        retention = plotting.retention_curves(both, lang, group_label, "months")
-    else:  # no kpi table: weekly KM on the panel, each spell a subject
-        curves = pd.concat(
-            [
-                frames.retention_by_group(spells, None, value),
-                frames.retention_by_group(all_spells, None, label_all),
-            ],
-            ignore_index=True,
-        )
-        retention = plotting.retention_curves(curves, lang, group_label)
-    monthly = frames.observed_months(frames.monthly_churn(mine), data.kpis)
-    shares = frames.band_share_by_week(scores, panel)
-    blocks: list[Block] = [
-        m.paragraph(
-            t(lang, "segment.intro", dimension=t(lang, f"dimension.{dimension}"), value=value),
-            "note",
-        ),
+    dimension = t(lang, f"dimension.{group.dimension}")
+    return [
+        m.paragraph(t(lang, "segment.intro", dimension=dimension, value=group.value), "note"),
         m.heading(t(lang, "sec.headline")),
         m.kpi_cards(cards),
         m.heading(t(lang, "sec.takeaways")),
-        m.bullet_list(segment_takeaways(life, all_life, lang), "takeaways"),
-        m.heading(t(lang, "sec.churn_trend")),
-        plotting.png_bytes(plotting.churn_trend(monthly, lang)),
-        m.heading(t(lang, "sec.retention")),
-        plotting.png_bytes(retention),
-        m.heading(t(lang, "sec.health_trend")),
-        plotting.png_bytes(plotting.band_shares(shares, lang)),
+        m.bullet_list(segment_takeaways(life, group.all_lifetimes, lang), "takeaways"),
     ]
-    return blocks + top_actions(data, lang, ids)
+
+
+def group_retention(data: ReportData, group: Group, lang: str) -> Figure:
+    """The group's retention against all accounts: the kpis stage's monthly KM when it has
+    the group, else weekly KM on the panel (each spell a subject)."""
+    label_all = t(lang, "plot.all_accounts")
+    group_label = t(lang, f"dimension.{group.dimension}")
+    km = frames.kpi_km(data.kpi_tables, group.dimension, [group.value])
+    if not km.empty:
+        overall = frames.kpi_km(data.kpi_tables, "overall").assign(group=label_all)
+        both = pd.concat([km, overall], ignore_index=True)
+        return plotting.retention_curves(both, lang, group_label, "months")
+    curves = pd.concat(
+        [
+            frames.retention_by_group(group.spells, None, group.value),
+            frames.retention_by_group(group.all_spells, None, label_all),
+        ],
+        ignore_index=True,
+    )
+    return plotting.retention_curves(curves, lang, group_label)
+
+
+def cohort_report(data: ReportData, lang: str, dimension: str, value: str) -> list[Block]:
+    """The executive view restricted to accounts with `dimension == value` (the user's label)."""
+    group = group_frames(data, dimension, value)
+    blocks: list[Block] = group_headline(data, group, lang)
+    blocks += [
+        m.heading(t(lang, "sec.churn_trend")),
+        plotting.churn_trend(group.monthly, lang),
+        m.heading(t(lang, "sec.retention")),
+        group_retention(data, group, lang),
+        m.heading(t(lang, "sec.health_trend")),
+        plotting.band_shares(group.shares, lang),
+    ]
+    return blocks + top_actions(data, lang, group.ids)
 
 
 def _with_ci(block: object, digits: int = 3) -> str:
@@ -933,8 +1124,11 @@ def validation_section(data: ReportData, lang: str) -> list[Block]:
         if not notes:
             return []
         return [m.heading(t(lang, "sec.validation")), *[m.paragraph(n, "note") for n in notes]]
-    df = pd.DataFrame(
-        rows, columns=[t(lang, "col.metric"), t(lang, "col.model"), t(lang, "col.baseline")]
+    df = with_spec(
+        pd.DataFrame(
+            rows, columns=[t(lang, "col.metric"), t(lang, "col.model"), t(lang, "col.baseline")]
+        ),
+        numeric=[t(lang, "col.model"), t(lang, "col.baseline")],
     )
     blocks: list[Block] = [m.heading(t(lang, "sec.validation"))]
     blocks += [m.paragraph(n, "note") for n in notes]
@@ -947,7 +1141,7 @@ def validation_section(data: ReportData, lang: str) -> list[Block]:
             events=m.fmt_int(validation.get("n_events")),
         )
         blocks.append(m.paragraph(note, "note"))
-    blocks.append(m.table(df, numeric=[t(lang, "col.model"), t(lang, "col.baseline")]))
+    blocks.append(df)
     blocks += calibration_section(data, lang)
     return blocks
 
@@ -956,15 +1150,19 @@ def _interval(lo: object, hi: object) -> str:
     return f"{m.fmt_pct(lo)}–{m.fmt_pct(hi)}" if _present(lo) and _present(hi) else "–"
 
 
-def band_table(bands: pd.DataFrame, lang: str) -> str:
+def band_table(bands: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Predicted vs observed churn within the horizon per band, with the observed value's 95%
     account-bootstrap interval and whether the band's promise lies inside it (when the
     health stage wrote them)."""
+    words = [_band_word(b, lang) for b in bands["band"]]
+    band = t(lang, "col.band")
     cols = {
-        t(lang, "col.band"): [_band_badge(b, lang) for b in bands["band"]],
-        t(lang, "col.n_accounts"): bands.get("accounts", pd.Series(dtype=float)).map(m.fmt_int),
-        t(lang, "col.predicted"): bands["mean_predicted"].map(m.fmt_pct),
-        t(lang, "col.observed"): bands["observed"].map(m.fmt_pct),
+        band: [text for _, text in words],
+        t(lang, "col.n_accounts"): pd.to_numeric(
+            bands.get("accounts", pd.Series(np.nan, index=bands.index)), errors="coerce"
+        ).to_list(),
+        t(lang, "col.predicted"): pd.to_numeric(bands["mean_predicted"], errors="coerce").to_list(),
+        t(lang, "col.observed"): pd.to_numeric(bands["observed"], errors="coerce").to_list(),
     }
     if {"ci_low", "ci_high"} <= set(bands.columns):
         cols[t(lang, "col.ci_observed")] = [
@@ -978,7 +1176,12 @@ def band_table(bands: pd.DataFrame, lang: str) -> str:
             for _, r in bands.iterrows()
         ]
     numeric = [t(lang, k) for k in ("col.n_accounts", "col.predicted", "col.observed")]
-    return m.table(pd.DataFrame(cols), numeric=numeric, raw=[t(lang, "col.band")])
+    return with_spec(
+        pd.DataFrame(cols),
+        formats={numeric[0]: "int", numeric[1]: "pct", numeric[2]: "pct"},
+        numeric=numeric,
+        badges={band: ("band", {text: key for key, text in words})},
+    )
 
 
 def _recal_text(block: dict, lang: str, key: str, **extra: object) -> str:
@@ -1054,5 +1257,5 @@ def calibration_section(data: ReportData, lang: str) -> list[Block]:
         )  # fmt: skip
     blocks.append(m.bullet_list([n for n in notes if n]))
     if "ci_low" in bands:
-        blocks.append(plotting.png_bytes(plotting.calibration_figure(bands, metrics, lang)))
+        blocks.append(plotting.calibration_figure(bands, metrics, lang))
     return blocks

@@ -1,8 +1,10 @@
 """One plotting style for every report, and the report plots themselves.
 
 Okabe–Ito colours (safe for the common colour-vision deficiencies), titles, axis labels with
-units and legends on every plot. Figures are turned into PNG bytes here with a fixed dpi and
-no metadata, so the same data gives byte-identical images (no dates, no version strings).
+units and legends on every plot. Each plot function returns a matplotlib Figure (a notebook
+shows it inline; an analyst can restyle it); `png_bytes` and the notebooks' inline backend
+(`notebook.PRINT_FIGURE_KWARGS`) write PNG with a fixed dpi and no metadata, so the same data
+gives byte-identical images (no dates, no version strings).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import io
 import logging
 import math
+import sys
 
 import matplotlib
 
-matplotlib.use("Agg")  # reports are rendered headless; the inline backend is not needed
+if "ipykernel" not in sys.modules:  # scripts and tests: headless; a kernel keeps its inline backend
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib_fontja  # noqa: E402,F401  (registers IPAexGothic, bundled from PyPI)
@@ -70,6 +74,9 @@ def apply_style(lang: str) -> None:
             "axes.titleweight": "bold",
             "legend.frameon": False,
             "figure.figsize": (8, 4),
+            # the inline backend makes figures transparent; reports are drawn on white
+            "figure.facecolor": "white",
+            "figure.edgecolor": "white",
             "figure.dpi": DPI,
             "savefig.dpi": DPI,
             "svg.hashsalt": "churnlab",  # stable ids should anyone save SVG
