@@ -9,8 +9,10 @@ cell ids, execution counts) and export with our own nbconvert template, which ha
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,9 @@ def execute(
     failed_copy: Path,
     start_timeout: int = DEFAULT_START_TIMEOUT,
 ) -> nbformat.NotebookNode:
-    """Run `notebook` with papermill and return the executed notebook (not written anywhere).
+    """Run `notebook` with papermill in a kernel of its own (papermill starts and stops it) and
+    return the executed notebook (not written anywhere). The reference a shared `Kernel` is
+    held to (same HTML) and the "one kernel per page" baseline of benchmarks/bench_reports.py.
 
     Parameters go through papermill's Python API as typed values, so a string id such as
     "01" stays a string (the CLI's `-p` would turn it into the integer 1). On failure the
@@ -192,16 +196,19 @@ def render_notebook(
     html_path: Path,
     failed_dir: Path,
     start_timeout: int = DEFAULT_START_TIMEOUT,
+    kernel: Kernel | None = None,
 ) -> str:
-    """Execute one report notebook and write its HTML; returns the notebook's stderr text."""
-    executed = execute(
-        notebook,
-        parameters,
-        kernel_name,
-        cwd,
-        failed_dir / f"{html_path.stem}.ipynb",
-        start_timeout=start_timeout,
-    )
+    """Execute one report notebook and write its HTML; returns the notebook's stderr text.
+
+    kernel: a running `Kernel` to execute on (many pages, one kernel start); None starts a
+    kernel for this page alone (in `cwd`) and shuts it down afterwards.
+    """
+    failed_copy = failed_dir / f"{html_path.stem}.ipynb"
+    if kernel is None:
+        with Kernel(kernel_name, cwd, start_timeout) as own:
+            executed = own.execute(notebook, parameters, failed_copy)
+    else:
+        executed = kernel.execute(notebook, parameters, failed_copy)
     clean = normalize(executed, title)
     errors = error_outputs(clean)
     if errors:
@@ -210,3 +217,233 @@ def render_notebook(
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(html, encoding="utf-8")
     return stderr_text(clean)
+
+
+# --- many pages in one kernel -----------------------------------------------------------------
+
+SHARED_ENGINE = "churnlab-shared-kernel"
+# Run silently in a new kernel before its first page: import what every report notebook imports
+# (a page's own import cell is then a no-op) and hold the matplotlib style and the warning
+# filters as they are right after those imports, so each page can start from exactly there.
+_KERNEL_PREPARE = """
+def _churnlab_prepare():
+    import contextlib, importlib, os, sys, types, warnings
+    for name in {preload!r}:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    state = types.ModuleType("_churnlab_render_state")
+    state.cwd = os.getcwd()
+    state.environ = dict(os.environ)
+    state.held = contextlib.ExitStack()
+    state.held.enter_context(warnings.catch_warnings())
+    if "matplotlib" in sys.modules:
+        state.held.enter_context(sys.modules["matplotlib"].rc_context())
+    sys.modules[state.__name__] = state
+_churnlab_prepare()
+del _churnlab_prepare
+"""
+# Run silently between two pages: what the previous page left behind goes, as if the next page
+# ran in a new kernel (imported modules, and the inputs `loaders.load` memoised, stay).
+_KERNEL_RESET = """
+def _churnlab_reset():
+    import contextlib, os, sys, warnings
+    state = sys.modules["_churnlab_render_state"]
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+    state.held.close()  # warning filters (and their once-registries) and rcParams as prepared
+    state.held = contextlib.ExitStack()
+    state.held.enter_context(warnings.catch_warnings())
+    if "matplotlib" in sys.modules:
+        state.held.enter_context(sys.modules["matplotlib"].rc_context())
+    if os.getcwd() != state.cwd:
+        os.chdir(state.cwd)
+    if dict(os.environ) != state.environ:
+        os.environ.clear()
+        os.environ.update(state.environ)
+    get_ipython().reset(new_session=True)  # user namespace, Out/_ caches, execution count 1
+_churnlab_reset()
+"""
+# Imported before the first page (see _KERNEL_PREPARE); a missing one is simply skipped.
+PRELOAD = ("churnlab.reports.notebook", "churnlab.reports.pages", "churnlab.reports.catalog")
+_ENGINE_LOCK = threading.Lock()
+
+
+def _shared_kernel_engine() -> str:
+    """Register (once) the papermill engine that executes on an already running `Kernel`.
+
+    It is papermill's own nbclient engine (same parameter injection, cell bookkeeping and
+    error handling), except that the notebook client is handed our kernel manager and our
+    client: nbclient then neither starts nor shuts down a kernel.
+    """
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class SharedKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man,
+            kernel_name,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+            start_timeout=60,
+            execution_timeout=None,
+            churnlab_kernel=None,
+            **kwargs,
+        ):
+            client = PapermillNotebookClient(
+                nb_man,
+                km=churnlab_kernel.km,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=logging.getLogger("papermill"),
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+            )
+            client.kc = churnlab_kernel.kc  # nbclient keeps a client it did not create
+            return client.execute()
+
+    from papermill.exceptions import PapermillException
+
+    with _ENGINE_LOCK:
+        try:
+            papermill_engines.get_engine(SHARED_ENGINE)
+        except PapermillException:
+            papermill_engines.register(SHARED_ENGINE, SharedKernelEngine)
+    return SHARED_ENGINE
+
+
+class Kernel:
+    """One Jupyter kernel that executes report notebooks one after another.
+
+    Starting a kernel and importing pandas/matplotlib/churnlab costs seconds of CPU; a page
+    itself costs far less. A `Kernel` is started once (IPC sockets in a private directory,
+    in-memory IPython history, working directory `cwd`: as papermill starts one), runs
+    `PRELOAD` and then any number of pages; before every page but the first it clears what the
+    previous page left (user namespace, open figures, rcParams, warning filters, working
+    directory, environment), so each page's HTML is byte-identical to rendering it in a kernel
+    of its own (tests/reports/test_reports_render_batch.py checks that).
+
+    Shutdown is ordered so that nothing is left to print a traceback after a good render: the
+    client's channels close first, then the kernel is asked to shut down over the control
+    channel (no SIGINT first, unlike `KernelManager.shutdown_kernel`, whose interrupt lands in
+    the kernel's last handler and logs "KeyboardInterrupt caught in kernel"), is waited for,
+    and only then are the manager's sockets and zmq context destroyed and the client's
+    context (rather than at garbage collection, possibly at interpreter exit). Use as a
+    context manager.
+    """
+
+    def __init__(self, kernel_name: str, cwd: Path, start_timeout: int = DEFAULT_START_TIMEOUT):
+        self.kernel_name = kernel_name
+        self.cwd = Path(cwd)
+        self.start_timeout = start_timeout
+        self.km = None
+        self.kc = None
+        self.pages = 0
+        self._sockets: tempfile.TemporaryDirectory | None = None
+
+    def __enter__(self) -> Kernel:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+        from traitlets.config import Config
+
+        # IPC sockets, not TCP ports: two workers starting kernels at the same moment could be
+        # handed the same "free" port ("ZMQError: Address already in use").
+        self._sockets = tempfile.TemporaryDirectory(prefix="churnlab-kernel-")
+        ipc = Config({"KernelManager": {"transport": "ipc", "ip": f"{self._sockets.name}/k"}})
+        self.km = AsyncKernelManager(kernel_name=self.kernel_name, config=ipc)
+        try:
+            run_sync(self.km.start_kernel)(
+                extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=str(self.cwd)
+            )
+            self.kc = self.km.client()
+            self.kc.start_channels()
+            run_sync(self.kc.wait_for_ready)(timeout=self.start_timeout)
+            self.kc.allow_stdin = False
+            self._run_silently(_KERNEL_PREPARE.format(preload=PRELOAD), "prepare")
+        except BaseException:
+            self.close()
+            raise
+
+    def _run_silently(self, code: str, what: str) -> None:
+        from jupyter_core.utils import run_sync
+
+        reply = run_sync(self.kc.execute_interactive)(
+            code,
+            silent=True,
+            store_history=False,
+            timeout=self.start_timeout,
+            output_hook=lambda msg: None,
+        )
+        content = reply["content"]
+        if content.get("status") != "ok":
+            raise RenderError(
+                f"kernel '{self.kernel_name}': {what} step failed: "
+                f"{content.get('ename')}: {content.get('evalue')}"
+            )
+
+    def execute(
+        self, notebook: Path, parameters: dict[str, Any], failed_copy: Path
+    ) -> nbformat.NotebookNode:
+        """Run `notebook` with papermill on this kernel; see `execute` for the contract."""
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        if self.kc is None:
+            raise RuntimeError("Kernel.execute before start()")
+        if self.pages:
+            self._run_silently(_KERNEL_RESET, "reset between pages")
+        self.pages += 1
+        failed_copy.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            nb = papermill.execute_notebook(
+                str(notebook),
+                str(failed_copy),
+                parameters=parameters,
+                engine_name=_shared_kernel_engine(),
+                kernel_name=self.kernel_name,
+                language="python",
+                progress_bar=False,
+                request_save_on_cell_execute=False,  # written once, at the end
+                start_timeout=self.start_timeout,
+                churnlab_kernel=self,
+            )
+        except PapermillExecutionError as exc:
+            raise RenderError(
+                f"{notebook}: cell {exc.exec_count} raised {exc.ename}: {exc.evalue} "
+                f"(executed notebook saved to {failed_copy})"
+            ) from exc
+        failed_copy.unlink(missing_ok=True)
+        return nb
+
+    def close(self) -> None:
+        """Shut the kernel down in an order that leaves no socket to a late callback."""
+        from jupyter_core.utils import run_sync
+
+        kc, km, self.kc, self.km = self.kc, self.km, None, None
+        try:
+            if kc is not None:
+                kc.stop_channels()
+            if km is not None and km.has_kernel:
+                run_sync(km.request_shutdown)()
+                run_sync(km.finish_shutdown)()  # waits, then kills a kernel that hangs
+            if km is not None:
+                run_sync(km.cleanup_resources)()  # connection file, control socket, context
+            if kc is not None and not kc.context.closed:  # the client's own context
+                kc.context.destroy(linger=0)
+        finally:
+            if self._sockets is not None:
+                self._sockets.cleanup()
+                self._sockets = None
