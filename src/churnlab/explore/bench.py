@@ -142,7 +142,8 @@ class Exploration:
         landmark_km: KM curves per landmark week x lamp state; landmark_tests: log-rank per
             landmark.
         family: one row per hypothesis of the family with the new one added: Simes p,
-            family q, selected, verdict now (stage) and with the new one, changed.
+            family q, selected, verdict_stage (models/hypotheses.json now), verdict (with
+            the new one added), changed, is_new.
         notes: what to keep in mind when reading the numbers (bench-only lags, a family
             judged alone, ...).
         cpu_seconds: CPU time of the analysis (process time).
@@ -271,8 +272,8 @@ def _in_family(
             "problem": "not computed by the bench at this lag (the family moved the headline "
             "lag); the stage computes it",
         }
-    table.insert(2, "verdict_now", table["id"].map(before))
-    table["changed"] = table["verdict_now"].notna() & (table["verdict_now"] != table["verdict"])
+    table.insert(2, "verdict_stage", table["id"].map(before))
+    table["changed"] = table["verdict_stage"].notna() & (table["verdict_stage"] != table["verdict"])
     table["is_new"] = table["id"] == hyp.id
     return rec, full, table
 
