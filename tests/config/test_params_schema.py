@@ -349,3 +349,20 @@ def test_schema_names_match_the_code_that_defines_them():
     assert set(typing.get_args(objective)) == set(OBJECTIVES)
     assert typing.get_args(schema.Panel.model_fields["engine"].annotation) == ENGINES
     assert typing.get_args(schema.Reports.model_fields["language"].annotation) == LANGUAGES
+
+
+def test_keys_added_this_session_ingest_window_and_panel_engine_settings():
+    assert only_error(ingest={"earliest_date": "2100-01-01"}) == (
+        "params.yaml: ingest: earliest_date 2100-01-01 must be before latest_date 2090-01-01"
+    )
+    assert problems(ingest={"earliest_date": None, "latest_date": "2200-01-01"}).errors == []
+    assert only_error(panel={"indicators": "some"}).endswith(
+        'expected "all" or a list of indicator ids, e.g. [active_days, mau]'
+    )
+    assert problems(panel={"indicators": ["active_days"], "spark_master": None}).errors == []
+    # interpolated into DuckDB's SET statement: only a size
+    assert "expected a memory size" in only_error(panel={"duckdb_memory_limit": "4GB'; x"})
+    assert only_error(panel={"spark_conf": {"spark.x": [1]}}) == (
+        "params.yaml: panel.spark_conf.spark.x = [1]: expected one value (text, a number or "
+        "true/false)"
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import re
 import zoneinfo
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -137,7 +138,35 @@ def _report_labels(value: Any) -> Any:
     return value
 
 
+def _indicator_ids(value: Any) -> Any:
+    """`panel.indicators`: "all" (or null) or a list of ids; the panel checks the ids."""
+    if value is None or value == "all":
+        return value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError('expected "all" or a list of indicator ids, e.g. [active_days, mau]')
+    return value
+
+
+def _memory_size(value: str) -> str:
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[KMGT]?i?B\s*", value, flags=re.IGNORECASE):
+        raise ValueError("expected a memory size, e.g. 4GB or 512MB")
+    return value
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if value is None or isinstance(value, dt.datetime | dt.date):
+        return value.date() if isinstance(value, dt.datetime) else value
+    return dt.date.fromisoformat(str(value).strip())
+
+
+def _scalar(value: Any) -> Any:
+    if not isinstance(value, str | int | float | bool):
+        raise ValueError("expected one value (text, a number or true/false)")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_non_blank)]
+Scalar = Annotated[Any, AfterValidator(_scalar)]
 Whole0 = Annotated[int, Field(ge=0)]
 Whole1 = Annotated[int, Field(ge=1)]
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -276,8 +305,7 @@ class Simulate(Section):
 
     @model_validator(mode="after")
     def _long_enough(self) -> Simulate:
-        start = dt.date.fromisoformat(str(self.start_date)[:10])
-        end = dt.date.fromisoformat(str(self.end_date)[:10])
+        start, end = _as_date(self.start_date), _as_date(self.end_date)
         if (end - start).days < 120:
             raise ValueError(f"end_date {end} must be at least 120 days after start_date {start}")
         return self
@@ -303,6 +331,17 @@ class Ingest(Section):
     )
     reactivation_gap_days: Annotated[int, Field(ge=7)] = 30
     renewal_grace_days: Whole0 = 35
+    # plausible dates: a date outside [earliest_date, latest_date) is quarantined (null = default)
+    earliest_date: Annotated[Any, _date_check(True, "1990-01-01")] = None
+    latest_date: Annotated[Any, _date_check(True, "2090-01-01")] = None
+
+    @model_validator(mode="after")
+    def _window(self) -> Ingest:
+        earliest = _as_date(self.earliest_date) or dt.date(1990, 1, 1)
+        latest = _as_date(self.latest_date) or dt.date(2090, 1, 1)
+        if earliest >= latest:
+            raise ValueError(f"earliest_date {earliest} must be before latest_date {latest}")
+        return self
 
 
 # --- panel --------------------------------------------------------------------------------
@@ -314,8 +353,15 @@ class Panel(Section):
     csm_change_weeks: Whole1 = 8
     nps_answer_days: Whole0 = 14
     indicators_file: Text | None = None
+    indicators: Annotated[Any, AfterValidator(_indicator_ids)] = "all"
     engine: Literal["duckdb", "spark"] = "duckdb"
-    spark_master: Text = "local[2]"
+    duckdb_memory_limit: Annotated[Text, AfterValidator(_memory_size)] = "4GB"
+    # Spark: null master / driver memory = left to spark-submit
+    spark_master: Text | None = "local[2]"
+    spark_driver_memory: Text | None = "1g"
+    spark_conf: dict[Text, Scalar] | None = Field(
+        None, description="a mapping {spark setting: value}, e.g. {spark.sql.shuffle.partitions: 8}"
+    )
 
 
 # --- hypotheses ---------------------------------------------------------------------------
@@ -392,6 +438,7 @@ class HealthScore(Section):
 class Reports(Section):
     language: Literal["en", "ja"] = "en"
     kernel: Text = "churnlab"
+    notebooks_dir: Text = "notebooks"
     segments: Annotated[Any, AfterValidator(_report_labels)] = None
     customer_goals: Annotated[Any, AfterValidator(_report_labels)] = None
     workers: Whole1 = 2
