@@ -198,8 +198,8 @@ def _localize(local: pd.Series, tz: str) -> tuple[pd.Series, pd.Series, pd.Serie
     """Naive wall times in `tz` -> (UTC instants, rows shifted forward, rows ambiguous).
 
     A wall time skipped at a spring-forward DST change (02:30 on a night the clocks jump
-    from 02:00 to 03:00) does not exist: it moves forward by the gap's length (to 03:30, as
-    the clock on the wall would have read; pandas `nonexistent="shift_forward"`). One that
+    from 02:00 to 03:00) does not exist: it moves forward to the first instant after the gap
+    (03:00 local; pandas `nonexistent="shift_forward"`). One that
     occurs twice at a fall-back is read as the first (summer-time) one. Both are
     deterministic and counted. Zones without DST skip the second look.
     """

@@ -206,6 +206,11 @@ def _csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
             f"params.yaml: ingest.encoding '{encoding}' is not a known encoding"
         ) from None
     except READ_ERRORS as exc:
+        if path.name.lower().endswith(".gz"):
+            raise UserError(
+                f"{path}: cannot read as gzip ({exc}); expected a gzip-compressed CSV file "
+                "(or drop the .gz suffix if it is plain text)"
+            ) from None
         raise UserError(f"{path}: cannot read as CSV ({exc}); expected a CSV file") from None
     header, delimiter = _split_header(line.lstrip("\ufeff").rstrip("\r\n"))  # Excel's BOM
     if not header or all(not h.strip() for h in header):
@@ -380,14 +385,15 @@ def _read_parquet(
     return frame, rows_read
 
 
-def _case_hint(frame_columns: list[str], wanted: str) -> str:
-    """' (header 'Account_ID' differs only in case ...)' when one does."""
-    same = [c for c in frame_columns if c.lower() == wanted.lower() and c != wanted]
+def _case_hint(headers: list[str], wanted: str, table: str, ours: str) -> str:
+    """'; header 'Account_ID' differs ... only in case ...' when a header does; `ours` is
+    the contract column the header should become."""
+    same = [c for c in headers if c.lower() == wanted.lower() and c != wanted]
     if not same:
         return ""
     return (
         f"; header '{same[0]}' differs from '{wanted}' only in case (headers are matched "
-        f"exactly: rename it or map it with ingest.column_map: {{{same[0]}: {wanted}}})"
+        f"exactly: rename it or map it with ingest.column_map.{table}: {{{same[0]}: {ours}}})"
     )
 
 
@@ -403,9 +409,9 @@ def missing_column_error(
         return UserError(
             f"{path}: ingest.column_map.{spec.name} maps '{theirs}' to '{missing}', but the "
             f"file has no column '{theirs}' (its columns: {found})"
-            f"{_case_hint(headers, theirs)}"
+            f"{_case_hint(headers, theirs, spec.name, missing)}"
         )
-    hint = _case_hint(headers, missing)
+    hint = _case_hint(headers, missing, spec.name, missing)
     if not hint and len(headers) == 1 and any(d in headers[0] for d in DELIMITERS[1:]):
         hint = "; the header is one column: is the file delimited by another character?"
     return UserError(
