@@ -299,3 +299,8 @@ def test_yaml_error_names_line_and_column(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_hypotheses(path)
     assert str(err.value).startswith(f"{path}: line 4, column 1: not valid YAML")
+
+
+def test_attribute_values_keep_first_spelling_and_order():
+    (h,) = parse_hypotheses([{**ATTR, "values": ["Annual", "monthly", "annual "]}])
+    assert h.values == ("Annual", "monthly")

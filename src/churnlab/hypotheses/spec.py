@@ -255,11 +255,12 @@ def _attribute_lamp(item: dict, hid: str, lines: _Lines, bad: set[str]) -> dict[
         lines.error(hid, "values", "missing (the labels that turn the lamp on)")
         return {}
     # trimmed; duplicates that differ only in case are one value
-    raw = item["values"] if isinstance(item["values"], list) else [item["values"]]
-    values = {str(v).strip().casefold(): str(v).strip() for v in reversed(raw)}
+    values: dict[str, str] = {}
+    for v in item["values"] if isinstance(item["values"], list) else [item["values"]]:
+        values.setdefault(str(v).strip().casefold(), str(v).strip())
     return {
         "indicator": None, "direction": None, "threshold": None,
-        "attribute": item["attribute"], "values": tuple(reversed(values.values())),
+        "attribute": item["attribute"], "values": tuple(values.values()),
     }  # fmt: skip
 
 
