@@ -366,3 +366,14 @@ def test_keys_added_this_session_ingest_window_and_panel_engine_settings():
         "params.yaml: panel.spark_conf.spark.x = [1]: expected one value (text, a number or "
         "true/false)"
     )
+
+
+def test_alert_delays_and_pages_per_kernel():
+    assert problems(hypotheses={"alert_on_weeks": 3, "alert_off_weeks": [1, 2]}).errors == []
+    assert only_error(hypotheses={"alert_on_weeks": [0, 2]}) == (
+        "params.yaml: hypotheses.alert_on_weeks = [0, 2]: expected a whole number of weeks >= 1 "
+        "or a non-empty list of them"
+    )
+    assert "a number > 0" in only_error(hypotheses={"alert_min_lift": 0})
+    assert problems(reports={"pages_per_kernel": None}).errors == []
+    assert "a whole number >= 1 or null" in only_error(reports={"pages_per_kernel": 0})

@@ -165,6 +165,15 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def _weeks(value: Any) -> Any:
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items
+    ):
+        raise ValueError("expected a whole number of weeks >= 1 or a non-empty list of them")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_non_blank)]
 Scalar = Annotated[Any, AfterValidator(_scalar)]
 Whole0 = Annotated[int, Field(ge=0)]
@@ -385,6 +394,10 @@ class Hypotheses(Section):
     max_share_lit: Annotated[float, Field(gt=0, le=1)] = 0.2
     min_lightings: Whole0 = 20
     budget_objective: Literal["chi_square", "precision", "lift"] = "chi_square"
+    # lamp alerts: on/off delays tried (weeks; one number = that delay only), minimum lift
+    alert_on_weeks: Annotated[Any, AfterValidator(_weeks)] = [1, 2, 3, 4]
+    alert_off_weeks: Annotated[Any, AfterValidator(_weeks)] = [1, 2, 4]
+    alert_min_lift: Positive = 2.0
 
 
 # --- kpis ---------------------------------------------------------------------------------
@@ -442,6 +455,7 @@ class Reports(Section):
     segments: Annotated[Any, AfterValidator(_report_labels)] = None
     customer_goals: Annotated[Any, AfterValidator(_report_labels)] = None
     workers: Whole1 = 2
+    pages_per_kernel: Whole1 | None = None  # null = a kernel renders any number of pages
     start_timeout: Annotated[float, Field(gt=0)] = 300
 
 
