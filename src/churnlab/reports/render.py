@@ -1,18 +1,23 @@
 """Notebook -> executed notebook -> self-contained HTML, deterministically and offline.
 
-papermill runs a report notebook with explicit parameters on a named kernel; we then strip
-everything that changes from run to run (timestamps, durations, papermill metadata, random
-cell ids, execution counts) and export with our own nbconvert template, which has no
-<script> and fetches nothing (nbconvert's lab template pulls require.js/MathJax from a CDN).
+papermill runs a report notebook with explicit parameters on a named kernel; `render_pages`
+runs many pages on one `Kernel` per worker (a kernel start and the imports cost seconds, a
+page far less). We then strip everything that changes from run to run (timestamps,
+durations, papermill metadata, random cell ids, execution counts) and export with our own
+nbconvert template, which has no <script> and fetches nothing (nbconvert's lab template
+pulls require.js/MathJax from a CDN).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import queue
 import re
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -447,3 +452,92 @@ class Kernel:
             if self._sockets is not None:
                 self._sockets.cleanup()
                 self._sockets = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One report page to render: a notebook, its parameters and where its HTML goes."""
+
+    notebook: Path
+    parameters: dict[str, Any]
+    title: str
+    language: str
+    html_path: Path
+
+
+def render_pages(
+    pages: list[Page],
+    *,
+    kernel_name: str,
+    cwd: Path,
+    failed_dir: Path,
+    workers: int = 2,
+    pages_per_kernel: int | None = None,
+    start_timeout: int = DEFAULT_START_TIMEOUT,
+    desc: str = "reports",
+) -> list[str]:
+    """Render `pages` with `workers` kernels; returns each page's stderr text, in page order.
+
+    Each worker (a thread: the notebooks run in the kernels, which are processes) starts one
+    `Kernel` and takes the next page from a shared queue until none is left, so the kernel
+    start and imports are paid once per worker, not once per page. `pages_per_kernel` (None
+    or 0: no limit) starts a fresh kernel after that many pages (1 = one kernel per page, as
+    before). The first failure stops the other workers after their current page and is
+    raised. A progress bar (churnlab.progress) counts pages on a terminal.
+    """
+    from churnlab.progress import progress
+
+    todo: queue.SimpleQueue[tuple[int, Page]] = queue.SimpleQueue()
+    for item in enumerate(pages):
+        todo.put(item)
+    results: list[str] = [""] * len(pages)
+    stop = threading.Event()
+    limit = int(pages_per_kernel or 0)
+
+    def worker(bar) -> None:
+        kernel: Kernel | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    i, page = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if kernel is not None and limit and kernel.pages >= limit:
+                    kernel.close()
+                    kernel = None
+                if kernel is None:
+                    kernel = Kernel(kernel_name, cwd, start_timeout)
+                    kernel.start()
+                results[i] = render_notebook(
+                    page.notebook,
+                    page.parameters,
+                    title=page.title,
+                    language=page.language,
+                    kernel_name=kernel_name,
+                    cwd=cwd,
+                    html_path=page.html_path,
+                    failed_dir=failed_dir,
+                    start_timeout=start_timeout,
+                    kernel=kernel,
+                )
+                bar.update(1)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            if kernel is not None:
+                kernel.close()
+
+    n_workers = max(1, min(int(workers), len(pages)))
+    with progress(total=len(pages), desc=desc, unit="page") as bar:
+        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="render") as pool:
+            futures = [pool.submit(worker, bar) for _ in range(n_workers)]
+            try:
+                wait(futures)
+            except BaseException:  # Ctrl-C: let the workers stop after their current page
+                stop.set()
+                raise
+    for future in futures:
+        if future.exception() is not None:
+            raise future.exception()
+    return results

@@ -5,13 +5,16 @@ in the data) and `reports/index.html`. dvc.yaml splits the same work into two st
 `python -m churnlab.reports groups` writes every group page into the directory
 `reports/html/groups/` (one output, however many labels the data has), and
 `python -m churnlab.reports core` the four core pages and the index.
+
+Pages are rendered by `render.render_pages`: `reports.workers` kernels, each rendering page
+after page (a kernel start and the imports are paid once per worker, not once per page), with
+HTML byte-identical to a kernel per page.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from churnlab.config import base_path
@@ -54,21 +57,15 @@ def check_inputs(paths: Paths, parts: set[str]) -> None:
         raise UserError(f"{paths.tables_json}: not found; run `churnlab ingest` first")
 
 
-def _render_one(params: dict, report: catalog.Report) -> tuple[str, str]:
+def _page(params: dict, report: catalog.Report) -> render.Page:
     rep = catalog.settings(params)
-    reports_dir = base_path(params, "reports_dir")
-    stderr = render.render_notebook(
-        Path(rep.get("notebooks_dir", "notebooks")) / report.notebook,
-        catalog.notebook_parameters(params, report),
+    return render.Page(
+        notebook=Path(rep.get("notebooks_dir", "notebooks")) / report.notebook,
+        parameters=catalog.notebook_parameters(params, report),
         title=report.title(rep["language"]),
         language=rep["language"],
-        kernel_name=rep["kernel"],
-        cwd=Path.cwd(),
-        html_path=reports_dir / HTML_SUBDIR / report.html_name,  # groups/... for group pages
-        failed_dir=Path(tempfile.gettempdir()) / "churnlab-reports-failed",
-        start_timeout=int(rep["start_timeout"]),
+        html_path=base_path(params, "reports_dir") / HTML_SUBDIR / report.html_name,
     )
-    return report.key, stderr
 
 
 def attributes(params: dict) -> dict[str, list[str]]:
@@ -82,21 +79,25 @@ def attributes(params: dict) -> dict[str, list[str]]:
 
 
 def _render(params: dict, reports: list[catalog.Report]) -> None:
-    """Render reports in parallel processes, `reports.workers` at a time."""
+    """Render reports on `reports.workers` kernels, each kernel rendering many pages
+    (`reports.pages_per_kernel`: null = no limit, 1 = a kernel per page)."""
     if not reports:
         return
     rep = catalog.settings(params)
     render.check_kernel(rep["kernel"])
     check_inputs(_paths(params), set().union(*(catalog.PARTS[r.kind] for r in reports)))
-    workers = max(1, min(int(rep["workers"]), len(reports)))
-    if workers == 1:
-        results = [_render_one(params, r) for r in reports]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_render_one, [params] * len(reports), reports))
-    for key, stderr in results:
+    stderrs = render.render_pages(
+        [_page(params, r) for r in reports],
+        kernel_name=rep["kernel"],
+        cwd=Path.cwd(),
+        failed_dir=Path(tempfile.gettempdir()) / "churnlab-reports-failed",
+        workers=int(rep["workers"]),
+        pages_per_kernel=rep.get("pages_per_kernel"),
+        start_timeout=int(rep["start_timeout"]),
+    )
+    for report, stderr in zip(reports, stderrs, strict=True):
         if stderr.strip():
-            print(f"churnlab reports: {key} wrote to stderr:\n{stderr}", file=sys.stderr)
+            print(f"churnlab reports: {report.key} wrote to stderr:\n{stderr}", file=sys.stderr)
 
 
 def render_reports(params: dict, keys: list[str]) -> None:
