@@ -7,14 +7,21 @@ segment effect plus log(hazard_ratio) of every driver that is on that week, `per
 monthly and 12 * annual_relative_churn for annual renewals, and `c` is calibrated so the
 average monthly logo churn (churned accounts / account-months at risk in the window) hits
 `simulate.monthly_churn_target`.
+
+The draw `u < 1 - exp(-h)` is taken in its equivalent form `h > -log(1 - u)` (an Exp(1)
+tolerance per renewal): the transcendental parts (`exp(log_mult)`, `log1p(-u)`) are computed
+once per block with `libm` (the same bits on every CPU), and each bisection step of the
+calibration is then exact IEEE arithmetic only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from churnlab.simulate import libm
 from churnlab.simulate.timegrid import Grid
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -29,6 +36,13 @@ class RenewalRisk:
     signup_day: np.ndarray
     renew_day: np.ndarray
     annual: np.ndarray
+    # Derived once: hazard multiplier exp(log_mult) and the Exp(1) tolerance -log(1 - u).
+    mult: np.ndarray = field(init=False, repr=False)
+    tolerance: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.mult = libm.exp(self.log_mult)
+        self.tolerance = -libm.log1p(-np.asarray(self.u, dtype=np.float64))
 
 
 def renewal_risk(
@@ -42,9 +56,12 @@ def renewal_risk(
 
 
 def churn_index(risk: RenewalRisk, scale: float) -> np.ndarray:
-    """Index of the renewal at which each account churns, -1 if it never does."""
-    p = 1.0 - np.exp(-scale * risk.period[:, None] * np.exp(risk.log_mult))
-    hit = risk.eligible & (risk.u < p)
+    """Index of the renewal at which each account churns, -1 if it never does.
+
+    Churn at a renewal with hazard h = scale * period * exp(log_mult) when u < 1 - exp(-h),
+    i.e. when h exceeds the renewal's tolerance -log(1 - u)."""
+    hazard = scale * risk.period[:, None] * risk.mult
+    hit = risk.eligible & (hazard > risk.tolerance)
     first = np.argmax(hit, axis=1)
     return np.where(hit.any(axis=1), first, -1)
 
@@ -74,11 +91,11 @@ def calibrate_scale(risks: list[RenewalRisk], grid: Grid, target: float) -> floa
         mid = 0.5 * (lo + hi)
         churned = months = 0.0
         for risk in risks:
-            counts = churn_counts(risk, grid, churn_index(risk, float(np.exp(mid))))
+            counts = churn_counts(risk, grid, churn_index(risk, math.exp(mid)))
             churned += counts["churned"].sum()
             months += counts["months"].sum()
         if churned / max(months, 1e-9) < target:
             lo = mid
         else:
             hi = mid
-    return float(np.exp(0.5 * (lo + hi)))
+    return math.exp(0.5 * (lo + hi))

@@ -7,9 +7,12 @@ loops are over a handful of event kinds. Timestamps are int64 microseconds since
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
+from churnlab.simulate import libm
 from churnlab.simulate.timegrid import US_PER_DAY, Grid
 
 FEATURES = (
@@ -67,6 +70,23 @@ def _cells(first: np.ndarray, last: np.ndarray):
     return row, np.repeat(first, count) + offset
 
 
+# Feature use is skewed to the first features: rank = floor(breadth * u**FEATURE_SKEW).
+FEATURE_SKEW = 1.6
+# FEATURE_CUTS[b, j - 1] = (j / b) ** (1 / FEATURE_SKEW) for 1 <= j < b, else +inf (a table
+# computed once with libm, so the per-event draw below is comparisons only: the same on any CPU).
+_B, _J = np.meshgrid(np.arange(len(FEATURES) + 1), np.arange(1, len(FEATURES) + 1), indexing="ij")
+FEATURE_CUTS = np.full(_B.shape, np.inf)
+FEATURE_CUTS[_J < _B] = libm.power(_J[_J < _B] / _B[_J < _B], 1 / FEATURE_SKEW)
+
+
+def feature_rank(breadth: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """floor(breadth * u**FEATURE_SKEW) for integer breadth 1..len(FEATURES), u in [0, 1).
+
+    Counted as the cuts (j / breadth) ** (1 / FEATURE_SKEW), j = 1 .. breadth - 1, that u
+    reaches: the same number, without a per-event power (numpy's differs by CPU)."""
+    return (u[:, None] >= FEATURE_CUTS[breadth]).sum(axis=1)
+
+
 def draw_events(rng, grid: Grid, block, alive_end: np.ndarray) -> pd.DataFrame:
     """Events of one block: acct, user (row of block.users), ts (us since origin), etype."""
     acc, users = block.accounts, block.users
@@ -91,9 +111,7 @@ def draw_events(rng, grid: Grid, block, alive_end: np.ndarray) -> pd.DataFrame:
     ev_w = np.repeat(cell_w, n_ev)
     ev_a = u_acct[ev_u]
     ts = _office_time(rng, ev_w, region[ev_a])
-    feature = 1 + np.floor(block.breadth[ev_a, ev_w] * rng.random(len(ev_u)) ** 1.6).astype(
-        np.int64
-    )
+    feature = 1 + feature_rank(block.breadth[ev_a, ev_w], rng.random(len(ev_u)))
     etype = np.where(rng.random(len(ev_u)) < LOGIN_SHARE, LOGIN, feature)
     # Activation is the user's first login.
     act_us = np.where(active, np.nan_to_num(act) * US_PER_DAY, 0).astype(np.int64)
@@ -173,10 +191,10 @@ def draw_tickets(rng, grid: Grid, block, alive_end: np.ndarray) -> pd.DataFrame:
     opened = _office_time(rng, week, acc["region_code"].to_numpy()[acct])
     hours = 3_600_000_000
     first_resp = opened + (
-        np.exp(np.log(4.0) + 1.0 * rng.standard_normal(len(acct))) * hours
+        libm.exp(math.log(4.0) + 1.0 * rng.standard_normal(len(acct))) * hours
     ).astype(np.int64)
     closed = first_resp + (
-        np.exp(np.log(20.0) + 1.2 * rng.standard_normal(len(acct))) * hours
+        libm.exp(math.log(20.0) + 1.2 * rng.standard_normal(len(acct))) * hours
     ).astype(np.int64)
     category = rng.choice(len(TICKET_CATEGORIES), size=len(acct), p=TICKET_MIX)
     ok = _in_life(grid, block, alive_end, acct, opened)

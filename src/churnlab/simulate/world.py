@@ -12,11 +12,13 @@ hazard is raised for weeks [T0 + 1 + lead, T0 + 1 + lead + window).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from churnlab.simulate import libm
 from churnlab.simulate.observe import FEATURES
 from churnlab.simulate.spec import GOALS, PRE_WEEKS, SEGMENTS, TRAJECTORIES, Spec
 from churnlab.simulate.timegrid import Grid, add_months, range_mask
@@ -242,7 +244,7 @@ def draw_users(rng: np.random.Generator, acc: pd.DataFrame) -> pd.DataFrame:
             "role": role,
             "invite_day": invite,
             "act_day": act,
-            "activity": np.exp(ROLE_SPREAD[role] * rng.standard_normal(len(acct)))
+            "activity": libm.exp(ROLE_SPREAD[role] * rng.standard_normal(len(acct)))
             * ROLE_ACTIVITY[role],
         }
     )
@@ -339,15 +341,24 @@ def activated_by_week(grid: Grid, n: int, users: pd.DataFrame) -> np.ndarray:
     return np.cumsum(counts, axis=1)
 
 
+def _rise(weeks: np.ndarray, time_constant: float) -> np.ndarray:
+    """1 - exp(-weeks / time_constant) for integer `weeks` (any shape).
+
+    Computed with `libm` (the same bits on every CPU) once per distinct week count: an
+    (accounts x weeks) grid holds only a few hundred of them."""
+    values, inverse = np.unique(weeks, return_inverse=True)
+    return (1 - libm.exp(-values / time_constant))[inverse].reshape(weeks.shape)
+
+
 def adoption_curves(rng, grid: Grid, acc: pd.DataFrame):
     """(n, W) adoption level and number of features in use, per trajectory and goal."""
     sw = (acc["signup_day"].to_numpy() // 7)[:, None]
     tau = np.arange(grid.n_weeks)[None, :] - sw
     t = acc["traj"].to_numpy()[:, None]
     take = acc["takeoff_week"].to_numpy()[:, None]
-    fast = 0.9 * (1 - np.exp(-(tau + 1) / 3.0))
-    slow = np.where(tau < take, 0.25, 0.25 + 0.6 * (1 - np.exp(-(tau - take + 1) / 4.0)))
-    sluggish = 0.35 * (1 - np.exp(-(tau + 1) / 6.0))
+    fast = 0.9 * _rise(tau + 1, 3.0)
+    slow = np.where(tau < take, 0.25, 0.25 + 0.6 * _rise(tau - take + 1, 4.0))
+    sluggish = 0.35 * _rise(tau + 1, 6.0)
     level = np.select([t == 0, t == 1], [fast, slow], sluggish)
     level = np.where(tau < 0, 0.0, level * acc["engagement"].to_numpy()[:, None])
     # "Do it for me" customers lean on the vendor: fewer of their own people use the product.
@@ -366,7 +377,7 @@ def draw_milestones(rng, acc: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame
     learn = acc["goal"].to_numpy() == 1
     median = np.select([t == 0, t == 1], [28.0, acc["takeoff_week"].to_numpy() * 7.0 + 7], 110.0)
     sigma = np.where(t == 0, 0.5, 0.35)
-    days = median * np.exp(sigma * rng.standard_normal(n)) * np.where(learn, 1.0, 0.85)
+    days = median * libm.exp(sigma * rng.standard_normal(n)) * np.where(learn, 1.0, 0.85)
     days = np.where((t == 2) & (rng.random(n) < 0.35), np.nan, np.maximum(days, 3.0))
     onboard = signup + days
     first_login = (
@@ -528,10 +539,10 @@ def simulate_block(rng: np.random.Generator, spec: Spec, grid: Grid, first: int,
         "license_activation_rate": x_lic,
         "days_to_onboarding": x_onb,
     }
-    seg_hr = np.log(np.array([spec.segment_hazard[s] for s in SEGMENTS]))
+    seg_hr = libm.log([spec.segment_hazard[s] for s in SEGMENTS])
     log_mult = np.repeat(seg_hr[acc["seg"].to_numpy()][:, None], grid.n_weeks, axis=1)
     for key, mat in x.items():
-        log_mult = log_mult + np.log(eff[key]["hazard_ratio"]) * mat
+        log_mult = log_mult + math.log(eff[key]["hazard_ratio"]) * mat
     return Block(
         accounts=acc,
         users=users,
