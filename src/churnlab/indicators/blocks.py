@@ -88,7 +88,10 @@ class Block:
     name: str
     tables: tuple[str, ...]
     needs: tuple[str, ...]  # other blocks whose CTEs this block reads
-    ctes: Callable[[Settings], list[tuple[str, str]]]
+    ctes: Callable[..., list[tuple[str, str]]]  # (Settings[, wanted columns]) -> CTEs
+    # ctes also takes the set of b_<name> columns the indicators read, and builds only
+    # what those need (the panel passes it; None = every column).
+    by_columns: bool = False
 
 
 def _ctr(s: Settings) -> list[tuple[str, str]]:
@@ -156,61 +159,133 @@ def _ctr(s: Settings) -> list[tuple[str, str]]:
     ]
 
 
-def _ev(s: Settings) -> list[tuple[str, str]]:
+# b_ev's columns: SQL over the spine `s` and the weekly aggregates, and what each reads
+# (per user-week aggregates of ev_uwk, or other CTEs). `_ev` builds only what the wanted
+# columns need, so a panel of five usage indicators skips the feature and MAU passes.
+_EV_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "events": ("COALESCE(e.events, 0)", ("n",)),
+    "events_before": (
+        "COALESCE(LAG(e.events) OVER (PARTITION BY s.account_id ORDER BY s.wk), 0)",
+        ("n",),
+    ),
+    "events_trailing_mean": ("AVG(COALESCE(e.events, 0)) {trailing}", ("n",)),
+    "exports": ("COALESCE(e.exports, 0)", ("exports",)),
+    "report_views_window": (
+        "SUM(COALESCE(e.report_views, 0)) {window}",
+        ("report_views",),
+    ),
+    "wau": ("COALESCE(e.wau, 0)", ("wau",)),
+    "active_days": ("COALESCE(e.active_days, 0)", ("day_mask",)),
+    "user_days": ("COALESCE(e.user_days, 0)", ("day_mask",)),
+    "mau": ("SUM(COALESCE(m.delta, 0)) {running}", ("ev_mau_delta",)),
+    "features_used": ("COALESCE(f.features_used, 0)", ("ev_feat",)),
+    "features_available": ("fa.features_available", ("ev_feat_avail",)),
+    "last_login_dn": ("MAX(l.last_login_dn) {running}", ("last_login_dn", "ev_login_t")),
+}
+# ev_uwk aggregate -> ev_wk columns it feeds (ev_wk reads only the wanted ones).
+_EV_WEEKLY = {
+    "n": "SUM(n) AS events",
+    "exports": "SUM(exports) AS exports",
+    "report_views": "SUM(report_views) AS report_views",
+    "wau": "COUNT(*) AS wau",
+    "day_mask": "BIT_COUNT(BIT_OR(day_mask)) AS active_days, SUM(BIT_COUNT(day_mask)) AS user_days",
+    "last_login_dn": "MAX(last_login_dn) AS last_login_dn",
+}
+
+
+def ev_columns(wanted: frozenset[str] | None = None) -> tuple[str, ...]:
+    """b_ev's columns, all or those wanted (in a fixed order); unknown names are an error."""
+    if wanted is None:
+        return tuple(_EV_COLUMNS)
+    unknown = sorted(set(wanted) - set(_EV_COLUMNS) - {"account_id", "wk"})  # the join keys
+    if unknown:
+        raise ValueError(f"b_ev has no column(s) {', '.join(unknown)}")
+    return tuple(c for c in _EV_COLUMNS if c in wanted)
+
+
+def _ev(s: Settings, columns: frozenset[str] | None = None) -> list[tuple[str, str]]:
+    """The events block; `columns`: the b_ev columns the indicators read (None: all). The
+    user-week pass over the raw events always runs (kp reads its `n`); its other aggregates,
+    the feature-type pass and the MAU / login steps only when a wanted column needs them."""
     v = s.vocabulary
+    cols = ev_columns(columns)
+    reads = {r for c in cols for r in _EV_COLUMNS[c][1]}
 
     def is_type(*meanings: str) -> str:
         return v.is_("et", "event_type", *meanings, normalised=True)
 
-    return [
-        # The two passes over the raw events; everything else reads these aggregates.
-        # Per user-week: event counts, the last login and a 7-bit mask of active weekdays
-        # (active days and user-days then come without another pass over the events).
+    uwk_aggs = {
+        "exports": f"SUM(CASE WHEN {is_type('data_export')} THEN 1 ELSE 0 END) AS exports",
+        "report_views": f"SUM(CASE WHEN {is_type('report_view')} THEN 1 ELSE 0 END) "
+        "AS report_views",
+        "last_login_dn": f"MAX(CASE WHEN {is_type('login')} THEN dn END) AS last_login_dn",
+        "day_mask": "BIT_OR(1 << CAST(dn - 7 * awk AS INTEGER)) AS day_mask",
+    }
+    wanted_aggs = [sql for name, sql in uwk_aggs.items() if name in reads]
+    # The event type is normalised (LOWER(TRIM)) once per row, and only when a wanted
+    # aggregate compares it with the vocabulary.
+    et = (
+        "LOWER(TRIM(event_type)) AS et, "
+        if reads & {"exports", "report_views", "last_login_dn"}
+        else ""
+    )
+    steps: list[tuple[str, str]] = [
+        # The pass over the raw events every events indicator shares: per user-week, the
+        # event count and the aggregates the wanted columns need (counts by meaning, the
+        # last login, a 7-bit mask of active weekdays: active days and user-days then come
+        # without another pass over the events).
         (
             "ev_uwk",
             f"""
-            SELECT account_id, user_id, awk, COUNT(*) AS n,
-                   SUM(CASE WHEN {is_type("data_export")} THEN 1 ELSE 0 END) AS exports,
-                   SUM(CASE WHEN {is_type("report_view")} THEN 1 ELSE 0 END) AS report_views,
-                   MAX(CASE WHEN {is_type("login")} THEN dn END) AS last_login_dn,
-                   BIT_OR(1 << CAST(dn - 7 * awk AS INTEGER)) AS day_mask
-            FROM (SELECT account_id, user_id, et, dn, CAST(FLOOR(dn / 7) AS BIGINT) AS awk
-                  FROM (SELECT account_id, user_id, LOWER(TRIM(event_type)) AS et,
+            SELECT account_id, user_id, awk, {", ".join(["COUNT(*) AS n", *wanted_aggs])}
+            FROM (SELECT account_id, user_id, {et}dn, CAST(FLOOR(dn / 7) AS BIGINT) AS awk
+                  FROM (SELECT account_id, user_id, {"event_type, " if et else ""}
                                {dn("occurred_at")} AS dn
                         FROM events) e0) e
             GROUP BY account_id, user_id, awk
             """,
         ),
-        (
-            "ev_ftype",
-            f"""
+    ]
+    weekly = [sql for name, sql in _EV_WEEKLY.items() if name in reads]
+    if weekly:
+        steps.append(
+            (
+                "ev_wk",
+                f"""
+            SELECT account_id, awk, {", ".join(weekly)}
+            FROM ev_uwk
+            GROUP BY account_id, awk
+            """,
+            )
+        )
+    if reads & {"ev_feat", "ev_feat_avail"}:
+        # The second pass over the raw events: which feature types each account used.
+        steps.append(
+            (
+                "ev_ftype",
+                f"""
             SELECT account_id, {wk("occurred_at")} AS awk, event_type
             FROM events WHERE NOT ({v.is_("event_type", "event_type", *FEATURE_EXCLUDED)})
             GROUP BY account_id, {wk("occurred_at")}, event_type
             """,
-        ),
-        (
-            "ev_wk",
-            """
-            SELECT account_id, awk, SUM(n) AS events, SUM(exports) AS exports,
-                   SUM(report_views) AS report_views, COUNT(*) AS wau,
-                   BIT_COUNT(BIT_OR(day_mask)) AS active_days,
-                   SUM(BIT_COUNT(day_mask)) AS user_days, MAX(last_login_dn) AS last_login_dn
-            FROM ev_uwk
-            GROUP BY account_id, awk
-            """,
-        ),
-        (
-            "ev_feat",
-            """
+            )
+        )
+    if "ev_feat" in reads:
+        steps.append(
+            (
+                "ev_feat",
+                """
             SELECT account_id, awk, COUNT(*) AS features_used
             FROM ev_ftype GROUP BY account_id, awk
             """,
-        ),
+            )
+        )
+    if "ev_feat_avail" in reads:
         # Features "available" at week wk = feature types anyone had used before wk.
-        (
-            "ev_feat_avail",
-            """
+        steps.append(
+            (
+                "ev_feat_avail",
+                """
             SELECT w.wk, COUNT(f.event_type) AS features_available
             FROM (SELECT DISTINCT wk FROM spine) w
             LEFT JOIN (SELECT event_type, MIN(awk) AS first_awk FROM ev_ftype
@@ -218,24 +293,27 @@ def _ev(s: Settings) -> list[tuple[str, str]]:
               ON f.first_awk < w.wk
             GROUP BY w.wk
             """,
-        ),
-        # Distinct users over the last M weeks without expanding rows: a user active in week
-        # awk counts for target weeks awk+1 .. awk+M, cut where their next active week takes
-        # over, so each user's intervals never overlap; +1/-1 at the interval ends and a
-        # running sum over the spine give the distinct count.
-        (
-            "ev_mau_iv",
-            f"""
+            )
+        )
+    if "ev_mau_delta" in reads:
+        # Distinct users over the last M weeks without expanding rows: a user active in
+        # week awk counts for target weeks awk+1 .. awk+M, cut where their next active week
+        # takes over, so each user's intervals never overlap; +1/-1 at the interval ends
+        # and a running sum over the spine give the distinct count.
+        steps += [
+            (
+                "ev_mau_iv",
+                f"""
             SELECT account_id, awk + 1 AS t_from,
                    LEAST(awk + {s.mau_weeks},
                          COALESCE(LEAD(awk) OVER (PARTITION BY account_id, user_id ORDER BY awk),
                                   awk + {s.mau_weeks})) + 1 AS t_to
             FROM ev_uwk
             """,
-        ),
-        (
-            "ev_mau_delta",
-            """
+            ),
+            (
+                "ev_mau_delta",
+                """
             SELECT d.account_id, GREATEST(d.t, a.first_wk) AS t, SUM(d.delta) AS delta
             FROM (SELECT account_id, t_from AS t, 1 AS delta FROM ev_mau_iv
                   UNION ALL
@@ -243,44 +321,49 @@ def _ev(s: Settings) -> list[tuple[str, str]]:
             JOIN acc a ON a.account_id = d.account_id
             GROUP BY d.account_id, GREATEST(d.t, a.first_wk)
             """,
-        ),
-        (
-            "ev_login_t",
-            """
+            ),
+        ]
+    if "ev_login_t" in reads:
+        steps.append(
+            (
+                "ev_login_t",
+                """
             SELECT e.account_id, GREATEST(e.awk + 1, a.first_wk) AS t,
                    MAX(e.last_login_dn) AS last_login_dn
             FROM ev_wk e JOIN acc a ON a.account_id = e.account_id
             WHERE e.last_login_dn IS NOT NULL
             GROUP BY e.account_id, GREATEST(e.awk + 1, a.first_wk)
             """,
-        ),
+            )
+        )
+    fill = {
+        "trailing": trailing(s.trailing_weeks),
+        "window": last_n(s.window_weeks),
+        "running": RUNNING,
+    }
+    select = ",\n                   ".join(
+        f"{_EV_COLUMNS[c][0].format(**fill)} AS {c}" for c in cols
+    )
+    joins = [
+        ("ev_wk e", "e.account_id = s.account_id AND e.awk = s.wk - 1", bool(weekly)),
+        ("ev_feat f", "f.account_id = s.account_id AND f.awk = s.wk - 1", "ev_feat" in reads),
+        ("ev_feat_avail fa", "fa.wk = s.wk", "ev_feat_avail" in reads),
+        ("ev_mau_delta m", "m.account_id = s.account_id AND m.t = s.wk", "ev_mau_delta" in reads),
+        ("ev_login_t l", "l.account_id = s.account_id AND l.t = s.wk", "ev_login_t" in reads),
+    ]
+    join_sql = "\n            ".join(f"LEFT JOIN {t} ON {on}" for t, on, used in joins if used)
+    steps.append(
         (
             "b_ev",
             f"""
-            SELECT s.account_id, s.wk,
-                   COALESCE(e.events, 0) AS events,
-                   COALESCE(LAG(e.events) OVER (PARTITION BY s.account_id ORDER BY s.wk), 0)
-                     AS events_before,
-                   AVG(COALESCE(e.events, 0)) {trailing(s.trailing_weeks)} AS events_trailing_mean,
-                   COALESCE(e.exports, 0) AS exports,
-                   SUM(COALESCE(e.report_views, 0)) {last_n(s.window_weeks)}
-                     AS report_views_window,
-                   COALESCE(e.wau, 0) AS wau,
-                   COALESCE(e.active_days, 0) AS active_days,
-                   COALESCE(e.user_days, 0) AS user_days,
-                   SUM(COALESCE(m.delta, 0)) {RUNNING} AS mau,
-                   COALESCE(f.features_used, 0) AS features_used,
-                   fa.features_available,
-                   MAX(l.last_login_dn) {RUNNING} AS last_login_dn
+            SELECT s.account_id, s.wk{"," if cols else ""}
+                   {select}
             FROM spine s
-            LEFT JOIN ev_wk e ON e.account_id = s.account_id AND e.awk = s.wk - 1
-            LEFT JOIN ev_feat f ON f.account_id = s.account_id AND f.awk = s.wk - 1
-            LEFT JOIN ev_feat_avail fa ON fa.wk = s.wk
-            LEFT JOIN ev_mau_delta m ON m.account_id = s.account_id AND m.t = s.wk
-            LEFT JOIN ev_login_t l ON l.account_id = s.account_id AND l.t = s.wk
+            {join_sql}
             """,
-        ),
-    ]
+        )
+    )
+    return steps
 
 
 def _kp(s: Settings) -> list[tuple[str, str]]:
@@ -523,7 +606,7 @@ BLOCKS: dict[str, Block] = {
     b.name: b
     for b in (
         Block("ctr", ("contracts",), (), _ctr),
-        Block("ev", ("events",), (), _ev),
+        Block("ev", ("events",), (), _ev, by_columns=True),
         Block("kp", ("events", "users"), ("ev",), _kp),
         Block("usr", ("users",), (), _usr),
         Block("tk", ("tickets",), (), _tk),

@@ -9,7 +9,7 @@ definition thus exists once, in DuckDB SQL.
 
 from __future__ import annotations
 
-import sqlglot
+import re
 
 from churnlab.indicators.blocks import BLOCKS, EPOCH_MONDAY, Block, Settings, dn
 from churnlab.indicators.catalog import (  # noqa: F401  (the panel's columns, re-exported)
@@ -157,14 +157,28 @@ def _blocks_for(indicators: list[Indicator]) -> list[Block]:
     return [block for name, block in registry.items() if name in wanted]
 
 
+def _columns_read(block: str, texts: list[str]) -> frozenset[str]:
+    """Names `x` in `<block>.x` anywhere in the texts (conservative: a literal counts too)."""
+    pattern = re.compile(rf"\b{re.escape(block)}\.([A-Za-z_][A-Za-z0-9_]*)")
+    return frozenset(m for text in texts for m in pattern.findall(text))
+
+
 def panel_steps(indicators: list[Indicator], s: Settings) -> list[tuple[str, str]]:
     """The panel as named steps (DuckDB SQL); the last, `panel`, is the final SELECT with
     the CONTRACTS §3 columns except week_start (engines add it from the integer `wk`).
     Each step may read the source tables and any earlier step."""
     steps = spine_ctes(s)
     blocks = _blocks_for(indicators)
+    built = {b.name: b.ctes(s) for b in blocks if not b.by_columns}
+    # Column references `<block>.<column>` in the indicator expressions and in the other
+    # blocks' SQL (user ratios and changes embed their operands' expressions).
+    texts = [ind.sql for ind in indicators] + [sql for ctes in built.values() for _, sql in ctes]
     for block in blocks:
-        steps.extend(block.ctes(s))
+        if block.by_columns:
+            wanted = _columns_read(block.name, texts)
+            steps.extend(block.ctes(s, wanted))
+        else:
+            steps.extend(built[block.name])
     joins = "\n".join(
         f"JOIN b_{b.name} {b.name} ON {b.name}.account_id = spine.account_id "
         f"AND {b.name}.wk = spine.wk"
@@ -200,6 +214,8 @@ def panel_sql(indicators: list[Indicator], s: Settings) -> str:
 
 def to_spark(sql: str) -> str:
     """Transpile the DuckDB panel query to Spark SQL."""
+    import sqlglot  # only the Spark path needs it (a second of imports the DuckDB path spares)
+
     return sqlglot.transpile(sql, read="duckdb", write="spark", pretty=True)[0]
 
 
