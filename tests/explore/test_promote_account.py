@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 
 import pandas as pd
@@ -77,9 +78,14 @@ def test_append_refuses_bad_ideas_and_files_it_cannot_append_to(own_file):
         append_to_hypotheses(IDEA, ws)
 
 
-def test_account_history_without_health_score(finished_project, workspace):
-    if (finished_project / "models/health_score.json").exists():
-        pytest.skip("the health score has run in this session (see the scored test)")
+def test_account_history_without_health_score(finished_project, workspace, tmp_path):
+    # a models / processed folder with the hypotheses output only (no health score)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "processed").mkdir()
+    shutil.copy(finished_project / "models/hypotheses.json", tmp_path / "models")
+    base = {**workspace.params["base"], "models_dir": str(tmp_path / "models"),
+            "processed_dir": str(tmp_path / "processed")}  # fmt: skip
+    workspace = replace(workspace, params={**workspace.params, "base": base})
     churned = workspace.panel.loc[workspace.panel["event"] == 1, "account_id"].iloc[0]
     h = account_history(churned, workspace)
     rows = workspace.panel[workspace.panel["account_id"] == churned]

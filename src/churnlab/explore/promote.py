@@ -59,14 +59,18 @@ def append_to_hypotheses(idea: str | dict[str, Any], ws: Workspace | None = None
     entry = yaml_entry(idea, ws)
     old = path.read_text(encoding="utf-8")
     new = old + ("" if old.endswith("\n") or not old else "\n") + "\n" + entry
-    raw = yaml.safe_load(new)
-    items = raw.get("hypotheses") if isinstance(raw, dict) else None
     hid = str(idea_dict(idea)["id"])
+    cannot = ConfigError(
+        f"{path}: cannot append '{hid}': the file does not end with the 'hypotheses:' list; "
+        "paste the entry from yaml_entry() into the list by hand"
+    )
+    try:
+        raw = yaml.safe_load(new)
+    except yaml.YAMLError as exc:
+        raise cannot from exc
+    items = raw.get("hypotheses") if isinstance(raw, dict) else None
     if not isinstance(items, list) or not items or str(items[-1].get("id")) != hid:
-        raise ConfigError(
-            f"{path}: cannot append '{hid}': the file does not end with the 'hypotheses:' list; "
-            "paste the entry from yaml_entry() into the list by hand"
-        )
+        raise cannot
     parse_hypotheses(raw, str(path), ws.known)  # the whole file still passes the stage
     path.write_text(new, encoding="utf-8")
     return path
