@@ -142,7 +142,8 @@ def test_lamp_table_prefers_yaml_wording_and_selects_leading():
         {"id": "b", "indicator": "x", "direction": "low", "threshold": 0.5,
          "best_lag_weeks": 4, "verdict": "leads churn", "kind": "risk", "action": "old"},
         {"id": "a", "indicator": "x", "direction": "low", "threshold": 0.5,
-         "best_lag_weeks": 4, "verdict": "leads churn", "kind": "risk", "action": "x"},
+         "best_lag_weeks": 4, "verdict": "leads churn", "kind": "risk", "action": "x",
+         "alert_policy": {"on_weeks": 3, "off_weeks": 2}},
         {"id": "c", "indicator": "missing", "direction": "high", "threshold": 1,
          "best_lag_weeks": 0, "verdict": "leads churn", "kind": "risk"},
         {"id": "d", "indicator": "x", "direction": "high", "threshold": None,
@@ -153,6 +154,9 @@ def test_lamp_table_prefers_yaml_wording_and_selects_leading():
     assert lamps["id"].tolist() == ["a", "b", "c", "d"]
     assert lamps.set_index("id").loc["b", "action"] == "Call the admin"
     assert lamps.set_index("id").loc["d", "threshold"] == 2.0  # numeric YAML fallback
+    # the alert design chosen by the hypotheses stage; 1, 1 (the lamp as read) without one
+    assert lamps.set_index("id").loc["a", ["alert_on_weeks", "alert_off_weeks"]].tolist() == [3, 2]
+    assert lamps.set_index("id").loc["b", ["alert_on_weeks", "alert_off_weeks"]].tolist() == [1, 1]
     used, skipped = score_lamps(lamps, ["x"])
     assert used["id"].tolist() == ["a"]  # b is the same lamp as a; d does not lead
     assert {s["id"] for s in skipped} == {"b", "c"}

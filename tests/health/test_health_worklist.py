@@ -200,3 +200,37 @@ def test_lit_lamps_now_reads_run_start_on_the_panel():
     assert got["run_start"].iloc[0] == weeks[2]
     assert got["indicator_value"].iloc[0] == pytest.approx(0.3)
     assert not got["left_censored"].iloc[0]
+
+
+def test_lit_lamps_now_lights_as_the_alert_design_says():
+    """A lamp with an on-delay of 2 and an off-delay of 2 (hypotheses' alert_policy): x's
+    indicator is low in weeks 1, 2 and 4 (week 3 back up): the alert lights in week 2 (the
+    2nd week in a row), is held through week 3 (one week back is not enough to put it out)
+    and is still lit in week 4, a run of 3 weeks from week 2. y is low only in the latest
+    week: the plain lamp would list it, the alert has not lit yet."""
+    weeks = pd.date_range("2025-06-02", periods=5, freq="7D")
+    panel = pd.DataFrame(
+        {
+            "account_id": ["x"] * 5 + ["y"] * 5,
+            "week_start": list(weeks) * 2,
+            "event": 0,
+            "rate": [0.9, 0.2, 0.3, 0.9, 0.1, 0.9, 0.9, 0.9, 0.9, 0.1],
+        }
+    )
+    lamps = pd.DataFrame(
+        {
+            "id": ["low_rate"],
+            "indicator": ["rate"],
+            "direction": ["low"],
+            "threshold": [0.5],
+            "action": ["call"],
+            "hazard_ratio": [3.0],
+            "alert_on_weeks": [2],
+            "alert_off_weeks": [2],
+        }
+    )
+    got = lit_lamps_now(panel, lamps)
+    assert got[["account_id", "weeks_lit"]].values.tolist() == [["x", 3]]
+    assert got["run_start"].iloc[0] == weeks[2]
+    plain = lit_lamps_now(panel, lamps.drop(columns=["alert_on_weeks", "alert_off_weeks"]))
+    assert plain[["account_id", "weeks_lit"]].values.tolist() == [["x", 1], ["y", 1]]

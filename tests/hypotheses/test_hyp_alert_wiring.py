@@ -237,8 +237,23 @@ def test_alerts_are_measured_on_the_test_half_at_lag_0(world):
               "churners_warned_share", "median_warning_weeks"):  # fmt: skip
         assert got[k] == pytest.approx(expected[k], nan_ok=True), k
     assert got["median_weeks_lit"] == expected["weeks_lit_median"]
-    # a configured threshold is measured on every account
-    assert by_id["coin"]["alerts"]["account_weeks"] == len(panel)
+    # the alert design (on/off delays) of every indicator lamp, a configured threshold's
+    # too, is chosen on the tuning half and measured on the test half
+    assert by_id["coin"]["alerts"]["account_weeks"] == len(test)
+    policy = lead["alert_policy"]
+    assert (policy["on_weeks"], policy["off_weeks"]) == (1, 1)  # as `lit` above
+    assert policy["chosen_on"].startswith("tuning half")
+    assert len(policy["tradeoff_test_half"]) == len(s.alert_on_weeks) * len(s.alert_off_weeks)
+    assert sum(r["chosen"] for r in policy["tradeoff_test_half"]) == 1
+
+
+def test_one_alert_design_measures_a_configured_threshold_on_every_account(world):
+    panel, hyps, s, _, _ = world
+    plain = Settings(**{**s.__dict__, "alert_on_weeks": [1], "alert_off_weeks": [1]})
+    coin = [h for h in hyps if h.id == "coin"]
+    rec = run_hypotheses(panel, coin, {"coincident": None}, plain).hypotheses[0]
+    assert rec["alerts"]["account_weeks"] == len(panel)
+    assert rec["alert_policy"] is None
 
 
 def test_verdict_label_and_basis_on_records(world):

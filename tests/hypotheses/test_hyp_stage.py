@@ -59,7 +59,8 @@ def test_stage_writes_contract_outputs_deterministically(project):
     tables = "data/processed/hypothesis_tables/"
     assert set(first) == {"models/hypotheses.json", "metrics/hypotheses.json",
                           tables + "lead_profiles.parquet", tables + "threshold_curves.parquet",
-                          tables + "landmark_km.parquet"}  # fmt: skip
+                          tables + "landmark_km.parquet",
+                          tables + "alert_policies.parquet"}  # fmt: skip
     out = read_json("models/hypotheses.json")
     by_id = {h["id"]: h for h in out["hypotheses"]}
     assert by_id["slow_support_responses"]["verdict"] == "not testable"
@@ -207,3 +208,33 @@ def test_alerts_with_csms_from_the_interim_assignments(project):
     assert by_id["slow_support_responses"]["alerts"] is None  # not testable
     assert out["settings"]["budget_objective"] == "chi_square"
     assert "alerts" in out["settings"]["rules"]
+
+
+def test_subject_frame_gives_the_same_lags_and_labels_as_the_panel():
+    """Two spells of account a (weeks 0-2, then 0-1 after a comeback; the first ends in
+    churn) and account b (weeks 0-3, censored): lags never cross a spell, and the stand-in
+    keyed by subject codes taken on a bigger panel (not 0..n-1) gives the same values."""
+    from churnlab.hypotheses.design import churn_within, lag_within_spell, subject_codes
+    from churnlab.hypotheses.subject_frame import subject_frame
+
+    panel = pd.DataFrame(
+        {
+            "account_id": ["a", "a", "a", "a", "a", "b", "b", "b", "b"],
+            "spell": [1, 1, 1, 2, 2, 1, 1, 1, 1],
+            "start": [0, 1, 2, 0, 1, 0, 1, 2, 3],
+            "stop": [1, 2, 3, 1, 2, 1, 2, 3, 4],
+            "event": [0, 0, 1, 0, 0, 0, 0, 0, 0],
+            "x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+        }
+    )
+    codes = subject_codes(panel) + 7  # as if taken on one half of a bigger panel
+    light = subject_frame(panel, codes)
+    assert light["account_id"].tolist() == [0, 0, 0, 1, 1, 2, 2, 2, 2]
+    lag1 = lag_within_spell(light, panel["x"].to_numpy(), 1)
+    assert np.array_equal(lag1, lag_within_spell(panel, "x", 1), equal_nan=True)
+    assert np.isnan(lag1[[0, 3, 5]]).all() and lag1[4] == 4.0  # spell 2 starts fresh
+    y = churn_within(light, 2)
+    assert np.array_equal(y, churn_within(panel, 2), equal_nan=True)
+    assert y[[1, 2]].tolist() == [1.0, 1.0] and y[0] == 0.0  # churn in week 2 (stop 3)
+    with pytest.raises(ValueError, match="8 subject codes for 9"):
+        subject_frame(panel, codes[:8])

@@ -24,6 +24,8 @@ LAMP_COLUMNS = [
     "verdict",
     "hazard_ratio",
     "q_value",
+    "alert_on_weeks",
+    "alert_off_weeks",
 ]
 
 
@@ -32,7 +34,9 @@ def lamp_table(
 ) -> pd.DataFrame:
     """One row per hypothesis: tested results from models/hypotheses.json, with `action` and
     `kind` taken from hypotheses.yaml when present (the CS lead's file is the authority for
-    wording). Threshold: the tested one, else a numeric threshold from the YAML, else NaN."""
+    wording). Threshold: the tested one, else a numeric threshold from the YAML, else NaN.
+    alert_on_weeks / alert_off_weeks: the on- and off-delay the hypotheses stage chose for the
+    lamp as an alert (`hypotheses.alert_policy`; 1 and 1 without one)."""
     conf = {str(h.get("id")): h for h in (configured or [])}
     rows = []
     for h in tested:
@@ -42,6 +46,7 @@ def lamp_table(
         if threshold is None and isinstance(c.get("threshold"), int | float):
             threshold = c["threshold"]
         lag = h.get("best_lag_weeks")
+        policy = h.get("alert_policy") or {}
         rows.append(
             {
                 "id": hid,
@@ -54,6 +59,9 @@ def lamp_table(
                 "verdict": h.get("verdict") or "",
                 "hazard_ratio": h.get("hazard_ratio"),
                 "q_value": h.get("q_value"),
+                # how the lamp lights as an alert (hypotheses' alert_policy; 1, 1 = as read)
+                "alert_on_weeks": int(policy.get("on_weeks") or 1),
+                "alert_off_weeks": int(policy.get("off_weeks") or 1),
             }
         )
     return pd.DataFrame(rows, columns=LAMP_COLUMNS).sort_values("id").reset_index(drop=True)

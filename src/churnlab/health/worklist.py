@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnlab.health.alerts import UNASSIGNED, lamp_runs
+from churnlab.health.alerts import UNASSIGNED, confirm_lamp, lamp_runs, subject_codes, week_index
 
 NEW, LONG_LIT, CHRONIC = "new", "long-lit", "chronic"
 
@@ -213,12 +213,18 @@ def lit_lamps_now(panel: pd.DataFrame, lamps: pd.DataFrame) -> pd.DataFrame:
     lamps: id, indicator, direction, threshold, action, hazard_ratio (e.g. `lamp_table`
     rows kept for the action list). The lamp is read on the current value (lag 0), on when
     strictly below (low) / above (high) the threshold; a missing value is off. Lamps whose
-    indicator is not in the panel or without a finite threshold are skipped.
+    indicator is not in the panel or without a finite threshold are skipped. A lamp with
+    `alert_on_weeks` / `alert_off_weeks` (the design the hypotheses stage chose, see
+    `hypotheses.alert_policy`) lights as an alert does: once the indicator has been beyond the
+    threshold that many weeks in a row, and goes off once it has been back that many weeks
+    (`health.alerts.confirm_lamp`); its run and "newly lit" are those of that alert.
     Returns account_id, [spell], hypothesis_id, indicator, indicator_value, direction,
     threshold, run_start, weeks_lit, left_censored, action, hazard_ratio."""
     latest = (panel["week_start"] == panel["week_start"].max()).to_numpy()
     keys = ["account_id"] + (["spell"] if "spell" in panel.columns else [])
     parts = []
+    subj = subject_codes(panel) if len(panel) else np.zeros(0, np.int64)
+    week = week_index(panel["week_start"]) if len(panel) else np.zeros(0, np.int64)
     for h in lamps.itertuples(index=False):
         thr = float(h.threshold) if h.threshold is not None else float("nan")
         if h.indicator not in panel.columns or not np.isfinite(thr):
@@ -226,6 +232,9 @@ def lit_lamps_now(panel: pd.DataFrame, lamps: pd.DataFrame) -> pd.DataFrame:
         values = panel[h.indicator].astype(float)
         on = (values < thr) if h.direction == "low" else (values > thr)
         on = (on & values.notna()).to_numpy()
+        on_weeks = int(getattr(h, "alert_on_weeks", 1) or 1)
+        off_weeks = int(getattr(h, "alert_off_weeks", 1) or 1)
+        on = confirm_lamp(on, subj, week, on_weeks, off_weeks)
         runs = lamp_runs(panel, on)
         hit = latest & on
         part = panel.loc[hit, keys].reset_index(drop=True)

@@ -93,69 +93,100 @@ def build_budget_scan(
     """The sums of `budget_curve` per account (`account`: per row; default the subject).
     Arguments and errors as `budget_curve`."""
     v = np.asarray(values, dtype=float)
-    y = np.asarray(churn_within, dtype=float)
-    subj = pd.factorize(np.asarray(subject))[0].astype(np.int64)
-    wk = np.rint(np.asarray(week, dtype=float)).astype(np.int64)
-    ev = np.asarray(event) == 1
-    acc = subj if account is None else pd.factorize(np.asarray(account))[0].astype(np.int64)
-    n = len(v)
-    if not (len(y) == len(subj) == len(wk) == len(ev) == len(acc) == n):
-        raise ValueError("values, churn_within, subject, week and event need the same length")
-    if horizon_weeks < 1:
-        raise ValueError(f"horizon_weeks must be >= 1 (got {horizon_weeks})")
-    cand = np.asarray(candidates, dtype=float)
-    u = _oriented(v, direction)
-    cu = _oriented(cand, direction)
+    prep = _Prepared(churn_within, subject, week, event, horizon_weeks, account, n=len(v))
+    u = _oriented(v, direction)[prep.order]
+    cu = _oriented(np.asarray(candidates, dtype=float), direction)
+    known_u = np.isfinite(u)
+    return prep.scan(np.asarray(candidates, dtype=float), ((known_u & (u < t)) for t in cu))
 
-    order = np.lexsort((wk, subj))
-    u, y, subj, wk, ev, acc = u[order], y[order], subj[order], wk[order], ev[order], acc[order]
-    if n and np.any((subj[1:] == subj[:-1]) & (wk[1:] == wk[:-1])):
-        raise ValueError("a subject has two rows for the same week")
-    same_prev = np.zeros(n, bool)
-    if n:
-        same_prev[1:] = (subj[1:] == subj[:-1]) & (wk[1:] == wk[:-1] + 1)
-    not_first_week = wk != (wk.min() if n else 0)
 
-    n_acc = int(acc.max()) + 1 if n else 0
-    known = np.isfinite(y)
-    yk = np.where(known, y, 0.0)
+def build_lit_scan(
+    lits, labels, churn_within, subject, week, event, horizon_weeks: int, account=None
+) -> BudgetScan:
+    """`build_budget_scan` for lamps given as they are lit rather than by a threshold: one
+    bool array per row (in the given row order) for each lamp in `lits` (e.g. one lamp under
+    several alert designs, `alert_policy`); `labels` name them (the scan's `candidates`).
+    Other arguments and errors as `budget_curve`."""
+    lits = [np.asarray(x, dtype=bool) for x in lits]
+    n = len(np.asarray(subject))
+    if any(len(x) != n for x in lits):
+        raise ValueError("every lit array needs one value per row")
+    prep = _Prepared(churn_within, subject, week, event, horizon_weeks, account, n=n)
+    return prep.scan(np.asarray(labels), (x[prep.order] for x in lits))
 
-    def per_account(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(acc, weights=weights.astype(float), minlength=n_acc)
 
-    # churn week per subject (the event row); rows of churners inside their warning window
-    n_subj = int(subj.max()) + 1 if n else 0
-    churn_week = np.full(n_subj, np.iinfo(np.int64).min // 2, dtype=np.int64)
-    churn_week[subj[ev]] = wk[ev]
-    is_churner = np.zeros(n_subj, bool)
-    is_churner[subj[ev]] = True
-    churners = np.flatnonzero(is_churner)
-    slot = np.full(n_subj, -1)
-    slot[churners] = np.arange(len(churners))
-    churner_account = np.zeros(len(churners), dtype=np.int64)
-    churner_account[slot[subj[ev]]] = acc[ev]
-    cw = churn_week[subj]
-    in_window = is_churner[subj] & (wk <= cw) & (wk >= cw - horizon_weeks + 1)
-    weeks_before = cw - wk + 1
+class _Prepared:
+    """Rows sorted by subject and week, with everything `BudgetScan` needs that does not
+    depend on the lamp; `scan` sums the lamp-dependent parts per account for each lamp."""
 
-    k = len(cu)
-    lit_rows, lightings, lightings_known, lightings_churn = (np.zeros((n_acc, k)) for _ in "1234")
-    warning = np.zeros((len(churners), k))
-    for j, t in enumerate(cu):
-        lit = np.isfinite(u) & (u < t)
-        prev_lit = np.r_[False, lit[:-1]] if n else lit
-        lighting = lit & ~(same_prev & prev_lit) & not_first_week
-        lk = lighting & known
-        lit_rows[:, j] = per_account(lit)
-        lightings[:, j] = per_account(lighting)
-        lightings_known[:, j] = per_account(lk)
-        lightings_churn[:, j] = per_account(lk * yk)
-        hit = lighting & in_window
-        np.maximum.at(warning[:, j], slot[subj[hit]], weeks_before[hit])
-    return BudgetScan(
-        cand, per_account(np.ones(n)), per_account(known), per_account(yk), lit_rows,
-        lightings, lightings_known, lightings_churn, churner_account, warning,
-    )  # fmt: skip
+    def __init__(self, churn_within, subject, week, event, horizon_weeks, account, n):
+        y = np.asarray(churn_within, dtype=float)
+        subj = pd.factorize(np.asarray(subject))[0].astype(np.int64)
+        wk = np.rint(np.asarray(week, dtype=float)).astype(np.int64)
+        ev = np.asarray(event) == 1
+        acc = subj if account is None else pd.factorize(np.asarray(account))[0].astype(np.int64)
+        if not (len(y) == len(subj) == len(wk) == len(ev) == len(acc) == n):
+            raise ValueError("values, churn_within, subject, week and event need the same length")
+        if horizon_weeks < 1:
+            raise ValueError(f"horizon_weeks must be >= 1 (got {horizon_weeks})")
+        order = np.lexsort((wk, subj))
+        y, subj, wk, ev, acc = y[order], subj[order], wk[order], ev[order], acc[order]
+        if n and np.any((subj[1:] == subj[:-1]) & (wk[1:] == wk[:-1])):
+            raise ValueError("a subject has two rows for the same week")
+        self.order, self.n, self.acc = order, n, acc
+        self.same_prev = np.zeros(n, bool)
+        if n:
+            self.same_prev[1:] = (subj[1:] == subj[:-1]) & (wk[1:] == wk[:-1] + 1)
+        self.not_first_week = wk != (wk.min() if n else 0)
+        self.n_acc = int(acc.max()) + 1 if n else 0
+        self.known = np.isfinite(y)
+        self.yk = np.where(self.known, y, 0.0)
+
+        # churn week per subject (the event row); rows of churners inside their warning window
+        n_subj = int(subj.max()) + 1 if n else 0
+        churn_week = np.full(n_subj, np.iinfo(np.int64).min // 2, dtype=np.int64)
+        churn_week[subj[ev]] = wk[ev]
+        is_churner = np.zeros(n_subj, bool)
+        is_churner[subj[ev]] = True
+        churners = np.flatnonzero(is_churner)
+        slot = np.full(n_subj, -1)
+        slot[churners] = np.arange(len(churners))
+        self.n_churners = len(churners)
+        self.churner_account = np.zeros(len(churners), dtype=np.int64)
+        self.churner_account[slot[subj[ev]]] = acc[ev]
+        cw = churn_week[subj]
+        in_window = is_churner[subj] & (wk <= cw) & (wk >= cw - horizon_weeks + 1)
+        # only rows in a churner's window can warn: keep their slot and weeks of warning
+        self.win_rows = np.flatnonzero(in_window)
+        self.win_slot = slot[subj[self.win_rows]]
+        self.win_weeks = (cw - wk + 1)[self.win_rows]
+
+    def per_account(self, weights: np.ndarray) -> np.ndarray:
+        return np.bincount(self.acc, weights=weights.astype(float), minlength=self.n_acc)
+
+    def scan(self, candidates: np.ndarray, lits) -> BudgetScan:
+        cols: list[list[np.ndarray]] = [[], [], [], []]
+        warns = []
+        for lit in lits:
+            prev_lit = np.r_[False, lit[:-1]] if self.n else lit
+            lighting = lit & ~(self.same_prev & prev_lit) & self.not_first_week
+            lk = lighting & self.known
+            for out, x in zip(cols, (lit, lighting, lk, lk * self.yk), strict=True):
+                out.append(self.per_account(x))
+            warning = np.zeros(self.n_churners)
+            hit = lighting[self.win_rows]
+            np.maximum.at(warning, self.win_slot[hit], self.win_weeks[hit])
+            warns.append(warning)
+        k = len(candidates)
+
+        def stack(parts: list[np.ndarray], rows: int) -> np.ndarray:
+            return np.column_stack(parts) if parts else np.zeros((rows, k))
+
+        return BudgetScan(
+            candidates, self.per_account(np.ones(self.n)), self.per_account(self.known),
+            self.per_account(self.yk), *(stack(c, self.n_acc) for c in cols),
+            self.churner_account, stack(warns, self.n_churners),
+        )  # fmt: skip
 
 
 def curve_from_scan(scan: BudgetScan, account_weights: np.ndarray | None = None) -> pd.DataFrame:

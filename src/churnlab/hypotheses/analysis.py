@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from churnlab.health.alerts import confirm_lamp
 from churnlab.hypotheses.alert_budget import (
     bootstrap_budget_threshold,
     build_budget_scan,
     choose_threshold,
     curve_from_scan,
 )
+from churnlab.hypotheses.alert_policy import choose_policy, policy_curve, policy_grid
 from churnlab.hypotheses.combined import combined_model
 from churnlab.hypotheses.design import (
     adjustment_columns,
@@ -39,6 +41,7 @@ from churnlab.hypotheses.landmark import landmark_km
 from churnlab.hypotheses.lead import lead_profile
 from churnlab.hypotheses.ph_check import ph_interaction
 from churnlab.hypotheses.spec import Hypothesis
+from churnlab.hypotheses.subject_frame import subject_frame
 from churnlab.hypotheses.verdict import (
     INCONCLUSIVE,
     LEADS,
@@ -76,6 +79,10 @@ class Settings:
     max_share_lit: float = 0.2
     min_lightings: int = 20
     budget_objective: str = "chi_square"
+    # the lamp as an alert: on-/off-delays tried, and the lift a delay must buy (alert_policy)
+    alert_on_weeks: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+    alert_off_weeks: list[int] = field(default_factory=lambda: [1, 2, 4])
+    alert_min_lift: float = 2.0
 
 
 @dataclass
@@ -125,10 +132,10 @@ def _choose_threshold(
             "method": None,
             "ci": None,
         }, pd.DataFrame()
-    scan = build_scan(panel, values, hyp.direction, cands, s.horizon_weeks)
+    scan = build_scan(panel, values, hyp.direction, cands, s.horizon_weeks, subjects)
     perf = performance(scan)
     budget = build_budget_scan(
-        values, cands, hyp.direction, churn_within(panel, s.horizon_weeks),
+        values, cands, hyp.direction, churn_within(subject_frame(panel, subjects), s.horizon_weeks),
         subjects, weeks, panel["event"].to_numpy(), s.horizon_weeks,
         account=panel["account_id"].to_numpy(),
     )  # fmt: skip
@@ -214,7 +221,7 @@ def _base_record(hyp: Hypothesis) -> dict:
         rate_off=None, lamp_on_share=None, median_warning_weeks=None, n_accounts=0, n_events=0,
         landmark_tests=[], hypothesis_p_value=None, hypothesis_q_value=None,
         threshold_method=None, alerts=None, verdict_label=None, warning_weeks_basis=None,
-        verdict_warning_weeks=None,
+        verdict_warning_weeks=None, alert_policy=None,
     )  # fmt: skip
     if hyp.is_attribute:
         rec["values_not_in_data"] = []
@@ -346,7 +353,7 @@ def _run(
     start = panel["start"].to_numpy(float)
     stop = panel["stop"].to_numpy(float)
     event = panel["event"].to_numpy() == 1
-    records, profiles, curves, kms = [], {}, [], []
+    records, profiles, curves, kms, policies = [], {}, [], [], []
     lamps: dict[str, _Lamp] = {}  # tested hypotheses' lamps
     split = None  # (tuning panel, test-row mask, test panel, sizes), made when first needed
     reduced_fits: dict[object, dict] = {}  # lamp-free Cox fits, per panel and adjuster set
@@ -369,7 +376,7 @@ def _run(
             _test_attribute(
                 rec, hyp, panel, now, adjust[:, used], [n for n, u in zip(adjust_names, used,
                 strict=True) if u], s, profiles, kms,
-                reduced_fits.setdefault(("attribute", col), {}),
+                reduced_fits.setdefault(("attribute", col), {}), subjects,
             )  # fmt: skip
             lamps[hyp.id] = _Lamp(now, "high", 0.5, np.ones(len(panel), bool), used)
             rec["alerts"] = lamp_alerts(alert_frame(panel, subjects), now, s.horizon_weeks)
@@ -412,20 +419,37 @@ def _run(
         thr = choice["threshold"]
         rec["lamp_rule"] = f"{hyp.indicator} {'<' if hyp.direction == 'low' else '>'} {thr:g}"
         values = test[hyp.indicator].to_numpy(dtype=float)
-        _performance(rec, test, values, hyp.direction, thr, s.horizon_weeks)
+        _performance(rec, test, values, hyp.direction, thr, s.horizon_weeks, subjects[rows])
         lamps[hyp.id] = _Lamp(hyp.indicator, hyp.direction, thr, rows, all_adjusters)
         prof = lead_profile(
             test, hyp.indicator, hyp.direction, thr, s.lags, adjust[rows], adjust_names,
             s.min_events, s.min_accounts, with_glm=s.with_glm,
             min_state_events=s.min_state_events,
             reduced_cache=reduced_fits.setdefault(hyp.threshold is None, {}),
+            subjects=subjects[rows],
         )  # fmt: skip
         prof["problem"] = [_clean_problem(p, thr) for p in prof["problem"]]
         profiles[hyp.id] = prof
         now = lamp(values, hyp.direction, thr)
-        # as the CSM sees it: the lamp read at week start (lag 0), on the accounts tested
-        rec["alerts"] = lamp_alerts(alert_frame(test, subjects[rows]), now, s.horizon_weeks)
-        km, tests = landmark_km(test, now, s.landmark_weeks, s.landmark_follow_weeks)
+        grid = policy_grid(s.alert_on_weeks, s.alert_off_weeks)
+        if len(grid) > 1:  # the alert design is chosen on the tuning half, measured on the other
+            if split is None:
+                split = _split(panel, s.seed)
+            rec["alert_policy"], policy_tables = _alert_policy(hyp, thr, split, weeks, subjects, s)
+            policies.append(policy_tables)
+            _, t_rows, t_panel, _ = split
+            on, off = rec["alert_policy"]["on_weeks"], rec["alert_policy"]["off_weeks"]
+            t_now = lamp(t_panel[hyp.indicator].to_numpy(dtype=float), hyp.direction, thr)
+            lit = confirm_lamp(t_now, subjects[t_rows], weeks[t_rows], on, off)
+            rec["alerts"] = lamp_alerts(
+                alert_frame(t_panel, subjects[t_rows]), lit, s.horizon_weeks
+            )
+        else:
+            # as the CSM sees it: the lamp read at week start (lag 0), on the accounts tested
+            rec["alerts"] = lamp_alerts(alert_frame(test, subjects[rows]), now, s.horizon_weeks)
+        km, tests = landmark_km(
+            test, now, s.landmark_weeks, s.landmark_follow_weeks, subjects=subjects[rows]
+        )
         rec["landmark_tests"] = tests
         if len(km):
             kms.append(km.assign(id=hyp.id))
@@ -440,6 +464,7 @@ def _run(
         profiles[h]["q_value"] = q
         by_id[h].update(hypothesis_p_value=fp, hypothesis_q_value=fq)
 
+    light = subject_frame(panel, subjects)  # lags on the subject codes (same values)
     chosen_lamps: dict[str, np.ndarray] = {}
     chosen_lags: dict[str, int] = {}
     hyp_by_id = {h.id: h for h in hypotheses}
@@ -479,14 +504,15 @@ def _run(
         if verdict != INCONCLUSIVE:
             lag = int(head["lag_weeks"])
             lp = lamps[hid]
-            x = lamp(lag_within_spell(panel, lp.source, lag), lp.direction, lp.threshold)
+            src = panel[lp.source].to_numpy(float) if isinstance(lp.source, str) else lp.source
+            x = lamp(lag_within_spell(light, src, lag), lp.direction, lp.threshold)
             keep = np.isfinite(x) & lp.rows
             adj = adjust[:, lp.adjusters]
             ph = ph_interaction(start[keep], stop[keep], event[keep], x[keep], adj[keep])
             rec["ph_check"] = {"lag_weeks": lag, "method": "lamp x log(tenure) interaction", **ph}
             # Combined model: a lamp whose indicator has no value is off (nothing to show the
             # CSM); only rows before the lag reaches back into the spell's history are unknown.
-            seen = np.isfinite(lag_within_spell(panel, "start", lag))
+            seen = np.isfinite(lag_within_spell(light, start, lag))
             chosen_lamps[hid] = np.where(seen, np.nan_to_num(x, nan=0.0), np.nan)
             chosen_lags[hid] = lag
 
@@ -517,15 +543,85 @@ def _run(
         if curves
         else pd.DataFrame(),
         "landmark_km": _front(pd.concat(kms, ignore_index=True)) if kms else pd.DataFrame(),
+        "alert_policies": _front(pd.concat(policies, ignore_index=True))
+        if policies
+        else pd.DataFrame(),
     }
     assert all(r["verdict"] in VERDICTS for r in records)
     return Results(records, combined, tables)
 
 
+def _alert_policy(
+    hyp: Hypothesis,
+    thr: float,
+    split: tuple,
+    weeks: np.ndarray,
+    subjects: np.ndarray,
+    s: Settings,
+) -> tuple[dict, pd.DataFrame]:
+    """The lamp's alert design (`alert_policy`): every on-/off-delay of the grid judged on
+    the tuning half, the design chosen there by `choose_policy`, and the same curve on the
+    test half (the trade-off the report shows: precision vs churners warned vs warning).
+    Returns the record's `alert_policy` dict and both curves stacked (columns `id`, `half`
+    and POLICY_COLUMNS), whatever the threshold's source (a configured threshold is tested on
+    every account, but its alert design is still chosen on one half and measured on the
+    other)."""
+    part, test_rows, test, sizes = split
+    grid = policy_grid(s.alert_on_weeks, s.alert_off_weeks)
+    curves = {}
+    for half, frame, mask in (("tuning", part, ~test_rows), ("test", test, test_rows)):
+        raw = lamp(frame[hyp.indicator].to_numpy(dtype=float), hyp.direction, thr)
+        curves[half] = policy_curve(
+            raw, subjects[mask], weeks[mask], frame["event"].to_numpy(),
+            churn_within(subject_frame(frame, subjects[mask]), s.horizon_weeks),
+            s.horizon_weeks, grid,
+            account=frame["account_id"].to_numpy(),
+        )  # fmt: skip
+    idx, rule = choose_policy(
+        curves["tuning"], s.alert_min_lift, s.min_actionable_lead_weeks, s.min_lightings,
+        s.max_share_lit,
+    )  # fmt: skip
+    for c in curves.values():
+        c["chosen"] = c.index == idx
+    on, off = (int(curves["tuning"].loc[idx, k]) for k in ("on_weeks", "off_weeks"))
+    keep = ["on_weeks", "off_weeks", "share_lit", "precision", "lift", "churners_warned_share",
+            "median_warning_weeks", "lightings_known", "chosen"]  # fmt: skip
+    tradeoff = curves["test"][keep].to_dict("records")
+    policy = {
+        "on_weeks": on,
+        "off_weeks": off,
+        "rule": rule,
+        "min_lift": s.alert_min_lift,
+        "chosen_on": f"tuning half ({sizes['tuning_accounts']} accounts)",
+        "measured_on": f"test half ({sizes['test_accounts']} accounts)",
+        "tradeoff_test_half": [{k: _plain(v) for k, v in r.items()} for r in tradeoff],
+    }
+    stacked = pd.concat([c.assign(half=h) for h, c in curves.items()], ignore_index=True).assign(
+        id=hyp.id
+    )
+    return policy, stacked[["id", "half", *curves["test"].columns]]
+
+
+def _plain(v):
+    # JSON-ready scalars (numpy ints / bools / floats)
+    if isinstance(v, np.bool_ | bool):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    return float(v) if isinstance(v, np.floating | float) else v
+
+
 def _performance(
-    rec: dict, panel: pd.DataFrame, values: np.ndarray, direction: str, thr: float, horizon: int
+    rec: dict,
+    panel: pd.DataFrame,
+    values: np.ndarray,
+    direction: str,
+    thr: float,
+    horizon: int,
+    subjects: np.ndarray | None = None,
 ) -> None:
-    perf = performance(build_scan(panel, values, direction, np.array([thr]), horizon)).iloc[0]
+    scan = build_scan(panel, values, direction, np.array([thr]), horizon, subjects)
+    perf = performance(scan).iloc[0]
     rec.update(
         lift=perf["lift"], precision=perf["precision"], recall=perf["recall"],
         rate_off=perf["rate_off"], lamp_on_share=perf["lamp_on_share"],
@@ -544,21 +640,23 @@ def _test_attribute(
     profiles: dict,
     kms: list,
     reduced_cache: dict,
+    subjects: np.ndarray | None = None,
 ) -> None:
     """An attribute hypothesis: no threshold to choose, so every account is used. The lamp is
     read in the same week (lag 0 only: an attribute is known from the spell's first week, and
     lagging a static value would only drop each spell's first weeks). Cox adjusts for
     `adjust_for` minus the attribute itself. The Kaplan-Meier groups are fixed at the spell's
     start (landmark week 0, whole follow-up) - no immortal-time bias for a value known then."""
-    _performance(rec, panel, now, "high", 0.5, s.horizon_weeks)
+    _performance(rec, panel, now, "high", 0.5, s.horizon_weeks, subjects)
     prof = lead_profile(
         panel, now, "high", 0.5, [0], adjust, adjust_names, s.min_events, s.min_accounts,
         with_glm=s.with_glm, min_state_events=s.min_state_events, reduced_cache=reduced_cache,
+        subjects=subjects,
     )  # fmt: skip
     prof["problem"] = [_clean_problem(p, None) for p in prof["problem"]]
     profiles[hyp.id] = prof
     follow = int(panel["stop"].max())
-    km, tests = landmark_km(panel, now, [0], follow)
+    km, tests = landmark_km(panel, now, [0], follow, subjects=subjects)
     rec["landmark_tests"] = tests
     if len(km):
         kms.append(km.assign(id=hyp.id))

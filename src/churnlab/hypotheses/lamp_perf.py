@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnlab.hypotheses.design import churn_within, subject_codes
+from churnlab.hypotheses.design import churn_within
+from churnlab.hypotheses.subject_frame import subject_frame
 
 SCAN_QUANTILES = np.linspace(0.05, 0.95, 19)
 
@@ -59,14 +60,23 @@ def _oriented(values: np.ndarray, direction: str) -> np.ndarray:
 
 
 def build_scan(
-    panel: pd.DataFrame, values: np.ndarray, direction: str, candidates: np.ndarray, horizon: int
+    panel: pd.DataFrame,
+    values: np.ndarray,
+    direction: str,
+    candidates: np.ndarray,
+    horizon: int,
+    subjects: np.ndarray | None = None,
 ) -> ScanData:
+    """The per-account and per-churn sums of `performance` at every candidate threshold.
+    `subjects`: the rows' subject codes (`design.subject_codes(panel)`), when the caller has
+    them (same result, without re-pairing account and spell)."""
     acc = pd.factorize(panel["account_id"])[0]
     n_acc = int(acc.max()) + 1 if len(acc) else 0
     start = panel["start"].to_numpy()
     stop = panel["stop"].to_numpy()
     event = panel["event"].to_numpy() == 1
-    y = churn_within(panel, horizon)
+    light = subject_frame(panel, subjects)
+    y = churn_within(light, horizon)
     u = _oriented(np.asarray(values, dtype=float), direction)
     cu = _oriented(np.asarray(candidates, dtype=float), direction)
     known = np.isfinite(y) & np.isfinite(u)
@@ -78,7 +88,7 @@ def build_scan(
     churn_rows = np.bincount(acc, yk, n_acc)
 
     # Churns' windows: the `horizon` weeks of the same spell ending with the churn week.
-    subj = subject_codes(panel)
+    subj = light["account_id"].to_numpy()
     n_subj = int(subj.max()) + 1 if len(subj) else 0
     ev_rows = np.flatnonzero(event)
     churner_account = acc[ev_rows]

@@ -14,13 +14,18 @@ from churnlab.hypotheses.design import subject_codes
 
 
 def landmark_groups(
-    panel: pd.DataFrame, lamp_now: np.ndarray, landmark: int, max_follow: int
+    panel: pd.DataFrame,
+    lamp_now: np.ndarray,
+    landmark: int,
+    max_follow: int,
+    subjects: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per spell active at `landmark`: account_id (and spell, when the panel has
     it), lamp_on, follow-up weeks, churned. Follow-up is cut at `max_follow` weeks (censored
-    there). Rows sorted by account_id, spell, start."""
+    there). Rows sorted by account_id, spell, start. `subjects`: the rows' subject codes
+    (`design.subject_codes(panel)`) when the caller has them."""
     acc = panel["account_id"].to_numpy()
-    subj = subject_codes(panel)
+    subj = subject_codes(panel) if subjects is None else np.asarray(subjects)
     last = np.r_[subj[1:] != subj[:-1], True]
     grp = np.cumsum(np.r_[True, subj[1:] != subj[:-1]]) - 1
     end_stop = panel["stop"].to_numpy()[last][grp]
@@ -69,11 +74,13 @@ def landmark_km(
     landmarks: list[int],
     max_follow: int,
     min_group: int = 5,
+    subjects: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
-    """KM curves per landmark x lamp state, and a log-rank test per landmark."""
+    """KM curves per landmark x lamp state, and a log-rank test per landmark (`subjects`:
+    as `landmark_groups`)."""
     curves, tests = [], []
     for s in landmarks:
-        g = landmark_groups(panel, lamp_now, s, max_follow)
+        g = landmark_groups(panel, lamp_now, s, max_follow, subjects)
         on, off = g[g["lamp_on"]], g[~g["lamp_on"]]
         summary = {
             "landmark_week": s, "n_on": len(on), "n_off": len(off),

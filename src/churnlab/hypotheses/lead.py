@@ -16,6 +16,7 @@ from scipy import stats
 from churnlab.hypotheses.cox import fit_cox
 from churnlab.hypotheses.design import lag_within_spell, lamp
 from churnlab.hypotheses.glm_check import compare, fit_cloglog, tenure_bins
+from churnlab.hypotheses.subject_frame import subject_frame
 
 PROFILE_COLUMNS = [
     "lag_weeks", "hazard_ratio", "ci_low", "ci_high", "p_value", "wald_p_value", "coef", "se", "n_rows",
@@ -52,6 +53,7 @@ def lead_profile(
     with_glm: bool = True,
     min_state_events: int = 0,
     reduced_cache: dict | None = None,
+    subjects: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per lag: Cox HR of the lamp (adjusted), its GLM cross-check, and any problem.
 
@@ -62,14 +64,21 @@ def lead_profile(
     `p_value` is the likelihood-ratio test of the lamp (`wald_p_value` beside it); the CI is
     Wald's. A lag is not fitted when fewer than `min_state_events` churns are expected in the
     rarer lamp state if the lamp made no difference. `reduced_cache` shares the lamp-free
-    fits between hypotheses (they depend only on the rows kept)."""
+    fits between hypotheses (they depend only on the rows kept). `subjects`: the rows'
+    subject codes (`design.subject_codes`), when the caller has them: the lags are then
+    looked up on `subject_frame` (same values, without re-pairing account and spell)."""
     acc_codes = pd.factorize(panel["account_id"])[0]
     start = panel["start"].to_numpy(float)
     stop = panel["stop"].to_numpy(float)
     event = panel["event"].to_numpy().astype(bool)
+    source, where = indicator, panel
+    if subjects is not None:
+        where = subject_frame(panel, subjects)
+        if isinstance(indicator, str):
+            source = panel[indicator].to_numpy(dtype=float)
     rows = []
     for lag in lags:
-        x = lamp(lag_within_spell(panel, indicator, lag), direction, threshold)
+        x = lamp(lag_within_spell(where, source, lag), direction, threshold)
         keep = ~np.isnan(x)
         n_events = int(event[keep].sum())
         n_accounts = len(np.unique(acc_codes[keep]))

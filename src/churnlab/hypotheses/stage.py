@@ -53,6 +53,9 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
             max_share_lit=float(hp.get("max_share_lit", 0.2)),
             min_lightings=int(hp.get("min_lightings", 20)),
             budget_objective=str(hp.get("budget_objective", "chi_square")),
+            alert_on_weeks=_weeks_list(hp.get("alert_on_weeks", [1, 2, 3, 4])),
+            alert_off_weeks=_weeks_list(hp.get("alert_off_weeks", [1, 2, 4])),
+            alert_min_lift=float(hp.get("alert_min_lift", 2.0)),
         )
     except KeyError as exc:
         raise ConfigError(f"params.yaml: hypotheses.{exc.args[0]} is missing") from exc
@@ -64,12 +67,28 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
         raise ConfigError(
             f"params.yaml: hypotheses.max_share_lit must be in (0, 1] (got {s.max_share_lit})"
         )
+    for key in ("alert_on_weeks", "alert_off_weeks"):
+        weeks = getattr(s, key)
+        if not weeks or min(weeks) < 1:
+            raise ConfigError(
+                f"params.yaml: hypotheses.{key} must be a non-empty list of weeks >= 1 "
+                f"(got {weeks})"
+            )
+    if not s.alert_min_lift > 0:
+        raise ConfigError(
+            f"params.yaml: hypotheses.alert_min_lift must be > 0 (got {s.alert_min_lift})"
+        )
     if s.budget_objective not in OBJECTIVES:
         raise ConfigError(
             f"params.yaml: hypotheses.budget_objective must be one of {', '.join(OBJECTIVES)} "
             f"(got {s.budget_objective!r})"
         )
     return s
+
+
+def _weeks_list(value) -> list[int]:
+    # a single number is a one-element list (e.g. alert_on_weeks: 3 fixes the on-delay)
+    return sorted({int(v) for v in (value if isinstance(value, list | tuple) else [value])})
 
 
 def read_panel(path: Path, adjust_for: list[str]) -> pd.DataFrame:
@@ -177,6 +196,8 @@ def run(params: dict) -> None:
         "combined_penalizer": s.combined_penalizer, "seed": s.seed,
         "max_share_lit": s.max_share_lit, "min_lightings": s.min_lightings,
         "budget_objective": s.budget_objective,
+        "alert_on_weeks": s.alert_on_weeks, "alert_off_weeks": s.alert_off_weeks,
+        "alert_min_lift": s.alert_min_lift,
         "n_panel_rows": len(panel), "n_panel_accounts": int(panel["account_id"].nunique()),
         "n_panel_spells": n_spells(panel), "n_panel_events": int(panel["event"].sum()),
         "snapshot": bool(meta.get("snapshot", False)),
@@ -189,7 +210,8 @@ def run(params: dict) -> None:
             "verdict": "evidence = lags with BH q <= fdr_alpha, HR at least min_effect_hr away from 1 and the expected sign (risk: HR > 1, opportunity: HR < 1); best lag = the longest of them whose |log HR| is within one SE of the peak's; leads churn if best lag >= min_actionable_lead_weeks, else too late to act on; evidence only in the other direction = opposite direction; no evidence only if the 95% CI at the closest lag excludes HR rule_out_hr (risk) or 1/rule_out_hr (opportunity), else inconclusive",
             "fdr": "two-level Benjamini-Hochberg (Benjamini-Bogomolov): a Simes p-value per hypothesis over its lags (hypothesis_p_value), BH across hypotheses (hypothesis_q_value) selects R of m; within a selected hypothesis its lags are BH-tested at fdr_alpha * R / m; a lag's q_value is its within-hypothesis BH q times m / R",
             "threshold_suggestion": "suggested thresholds are chosen on a random half of the accounts (stratified by churn, fixed by base.seed) and everything inferential (lead profile, GLM, lamp performance, alerts, landmark KM, PH check) is measured on the other half; configured thresholds use every account. Risk lamps: alert budget (threshold_method 'alert budget') - among candidates lit in at most max_share_lit of account-weeks, with >= min_lightings lightings, a median warning of a lighting >= min_actionable_lead_weeks and lift > 1, the best budget_objective (chi_square: the sharpest split of churn-within-horizon weeks, the default; precision / lift: of a lighting, churn within horizon_weeks after an off->on transition); if none fits, the sharpest split (largest chi-square with recall >= threshold_min_recall; threshold_method 'sharpest split', threshold_rule says why the budget found nothing). Opportunities: lowest lift with the lamp on in >= threshold_min_recall of weeks. threshold_curves.parquet holds both curves over the same candidates (lighting_* columns are the budget curve's), chosen marks the pick and chosen_by its method. Rule: threshold_rule",
-            "alerts": "alerts: the lamp judged as an alert, read as the CSM sees it (at week start, lag 0) on the accounts tested (the test half for a suggested threshold, every account otherwise); subject = account + spell, calendar weeks; share_lit_median / share_lit_latest = share of the week's active subjects lit; a lighting = first week of a lit run (runs starting in the first week of data are not counted); lightings_per_100_account_weeks; lightings_per_csm_week = median over (week, CSM) cells of the CSM in charge that week (accounts without one are 'unassigned', not a CSM); precision = churn within horizon_weeks after a lighting, base_rate = the same for any subject-week, lift = precision / base_rate; churners_warned_share = churners with a lighting in the horizon_weeks ending with their churn week, median_warning_weeks from that lighting to the end of the churn week; median_weeks_lit / p75_weeks_lit = lengths of lit runs (ongoing runs at their length so far)",
+            "alerts": "alerts: the lamp judged as an alert, read as the CSM sees it (at week start, lag 0) under its alert_policy, on the test half of the accounts (every account for an attribute, or for a configured threshold when alert_on_weeks and alert_off_weeks leave one design only); subject = account + spell, calendar weeks; share_lit_median / share_lit_latest = share of the week's active subjects lit; a lighting = first week of a lit run (runs starting in the first week of data are not counted); lightings_per_100_account_weeks; lightings_per_csm_week = median over (week, CSM) cells of the CSM in charge that week (accounts without one are 'unassigned', not a CSM); precision = churn within horizon_weeks after a lighting, base_rate = the same for any subject-week, lift = precision / base_rate; churners_warned_share = churners with a lighting in the horizon_weeks ending with their churn week, median_warning_weeks from that lighting to the end of the churn week; median_weeks_lit / p75_weeks_lit = lengths of lit runs (ongoing runs at their length so far)",
+            "alert_policy": "alert_policy: how the lamp lights as an alert (alerts are measured on it). An on-delay (lit once the indicator has been beyond the threshold on_weeks weeks in a row) and an off-delay (off once it has been back off_weeks weeks in a row), as alarm management (ANSI/ISA-18.2) answers a chattering alarm. Every pair of alert_on_weeks x alert_off_weeks is judged on the tuning half of the accounts (also for a configured threshold); the least delay (on_weeks, then off_weeks) whose lightings reach lift >= alert_min_lift with >= min_lightings lightings, a median warning >= min_actionable_lead_weeks and no larger share lit than the plain lamp or max_share_lit is chosen, else the plain lamp (1, 1). alerts and tradeoff_test_half are measured on the other half; hypothesis_tables/alert_policies.parquet holds both halves. The verdict, lead profile and thresholds use the plain lamp (the indicator beyond its threshold).",
             "verdict_label": "verdict_label = verdict, except an opportunity that leads churn (its lamp marks accounts that churn less, weeks ahead) is 'leads retention'; warning_weeks_basis says which warning time the verdict rests on (best lag; verdict_warning_weeks) and that median_warning_weeks is lamp-on time before churn, not evidence of lead",
             "lamp_performance": "account-weeks with known outcome; precision = churn within horizon among lamp-on weeks; lift = precision / overall rate; recall = churned accounts with the lamp on in their last horizon weeks; median warning = weeks from the first lamp-on week in that window to churn (capped at horizon)",
         },
