@@ -22,8 +22,8 @@ test: setup-test kernel
 	exit $$rc
 
 lint: setup-test
-	ruff check src tests benchmarks
-	ruff format --check src tests benchmarks
+	ruff check src tests benchmarks notebooks
+	ruff format --check src tests benchmarks notebooks
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
