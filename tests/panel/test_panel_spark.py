@@ -114,3 +114,36 @@ def test_duckdb_and_spark_agree_on_user_indicators_and_foreign_words(spark):
     assert duck["exports_3w"].sum() > 0 and duck["since_exec"].nunique() > 3
     assert duck["data_exports"].sum() > 0 and duck["weeks_since_meeting"].nunique() > 3
     pd.testing.assert_frame_equal(duck, spk, check_exact=False, rtol=1e-12)
+
+
+def test_spark_stage_reads_and_writes_parquet_files_like_duckdb(spark, tmp_path, monkeypatch):
+    """engine: spark reads the interim Parquet (pandas' nanosecond timestamps) on the
+    executors and writes panel.parquet as a folder of parts; read back, it is DuckDB's file
+    (values to 1e-12, week_start to the microsecond Spark keeps), and the meta is the same."""
+    import copy
+    import json
+
+    from panel_world import write_interim  # noqa: PLC0415
+
+    from churnlab.config import load_params
+    from churnlab.panel import stage
+
+    monkeypatch.chdir(tmp_path)
+    write_interim(tmp_path / "data/interim", three_accounts(), "2025-03-31")
+    params = copy.deepcopy(load_params(Path(__file__).resolve().parents[2] / "params.yaml"))
+    params["panel"]["indicators_file"] = "absent.yaml"
+    runs = {}
+    for engine in ("duckdb", "spark"):
+        params["panel"]["engine"] = engine
+        stage.run(params)
+        out = tmp_path / "data/processed/panel.parquet"
+        runs[engine] = (
+            pd.read_parquet(out),
+            json.loads((tmp_path / "data/processed/panel_meta.json").read_text()),
+            out.is_dir(),
+        )
+    (duck, duck_meta, duck_dir), (spk, spk_meta, spk_dir) = runs["duckdb"], runs["spark"]
+    assert not duck_dir and spk_dir
+    assert duck_meta == spk_meta and duck_meta["n_events"] == 2
+    spk["week_start"] = spk["week_start"].astype("datetime64[ns]")
+    pd.testing.assert_frame_equal(duck, spk, check_exact=False, rtol=1e-12)

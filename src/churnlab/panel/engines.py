@@ -16,12 +16,7 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from churnlab.indicators.blocks import ACCOUNT_SLICEABLE_STEPS, EPOCH_MONDAY
 from churnlab.panel.query import (
@@ -32,7 +27,17 @@ from churnlab.panel.query import (
     to_spark,
 )
 
-Source = pd.DataFrame | str | Path
+if TYPE_CHECKING:  # pandas / pyarrow load lazily: the DuckDB file path needs neither
+    import pandas as pd
+    import pyarrow as pa
+
+    Source = pd.DataFrame | str | Path
+
+
+def _is_frame(src: Any) -> bool:
+    return not isinstance(src, (str, Path))
+
+
 STRING_COLUMNS = ("account_id", "segment", "customer_goal", "region", "plan", "billing_period")
 INT_COLUMNS = ("spell", "start", "stop", "event", "tenure_weeks")
 
@@ -40,6 +45,8 @@ INT_COLUMNS = ("spell", "start", "stop", "event", "tenure_weeks")
 def finish(raw: pd.DataFrame) -> pd.DataFrame:
     """Engine output -> CONTRACTS §3 panel: week_start from the week index, fixed dtypes,
     column order and row order (already sorted by the SQL; re-sorted only if not)."""
+    import pandas as pd
+
     df = raw.drop(columns="wk")
     df.insert(1, "week_start", pd.Timestamp(EPOCH_MONDAY) + pd.to_timedelta(7 * raw["wk"], "D"))
     df["week_start"] = df["week_start"].astype("datetime64[ns]")
@@ -61,6 +68,8 @@ def finish(raw: pd.DataFrame) -> pd.DataFrame:
 
 def _sorted(account: pd.Series, week: pd.Series) -> bool:
     """Rows ordered by (account, week)? O(n) instead of an O(n log n) string sort."""
+    import numpy as np
+
     acc = account.to_numpy()
     wk = week.to_numpy()
     if len(acc) < 2:
@@ -115,16 +124,16 @@ def run_duckdb(
         )
         relations = {}
         for name, src in sources.items():
-            if isinstance(src, pd.DataFrame):
+            if _is_frame(src):
                 con.register(f"_src_{name}", src)
                 relations[name] = f"SELECT * FROM _src_{name}"
             else:
                 path = str(src).replace("'", "''")
-                relations[name] = f"SELECT {_micros_select(src)} FROM read_parquet('{path}')"
+                relations[name] = f"SELECT {_micros_select(con, path)} FROM read_parquet('{path}')"
             con.execute(f"CREATE VIEW {name} AS {relations[name]}")
         if isinstance(sql, str):
             return _duckdb_result(con, sql, out)
-        chunks = events_chunks or _default_chunks(sources.get("events"))
+        chunks = events_chunks or _default_chunks(con, "events" in relations)
         for i, (name, step) in enumerate(sql[:-1]):
             if chunks > 1 and name in ACCOUNT_SLICEABLE_STEPS and "events" in relations:
                 for k in range(chunks):
@@ -188,24 +197,21 @@ def summarise_duckdb(path: str | Path) -> dict[str, Any]:
 EVENTS_PER_CHUNK = 17_000_000  # 50M events -> 3 slices: 2.6 GB peak vs 4.0 unsliced, as fast
 
 
-def _default_chunks(events: Source | None) -> int:
-    if events is None:
+def _default_chunks(con: Any, has_events: bool) -> int:
+    if not has_events:
         return 1
-    n = len(events) if isinstance(events, pd.DataFrame) else pq.read_metadata(events).num_rows
+    n = con.execute("SELECT COUNT(*) FROM events").fetchone()[0]  # Parquet: from the footers
     return max(1, -(-n // EVENTS_PER_CHUNK))
 
 
-def _micros_select(path: Source) -> str:
+def _micros_select(con: Any, path: str) -> str:
     """Select list casting nanosecond timestamps (pandas-written Parquet) to microseconds:
-    DuckDB's epoch() has no TIMESTAMP_NS / TIMESTAMPTZ_NS overload."""
+    DuckDB's epoch() has no TIMESTAMP_NS / TIMESTAMPTZ_NS overload. `path`: SQL-quoted."""
     cols = []
-    for field in pq.read_schema(path):
-        quoted = '"' + field.name.replace('"', '""') + '"'
-        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
-            target = "TIMESTAMPTZ" if field.type.tz else "TIMESTAMP"
-            cols.append(f"CAST({quoted} AS {target}) AS {quoted}")
-        else:
-            cols.append(quoted)
+    for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall():
+        quoted = '"' + name.replace('"', '""') + '"'
+        target = {"TIMESTAMP_NS": "TIMESTAMP", "TIMESTAMPTZ_NS": "TIMESTAMPTZ"}.get(kind)
+        cols.append(f"CAST({quoted} AS {target}) AS {quoted}" if target else quoted)
     return ", ".join(cols)
 
 
@@ -252,6 +258,8 @@ def spark_session(
 
 def _to_micros(table: pa.Table) -> pa.Table:
     """Spark cannot read nanosecond Parquet timestamps: cast them to microseconds."""
+    import pyarrow as pa
+
     fields = []
     for field in table.schema:
         if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
@@ -297,7 +305,10 @@ def run_spark(
     """
     with tempfile.TemporaryDirectory(prefix="churnlab-spark-") as tmp:
         for name, src in sources.items():
-            if isinstance(src, pd.DataFrame):
+            if _is_frame(src):
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
                 path = Path(tmp) / f"{name}.parquet"
                 pq.write_table(_to_micros(pa.Table.from_pandas(src, preserve_index=False)), path)
                 df = spark.read.parquet(str(path))
