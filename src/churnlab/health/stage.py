@@ -27,14 +27,15 @@ from churnlab.health.actions import (
     to_csv_text,
 )
 from churnlab.health.calibration import (
-    METHOD as RECALIBRATION_METHOD,
-)
-from churnlab.health.calibration import (
+    CLOSED_TEST,
     band_calibration,
     calibration_metrics,
     calibration_split,
-    fit_recalibration,
     recalibrate,
+    select_recalibration,
+)
+from churnlab.health.calibration import (
+    METHOD as RECALIBRATION_METHOD,
 )
 from churnlab.health.lamps import LEADS, lamp_table, score_lamps, subject_keys
 from churnlab.health.model import (
@@ -82,7 +83,11 @@ DEFINITIONS = {
     "recalibration": "Logistic recalibration (Cox 1958): P = expit(a + b logit(p)). The "
     "validation model is fitted on the training weeks before a calibration slice (the latest "
     "health_score.calibration_weeks training weeks whose horizon ends before the split) and "
-    "a, b are fitted on that slice; `calibration` gives both models' a, b and weeks. "
+    "a, b are fitted on that slice, as far as the slice supports them: closed testing "
+    "(Vergouwe et al., Stat Med 2017) keeps the predictions as they are, or recalibrates in "
+    "the large (a only), unless a likelihood-ratio test at health_score.recalibration_alpha "
+    "needs the fuller update (`update`, `tests`); `calibration` gives both models' a, b and "
+    "weeks. "
     "validation.calibration_metrics: calibration-in-the-large (ideal 0) and slope (ideal 1) "
     "on the validation rows, before and after recalibration, with account-bootstrap "
     "intervals.",
@@ -266,14 +271,19 @@ def calibration_rows(
 
 
 def _recalibration(
-    p: np.ndarray, y: np.ndarray, rows: np.ndarray | None, problem: str | None
+    p: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray | None,
+    problem: str | None,
+    alpha: float = 0.05,
 ) -> tuple[dict | None, str | None]:
-    """fit_recalibration on `rows` ({intercept, slope, n_rows, n_events}), or (None, why).
-    A slope <= 0 would reverse the order of the accounts: then it is not applied."""
+    """`select_recalibration` on `rows` (closed testing at `alpha`: {update, intercept, slope,
+    n_rows, n_events, tests, ...}), or (None, why). A slope <= 0 would reverse the order of
+    the accounts: then it is not applied."""
     if problem is not None or rows is None:
         return None, problem or "no calibration slice"
     try:
-        fit = fit_recalibration(p[rows], y[rows].astype(float))
+        fit = select_recalibration(p[rows], y[rows].astype(float), alpha)
     except ValueError as err:
         return None, str(err)
     if not fit["slope"] > 0:
@@ -309,6 +319,10 @@ def _recal_block(panel, fit_rows, slice_rows, fit: dict | None, problem: str | N
         "slope": None if fit is None else fit["slope"],
         "n_rows": None if fit is None else fit["n_rows"],
         "n_events": None if fit is None else fit["n_events"],
+        # closed testing: which update the slice supports, and the tests behind it
+        "update": None if fit is None else fit.get("update"),
+        "tests": None if fit is None else fit.get("tests"),
+        "logistic_fit": None if fit is None else fit.get("logistic"),
         "fit_weeks": _week_range(panel, fit_rows),
         "slice_weeks": _week_range(panel, slice_rows),
         "problem": problem,
@@ -317,7 +331,7 @@ def _recal_block(panel, fit_rows, slice_rows, fit: dict | None, problem: str | N
 
 def final_procedure_check(
     panel, raw, event, groups, used, train, known, y, complete, has_lamps,
-    horizon_weeks, calibration_weeks, red, amber, reps, seed,
+    horizon_weeks, calibration_weeks, red, amber, reps, seed, alpha=0.05,
 ) -> dict:  # fmt: skip
     """The final model's recalibration procedure at the split: fit on all training weeks,
     recalibrate in-sample on their latest complete-horizon weeks, band calibration on the
@@ -325,7 +339,7 @@ def final_procedure_check(
     fit = _fit_pair(raw, event, groups, train, use_lamps=has_lamps)
     p_raw = horizon_probability_path(fit, panel, used, horizon_weeks)
     slice_rows = latest_complete_weeks(panel, train & known, calibration_weeks)
-    recal, problem = _recalibration(p_raw, y, slice_rows, None)
+    recal, problem = _recalibration(p_raw, y, slice_rows, None, alpha)
     p = _apply(p_raw, recal)[complete]
     bt = band_calibration(
         p, y[complete], band(p, red, amber).to_numpy(),
@@ -367,6 +381,7 @@ def compute_health(
     observation_start: pd.Timestamp | None = None,
     snapshot: bool = False,
     calibration_weeks: int = 12,
+    recalibration_alpha: float = 0.05,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Fit, validate and score. Returns the JSON-ready result and the scored panel
     (panel columns + eta, churn_probability, score, band, maturity).
@@ -426,8 +441,9 @@ def compute_health(
     eta_base = base_fit.linear_predictor(raw)
     p_full_raw = horizon_probability_path(full_fit, panel, used, horizon_weeks)
     p_base_raw = horizon_probability_path(base_fit, panel, used, horizon_weeks)
-    recal_v, cal_problem = _recalibration(p_full_raw, y_all, slice_rows, cal_problem)
-    recal_b, _ = _recalibration(p_base_raw, y_all, slice_rows, cal_problem)
+    alpha = recalibration_alpha
+    recal_v, cal_problem = _recalibration(p_full_raw, y_all, slice_rows, cal_problem, alpha)
+    recal_b, _ = _recalibration(p_base_raw, y_all, slice_rows, cal_problem, alpha)
     p_full = _apply(p_full_raw, recal_v)
     p_base = _apply(p_base_raw, recal_b)
 
@@ -512,7 +528,7 @@ def compute_health(
     p_final_raw = horizon_probability_path(final_fit, panel, used, horizon_weeks)
     final_slice = latest_complete_weeks(panel, observed & known, calibration_weeks)
     recal_f, final_problem = _recalibration(
-        p_final_raw, y_all, final_slice, "snapshot export" if snapshot else None
+        p_final_raw, y_all, final_slice, "snapshot export" if snapshot else None, alpha
     )
     scored = panel.copy()
     scored["churn_probability"] = _apply(p_final_raw, recal_f)
@@ -521,10 +537,11 @@ def compute_health(
         # recalibrate on its latest complete-horizon weeks, check the bands on later weeks
         validation["final_procedure_check"] = final_procedure_check(
             panel, raw, event, groups, used, train, known, y_all, complete, has_lamps,
-            horizon_weeks, calibration_weeks, red, amber, bootstrap_reps, seed,
+            horizon_weeks, calibration_weeks, red, amber, bootstrap_reps, seed, alpha,
         )  # fmt: skip
     calibration_info = {
-        "method": RECALIBRATION_METHOD,
+        "method": f"{RECALIBRATION_METHOD}; {CLOSED_TEST}",
+        "recalibration_alpha": alpha,
         "calibration_weeks": calibration_weeks,
         "validation_model": _recal_block(panel, fit_rows, slice_rows, recal_v, cal_problem),
         "final_model": _recal_block(panel, observed, final_slice, recal_f, final_problem),
@@ -608,6 +625,8 @@ def compute_health(
 
 
 WORKLIST_RULE = (
+    "A lamp lights as its alert design says (hypotheses alert_policy: lit after on_weeks "
+    "weeks beyond the threshold in a row, off after off_weeks weeks back). "
     "A lamp's state: newly lit when lit for at most health_score.new_weeks weeks (this one "
     "included; a lamp lit since the first panel week is never new), chronic when lit longer "
     "than health_score.chronic_weeks (the action did not resolve it), else long-lit. The "
@@ -756,6 +775,7 @@ def run(params: dict) -> None:
         ),
         snapshot=bool(meta.get("snapshot")),
         calibration_weeks=int(cfg.get("calibration_weeks", 12)),
+        recalibration_alpha=float(cfg.get("recalibration_alpha", 0.05)),
     )
 
     # --- this week's lists ---------------------------------------------------------------

@@ -6,6 +6,9 @@ every week, most of them for lamps lit for months. A fuel lamp is acted on when 
 a lamp that stays lit after the action is a different fact ("the action did not resolve it").
 
 Rules (stated in the report):
+- A lamp lights as the hypotheses stage's alert design says (`alert_policy`: lit after
+  on_weeks weeks beyond the threshold in a row, off after off_weeks weeks back; 1 and 1 = as
+  read), so a one-week flicker puts nobody on the list.
 - A lamp's state comes from `health.alerts.lamp_runs`: the week its current lit run began
   (`run_start`) and `weeks_lit` so far (this week = 1).
 - newly lit: weeks_lit <= new_weeks (lit this week or in the last new_weeks - 1 weeks);
