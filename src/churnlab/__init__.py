@@ -22,6 +22,22 @@ NUMERIC_ENVIRONMENT = {
     "OPENBLAS_NUM_THREADS": "1",
     "ARROW_USER_SIMD_LEVEL": "AVX2",
 }
-if _platform.machine().lower() in ("x86_64", "amd64"):
+
+
+def _has_avx2_fma() -> bool:
+    """Whether this CPU can run the pinned kernels (OpenBLAS's Haswell ones need AVX2 + FMA:
+    forcing them on an older CPU would stop the process with an illegal instruction)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return {"avx2", "fma"} <= flags
+    except OSError:
+        pass
+    return False
+
+
+if _platform.machine().lower() in ("x86_64", "amd64") and _has_avx2_fma():
     for _name, _value in NUMERIC_ENVIRONMENT.items():
         _os.environ.setdefault(_name, _value)
