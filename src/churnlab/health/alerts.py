@@ -173,21 +173,25 @@ def confirm_lamp(lit, subject, week, on_weeks: int = 1, off_weeks: int = 1) -> n
     run already on in a subject's first row counts its weeks from there (older weeks are not
     seen). on_weeks = off_weeks = 1 returns the raw lamp. Returns bool per row, in the given
     order. Raises ValueError for delays < 1 or arrays of different lengths."""
-    if on_weeks < 1 or off_weeks < 1:
-        raise ValueError(f"on_weeks and off_weeks must be >= 1 (got {on_weeks}, {off_weeks})")
+    return confirm_lamps(lit, subject, week, [(on_weeks, off_weeks)])[0]
+
+
+def confirm_lamps(lit, subject, week, designs) -> list[np.ndarray]:
+    """`confirm_lamp` for several (on_weeks, off_weeks) designs of one raw lamp, sorting the
+    rows once. Returns one bool array per design, in the given row order."""
+    if any(a < 1 or b < 1 for a, b in designs):
+        raise ValueError(f"on_weeks and off_weeks must be >= 1 (got {list(designs)})")
     raw = np.nan_to_num(np.asarray(lit, dtype=float), nan=0.0) > 0
     subj = np.asarray(subject)
     wk = np.asarray(week, dtype=np.int64)
     n = len(raw)
     if not (len(subj) == len(wk) == n):
         raise ValueError("lit, subject and week need the same length")
-    if (on_weeks == 1 and off_weeks == 1) or n == 0:
-        return raw.copy()
     order = np.lexsort((wk, subj))
     r, s, w = raw[order], subj[order], wk[order]
     idx = np.arange(n)
     # a segment = consecutive weeks of one subject; the lamp state starts off in each
-    new = np.r_[True, (s[1:] != s[:-1]) | (w[1:] != w[:-1] + 1)]
+    new = np.r_[True, (s[1:] != s[:-1]) | (w[1:] != w[:-1] + 1)] if n else np.zeros(0, bool)
 
     def run_length(x: np.ndarray) -> np.ndarray:
         # weeks in a row with x true, ending at each row (0 where x is false)
@@ -195,14 +199,21 @@ def confirm_lamp(lit, subject, week, on_weeks: int = 1, off_weeks: int = 1) -> n
         last_first = np.maximum.accumulate(np.where(first, idx, -1))
         return np.where(x, idx - last_first + 1, 0)
 
-    confirm = r & (run_length(r) >= on_weeks)
-    release = (~r & (run_length(~r) >= off_weeks)) | (new & ~confirm)
-    # state = the latest confirm / release at or before the row; every segment starts with
-    # one, so the latest is always in the row's own segment
-    last = np.maximum.accumulate(np.where(confirm | release, idx, -1))
-    out = np.empty(n, bool)
-    out[order] = confirm[last]
-    return out
+    on_len, off_len = (run_length(r), run_length(~r)) if n else (idx, idx)
+    outs = []
+    for on_weeks, off_weeks in designs:
+        if (on_weeks == 1 and off_weeks == 1) or n == 0:
+            outs.append(raw.copy())
+            continue
+        confirm = r & (on_len >= on_weeks)
+        release = (~r & (off_len >= off_weeks)) | (new & ~confirm)
+        # state = the latest confirm / release at or before the row; every segment starts
+        # with one, so the latest is always in the row's own segment
+        last = np.maximum.accumulate(np.where(confirm | release, idx, -1))
+        out = np.empty(n, bool)
+        out[order] = confirm[last]
+        outs.append(out)
+    return outs
 
 
 def lamp_runs(frame: pd.DataFrame, lit) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnlab.health.alerts import confirm_lamp
+from churnlab.health.alerts import confirm_lamps
 from churnlab.hypotheses.alert_budget import build_lit_scan, curve_from_scan
 
 PLAIN = (1, 1)
@@ -81,10 +81,10 @@ def policy_curve(
     (bool per row) under that design, judged as `alert_budget.budget_curve` judges a
     threshold. subject / week / event / churn_within: per row, as `budget_curve`; account:
     per row (default the subject), the unit the sums are kept by. Returns POLICY_COLUMNS
-    (`chosen` all False). Raises ValueError as `budget_curve` and `confirm_lamp`."""
+    (`chosen` all False). Raises ValueError as `budget_curve` and `health.alerts.confirm_lamps`."""
     subj = np.asarray(subject)
     wk = np.rint(np.asarray(week, dtype=float)).astype(np.int64)
-    lits = [confirm_lamp(lit, subj, wk, a, b) for a, b in policies]
+    lits = confirm_lamps(lit, subj, wk, policies)
     scan = build_lit_scan(
         lits, np.arange(len(policies)), churn_within, subj, wk, event, horizon_weeks, account
     )
