@@ -6,7 +6,8 @@ and idiomatic pandas.
     # or synthetic interim tables of N events (~2,500 events per account):
     python benchmarks/bench_panel.py --events 5000000 50000000
 
-Five indicators, all from the events (the panel's dominant cost): weekly_active_users,
+The CONTRACTS §3 columns (spine, account attributes, current contract) and five indicators,
+all from the events (the panel's dominant cost): weekly_active_users,
 active_days, data_exports, usage_wow_change, weeks_since_last_login. Each measurement runs in
 a fresh subprocess (`--measure KIND --workdir DIR`, so it can also be timed from outside,
 e.g. `/usr/bin/time -v`) and writes its result to DIR/out_KIND.parquet:
@@ -39,6 +40,7 @@ FIVE = (
     "weeks_since_last_login",
 )
 KEYS = ["account_id", "week_start", "spell", "start", "stop", "event"]
+STATIC = ["segment", "customer_goal", "region", "plan", "billing_period", "seats", "mrr"]
 TABLES = ("accounts", "contract_terms", "spells", "events", "users")
 
 
@@ -194,6 +196,11 @@ w AS (
          SUM(exports) AS exports,
          MAX(MAX(login_dn)) OVER (PARTITION BY account_id ORDER BY awk) AS login_dn
   FROM uw GROUP BY account_id, awk),
+t AS (
+  SELECT account_id, spell, contract_id, billing_period, plan, mrr, seats,
+         epoch_us(start_date::TIMESTAMP) // 86400000000 - 4 AS start_dn
+  FROM read_parquet('{d}/contract_terms.parquet')),
+t1 AS (SELECT account_id, spell, arg_min(t, (start_dn, contract_id)) AS f FROM t GROUP BY ALL),
 p AS (
   SELECT s.*, COALESCE(w.events, 0) AS events, COALESCE(w.wau, 0) AS wau,
          COALESCE(w.days, 0) AS days, COALESCE(w.exports, 0) AS exports,
@@ -203,11 +210,19 @@ SELECT p.account_id, CAST(DATE '1970-01-05' + CAST(7 * p.wk AS INTEGER) AS TIMES
          AS week_start,
        p.spell, p.wk - p.spell_wk AS start, p.wk - p.spell_wk + 1 AS stop,
        CASE WHEN p.wk = p.churn_wk THEN 1 ELSE 0 END::BIGINT AS event,
+       a.segment, a.customer_goal, a.region,
+       COALESCE(c.plan, t1.f.plan) AS plan,
+       COALESCE(c.billing_period, t1.f.billing_period) AS billing_period,
+       COALESCE(c.seats, t1.f.seats) AS seats, COALESCE(c.mrr, t1.f.mrr) AS mrr,
+       p.wk - p.spell_wk AS tenure_weeks,
        p.wau::DOUBLE AS weekly_active_users, p.days::DOUBLE AS active_days,
        p.exports::DOUBLE AS data_exports,
        CASE WHEN p.before > 0 THEN p.events / p.before - 1.0 ELSE 0.0 END AS usage_wow_change,
        GREATEST(7 * p.wk - COALESCE(l.login_dn, p.first_dn), 0) / 7.0 AS weeks_since_last_login
 FROM p ASOF LEFT JOIN w l ON l.account_id = p.account_id AND p.wk > l.awk
+ASOF LEFT JOIN t c ON c.account_id = p.account_id AND c.spell = p.spell AND 7 * p.wk >= c.start_dn
+JOIN t1 ON t1.account_id = p.account_id AND t1.spell = p.spell
+LEFT JOIN read_parquet('{d}/accounts.parquet') a ON a.account_id = p.account_id
 ORDER BY p.account_id, p.wk
 """
 
@@ -284,6 +299,34 @@ def run_pandas(workdir: Path, out: Path) -> None:
         by="account_id",
         allow_exact_matches=True,
     ).sort_values(["account_id", "wk"], kind="stable")
+    # The current contract piece: the latest one started on or before the week's Monday,
+    # else (the spell's first, partial week) the spell's first piece; account attributes.
+    terms = pd.read_parquet(
+        workdir / "contract_terms.parquet",
+        columns=["account_id", "spell", "contract_id", "start_date"]
+        + ["billing_period", "plan", "mrr", "seats"],
+    )
+    terms["start_dn"] = (terms["start_date"] - pd.Timestamp("1970-01-05")).dt.days
+    terms = terms.sort_values(["start_dn", "contract_id"], kind="stable")
+    value_cols = ["billing_period", "plan", "mrr", "seats"]
+    p["monday_dn"] = 7 * p["wk"]
+    p = pd.merge_asof(
+        p.sort_values("monday_dn"),
+        terms.drop(columns=["contract_id", "start_date"]),
+        left_on="monday_dn",
+        right_on="start_dn",
+        by=["account_id", "spell"],
+    )
+    first = terms.groupby(["account_id", "spell"], sort=False)[value_cols].first()
+    p = p.join(first, on=["account_id", "spell"], rsuffix="_first")
+    for col in value_cols:
+        p[col] = p[col].where(p[col].notna(), p[f"{col}_first"])
+    accounts = pd.read_parquet(
+        workdir / "accounts.parquet", columns=["account_id", "segment", "customer_goal", "region"]
+    )
+    p = p.merge(accounts, on="account_id", how="left").sort_values(
+        ["account_id", "wk"], kind="stable"
+    )
     last = p["login_dn"].fillna(p["first_dn"])
     before = p["before"].to_numpy(dtype=float)
     result = pd.DataFrame(
@@ -294,6 +337,9 @@ def run_pandas(workdir: Path, out: Path) -> None:
             "start": (p["wk"] - p["spell_wk"]).to_numpy(),
             "stop": (p["wk"] - p["spell_wk"] + 1).to_numpy(),
             "event": (p["wk"] == p["churn_wk"]).astype("int64").to_numpy(),
+            **{c: p[c].to_numpy() for c in ("segment", "customer_goal", "region")},
+            **{c: p[c].to_numpy() for c in ("plan", "billing_period", "seats", "mrr")},
+            "tenure_weeks": (p["wk"] - p["spell_wk"]).to_numpy(),
             "weekly_active_users": p["wau"].astype(float).to_numpy(),
             "active_days": p["days"].astype(float).to_numpy(),
             "data_exports": p["exports"].astype(float).to_numpy(),
@@ -338,16 +384,21 @@ def check(workdir: Path) -> str:
     import numpy as np
     import pandas as pd
 
-    panel = pd.read_parquet(workdir / "out_panel.parquet", columns=[*KEYS, *FIVE])
+    columns = [*KEYS, *STATIC, "tenure_weeks", *FIVE]
+    panel = pd.read_parquet(workdir / "out_panel.parquet", columns=columns)
     for kind in ("duckdb", "pandas"):
-        other = pd.read_parquet(workdir / f"out_{kind}.parquet", columns=[*KEYS, *FIVE])
+        other = pd.read_parquet(workdir / f"out_{kind}.parquet", columns=columns)
         assert len(other) == len(panel), (kind, len(other), len(panel))
-        for col in KEYS:
-            a, b = panel[col].to_numpy(), other[col].to_numpy()
-            assert (a == b).all(), (kind, col)
+        for col in [*KEYS, *STATIC, "tenure_weeks"]:
+            a, b = panel[col].astype(object), other[col].astype(object)
+            same = (a == b) | (a.isna() & b.isna())
+            assert same.all(), (kind, col, int((~same).sum()))
         for col in FIVE:
             np.testing.assert_allclose(other[col], panel[col], rtol=0, atol=1e-12, err_msg=kind)
-    return f"duckdb and pandas equal the panel on {len(panel):,} rows x {len(FIVE)} indicators"
+    return (
+        f"duckdb and pandas equal the panel on {len(panel):,} rows: the contract columns "
+        f"and {len(FIVE)} indicators"
+    )
 
 
 def main() -> None:

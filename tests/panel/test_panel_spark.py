@@ -44,7 +44,7 @@ def spark():
 
 def test_transpiled_sql_is_spark_sql():
     sql = to_spark(panel_sql(select_indicators(set(full_tables())), Settings(as_of="2024-02-14")))
-    assert "EXPLODE(SEQUENCE(" in sql and "UNIX_TIMESTAMP(" in sql and "generate_series" not in sql
+    assert "EXPLODE(SEQUENCE(" in sql and "UNIX_MICROS(" in sql and "generate_series" not in sql
 
 
 @pytest.mark.parametrize(
@@ -147,3 +147,41 @@ def test_spark_stage_reads_and_writes_parquet_files_like_duckdb(spark, tmp_path,
     assert duck_meta == spk_meta and duck_meta["n_events"] == 2
     spk["week_start"] = spk["week_start"].astype("datetime64[ns]")
     pd.testing.assert_frame_equal(duck, spk, check_exact=False, rtol=1e-12)
+
+
+def test_spark_job_entry_point_writes_panel_and_meta(spark, tmp_path, monkeypatch):
+    """`python -m churnlab.panel.spark_job` (what spark-submit runs): files in, files out,
+    the same meta as the DuckDB stage."""
+    import copy
+    import json
+
+    import yaml
+    from panel_world import write_interim  # noqa: PLC0415
+
+    from churnlab.config import load_params
+    from churnlab.panel import spark_job, stage
+
+    monkeypatch.chdir(tmp_path)
+    write_interim(tmp_path / "data/interim", three_accounts(), "2025-03-31")
+    params = copy.deepcopy(load_params(Path(__file__).resolve().parents[2] / "params.yaml"))
+    params["panel"]["indicators_file"] = "absent.yaml"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    stage.run(params)
+    spark_job.main(
+        [
+            "--interim",
+            str(tmp_path / "data/interim"),
+            "--out",
+            str(tmp_path / "spark_panel"),
+            "--tables-json",
+            str(tmp_path / "data/interim/tables.json"),
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--meta",
+            str(tmp_path / "spark_meta.json"),
+        ]
+    )
+    duck_meta = json.loads((tmp_path / "data/processed/panel_meta.json").read_text())
+    assert json.loads((tmp_path / "spark_meta.json").read_text()) == duck_meta
+    spk = pd.read_parquet(tmp_path / "spark_panel")
+    assert len(spk) == duck_meta["n_rows"] and list(spk.columns)[:2] == ["account_id", "week_start"]

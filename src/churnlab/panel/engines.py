@@ -239,16 +239,22 @@ def spark_session(
         builder = builder.config("spark.driver.memory", str(driver_memory))
     settings = {
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": "2",
-        "spark.default.parallelism": "2",
-        "spark.ui.enabled": "false",
         # Pandas writes nanosecond timestamps, which Spark cannot read as timestamps: read
         # them as longs and convert on the executors (read_spark_table).
         "spark.sql.legacy.parquet.nanosAsLong": "true",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        **{str(k): str(v) for k, v in (conf or {}).items()},
     }
+    if master and master.startswith("local"):
+        # Small shuffles for one machine; a cluster keeps spark-submit's / its defaults.
+        settings.update(
+            {
+                "spark.sql.shuffle.partitions": "2",
+                "spark.default.parallelism": "2",
+                "spark.ui.enabled": "false",
+            }
+        )
+    settings.update({str(k): str(v) for k, v in (conf or {}).items()})
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

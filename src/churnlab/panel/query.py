@@ -215,8 +215,18 @@ def panel_sql(indicators: list[Indicator], s: Settings) -> str:
 def to_spark(sql: str) -> str:
     """Transpile the DuckDB panel query to Spark SQL."""
     import sqlglot  # only the Spark path needs it (a second of imports the DuckDB path spares)
+    from sqlglot import exp
 
-    return sqlglot.transpile(sql, read="duckdb", write="spark", pretty=True)[0]
+    def epoch_us(node: exp.Expression) -> exp.Expression:
+        # DuckDB's EPOCH_US(t) is Spark's UNIX_MICROS(t), which takes a (zoned) TIMESTAMP:
+        # dates and zone-less timestamps are cast in the session's UTC.
+        if isinstance(node, exp.Anonymous) and node.name.upper() == "EPOCH_US":
+            arg = exp.cast(node.expressions[0], "TIMESTAMP")
+            return exp.Anonymous(this="UNIX_MICROS", expressions=[arg])
+        return node
+
+    tree = sqlglot.parse_one(sql, read="duckdb").transform(epoch_us)
+    return tree.sql(dialect="spark", pretty=True)
 
 
 def select_indicators(
