@@ -28,15 +28,15 @@ from churnlab.ingest.schemas import (
     TableSpec,
 )
 
-# An explicit zone suffix after a time: Z, +09:00, -0500, +09 (matched on upper-cased text).
-_OFFSET_RE = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
-# The only text forms of an instant (CONTRACTS.md §2), on upper-cased text with `/` already
-# turned into `-`: a date, optionally a time (T, t or a space before it) and a zone. Anything
+# An explicit zone suffix after a time: Z (RFC 3339 allows z), +09:00, -0500, +09.
+_OFFSET_RE = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+# The only text forms of an instant (CONTRACTS.md §2), with `/` already turned into `-`: a
+# date, optionally a time (T, t or a space before it) and a zone (Z, z or an offset). Anything
 # else (`now`, `today`, `yesterday`, month names ...) is unparseable: pandas would read some
 # of those words as the clock time of the run, and two runs would differ.
 _TIMESTAMP_FORM_RE = (
     r"^\d{4}-\d{1,2}-\d{1,2}"
-    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+    r"(?:[Tt ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$"
 )
 # A calendar date, optionally followed by a time (and zone), which a date column ignores:
 # a date is the wall date the user wrote, not an instant.
@@ -86,10 +86,12 @@ def _window_masks(
 ) -> tuple[pd.Series, pd.Series]:
     """(implausible, open_ended) for parsed datetimes of any unit (a Parquet date32 of 2999
     stays datetime64[ms]; the bounds are compared in that unit, so nothing overflows)."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    early = (values < window.earliest).fillna(False).astype(bool)
-    late = (values >= window.latest).fillna(False).astype(bool)
+    lo, hi = window.earliest, window.latest
+    if isinstance(values.dtype, pd.DatetimeTZDtype):  # compare instants, no conversion
+        lo, hi = lo.tz_localize("UTC"), hi.tz_localize("UTC")
+    early = (values < lo).to_numpy(dtype=bool, na_value=False)
+    late = (values >= hi).to_numpy(dtype=bool, na_value=False)
+    early, late = pd.Series(early, index=values.index), pd.Series(late, index=values.index)
     if open_end:
         return early, late
     return early | late, _false(values.index)
@@ -109,9 +111,9 @@ def _text_window_masks(
     key = ymd[0] * 10000 + ymd[1] * 100 + ymd[2]
     lo, hi = window.day_keys()
     early, late = valid & (key < lo), valid & (key >= hi)
-    implausible[candidates] = (early | late) if not open_end else early
+    implausible[candidates] = ((early | late) if not open_end else early).to_numpy(dtype=bool)
     if open_end:
-        open_ended[candidates] = late
+        open_ended[candidates] = late.to_numpy(dtype=bool)
     return implausible, open_ended
 
 
@@ -157,14 +159,11 @@ def parse_timestamps(
         out, shifted, ambiguous = _localize(s.astype("datetime64[ns]"), source_timezone)
         return Parsed(out, _false(s.index), implausible, None, shifted, ambiguous)
     text = as_text(s).str.replace("/", "-", regex=False)
-    if text.str.contains("[a-z]", regex=True).any():  # RFC 3339 allows a lower-case t and z
-        text = text.str.upper()
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
     shifted, ambiguous = _false(s.index), _false(s.index)
     present = text.notna()
-    form = present & text.str.match(_TIMESTAMP_FORM_RE).fillna(False).astype(bool)
-    aware = form & text.str.contains(_OFFSET_RE, regex=True).fillna(False).astype(bool)
-    naive = form & ~aware
+    aware = present & text.str.contains(_OFFSET_RE, regex=True).fillna(False).astype(bool)
+    naive = present & ~aware
     if aware.any():
         out[aware] = _iso8601(text[aware], utc=True)
     if naive.any():
@@ -173,7 +172,7 @@ def parse_timestamps(
         shifted[naive] = sh.to_numpy(dtype=bool)
         ambiguous[naive] = am.to_numpy(dtype=bool)
     implausible, _ = _window_masks(out, window, open_end=False)
-    implausible |= _text_window_masks(text, form & out.isna(), window, open_end=False)[0]
+    implausible |= _text_window_masks(text, present & out.isna(), window, open_end=False)[0]
     out = out.mask(implausible)
     bad = present & out.isna() & ~implausible
     return Parsed(out, bad, implausible, None, shifted & ~implausible, ambiguous & ~implausible)
@@ -182,16 +181,30 @@ def parse_timestamps(
 def _iso8601(text: pd.Series, utc: bool) -> pd.Series:
     """ISO 8601 strings to datetime64[ns] (UTC-aware if `utc`); unparseable -> NaT.
 
-    Arrow's cast is tried first: ~50x faster than pandas on mixed offsets. It parses all
-    or nothing, so any value it rejects (garbage, or a form only pandas accepts such as
-    '2024-1-5') sends the whole column to pandas, which decides value by value.
+    Arrow's cast is tried first: ~50x faster than pandas on mixed offsets, and it reads
+    ISO 8601 only (never a word such as `now`). It parses all or nothing, so any value it
+    rejects (garbage, RFC 3339's lower-case t / z, or a form only pandas accepts such as
+    '2024-1-5') sends the column to pandas, value by value, but only the values in a
+    CONTRACTS form (`_TIMESTAMP_FORM_RE`): pandas reads `now`, `today` ... as the clock.
     """
     target = pa.timestamp("ns", tz="UTC" if utc else None)
     try:
         arrow = pc.cast(pa.array(text.to_numpy(dtype=object, na_value=None), pa.string()), target)
         return pd.Series(arrow.to_pandas().array, index=text.index)  # positional, not by label
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pd.to_datetime(text.astype(object), format="ISO8601", utc=utc, errors="coerce")
+        pass
+    form = text.str.match(_TIMESTAMP_FORM_RE).fillna(False).astype(bool)
+    out = pd.Series(pd.NaT, index=text.index, dtype=f"datetime64[ns{', UTC' if utc else ''}]")
+    if form.any():
+        out[form] = pd.to_datetime(
+            text[form].astype(object), format="ISO8601", utc=utc, errors="coerce"
+        )
+        lower = form & out.isna()  # pandas refuses a lower-case t / z: only those again
+        if lower.any():
+            out[lower] = pd.to_datetime(
+                text[lower].str.upper().astype(object), format="ISO8601", utc=utc, errors="coerce"
+            )
+    return out
 
 
 def _localize(local: pd.Series, tz: str) -> tuple[pd.Series, pd.Series, pd.Series]:
