@@ -274,6 +274,13 @@ def _to_micros(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields), safe=False)
 
 
+def spark_uri(path: str | Path) -> str:
+    """A URI as is (`s3a://...`); a local path made absolute: Spark resolves relative paths
+    against its JVM's working directory, not the caller's."""
+    text = str(path)
+    return text if "://" in text else str(Path(text).resolve())
+
+
 def read_spark_table(spark: Any, path: str | Path, time_columns: frozenset[str] = frozenset()):
     """A Parquet file or folder (local or any Hadoop file system URI) as a Spark DataFrame,
     read by the executors. Columns named in `time_columns` that arrive as longs are
@@ -282,7 +289,7 @@ def read_spark_table(spark: Any, path: str | Path, time_columns: frozenset[str] 
     from pyspark.sql import functions as F
     from pyspark.sql.types import LongType
 
-    df = spark.read.parquet(str(path))
+    df = spark.read.parquet(spark_uri(path))
     for field in df.schema.fields:
         if field.name in time_columns and isinstance(field.dataType, LongType):
             ns = "`" + field.name.replace("`", "``") + "`"
@@ -351,13 +358,13 @@ def write_spark(result: Any, out: str | Path) -> None:
         .orderBy("account_id", "wk")
         .select(*columns)
         .write.mode("overwrite")
-        .parquet(str(out))
+        .parquet(spark_uri(out))
     )
 
 
 def summarise_spark(spark: Any, out: str | Path) -> dict[str, Any]:
     """SUMMARY_SQL over a panel Spark wrote, computed by the executors (small results)."""
-    spark.read.parquet(str(out)).createOrReplaceTempView("panel")
+    spark.read.parquet(spark_uri(out)).createOrReplaceTempView("panel")
     counts = spark.sql(to_spark(SUMMARY_SQL["counts"])).collect()[0]
     rows = spark.sql(to_spark(SUMMARY_SQL["attributes"])).collect()
     return summary_from_rows(tuple(counts), [tuple(r) for r in rows])
