@@ -55,7 +55,7 @@ class DateWindow:
     null) and `implausible_date` anywhere else. Instants are compared by their UTC day."""
 
     earliest: pd.Timestamp = pd.Timestamp("1990-01-01")
-    latest: pd.Timestamp = pd.Timestamp("2100-01-01")
+    latest: pd.Timestamp = pd.Timestamp("2090-01-01")
 
     def day_keys(self) -> tuple[int, int]:
         """(earliest, latest) as yyyymmdd integers, for dates that do not fit datetime64[ns]."""
