@@ -113,7 +113,7 @@ def test_q_values_are_two_level_bh_hypotheses_then_lags(truth_run):
 
 def test_tables_and_combined_model(truth_run):
     _, _, res = truth_run
-    assert set(res.tables) == {"lead_profiles", "threshold_curves", "landmark_km"}
+    assert set(res.tables) == {"lead_profiles", "threshold_curves", "landmark_km", "alert_policies"}
     km = res.tables["landmark_km"]
     assert set(km["lamp"]) == {"on", "off"} and km["survival"].between(0, 1).all()
     terms = {t["id"]: t for t in res.combined_model["terms"]}

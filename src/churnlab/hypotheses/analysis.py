@@ -432,9 +432,11 @@ def _run(
         profiles[hyp.id] = prof
         now = lamp(values, hyp.direction, thr)
         grid = policy_grid(s.alert_on_weeks, s.alert_off_weeks)
-        if len(grid) > 1:  # the alert design is chosen on the tuning half, measured on the other
-            if split is None:
-                split = _split(panel, s.seed)
+        if len(grid) > 1 and split is None:
+            split = _split(panel, s.seed)
+        # the alert design is chosen on the tuning half and measured on the other (both halves
+        # need rows: a one-account panel has none to choose on)
+        if len(grid) > 1 and len(split[0]) and len(split[2]):
             rec["alert_policy"], policy_tables = _alert_policy(hyp, thr, split, weeks, subjects, s)
             policies.append(policy_tables)
             _, t_rows, t_panel, _ = split
