@@ -14,7 +14,7 @@ import pandas as pd
 
 from churnlab.config import base_path, metrics_path
 from churnlab.errors import ConfigError, UserError
-from churnlab.io import read_json, write_json, write_parquet
+from churnlab.io import read_json, write_json, write_metrics, write_parquet
 from churnlab.kpis.cohorts import cohort_retention
 from churnlab.kpis.monthly import (
     account_months,
@@ -292,7 +292,7 @@ def run(params: dict) -> None:
     for name, table in tables.items():
         write_parquet(table, processed / "kpi_tables" / f"{name}.parquet")
     h = result["headline"]
-    write_json(
+    write_metrics(
         metrics_path("kpis"),
         {
             "as_of": h["as_of"],
