@@ -112,16 +112,18 @@ def _curve(rows):
     return pd.DataFrame(rows, columns=cols)
 
 
-def test_choose_policy_takes_the_least_delay_that_reaches_the_lift():
+def test_choose_policy_takes_the_highest_lift_among_designs_reaching_the_target():
     curve = _curve([
         (1, 1, 0.12, 1.05, 900, 9),
         (2, 1, 0.03, 1.6, 200, 8),
-        (3, 1, 0.01, 2.1, 60, 8),   # the first to reach 2.0
-        (4, 1, 0.005, 2.6, 40, 7),  # better lift, but more delay
+        (3, 1, 0.01, 2.1, 60, 8),   # the first to reach 2.0, only just
+        (3, 2, 0.02, 2.6, 60, 8),   # the highest lift
+        (4, 1, 0.005, 2.6, 40, 7),  # as high, but more delay
+        (4, 2, 0.005, 3.5, 40, 3),  # higher, but warns too late
     ])  # fmt: skip
     idx, rule = choose_policy(curve, 2.0, 4, 20, 0.2)
-    assert idx == 2
-    assert "lit after 3 week(s)" in rule
+    assert idx == 3
+    assert "lit after 3 week(s)" in rule and "off after 2 week(s)" in rule
 
 
 def test_choose_policy_skips_ineligible_designs_and_falls_back_to_the_plain_lamp():
@@ -136,3 +138,12 @@ def test_choose_policy_skips_ineligible_designs_and_falls_back_to_the_plain_lamp
     assert "plain lamp" in rule and "best eligible design reached 1.50" in rule
     with pytest.raises(ValueError, match="plain lamp"):
         choose_policy(curve.iloc[1:], 2.0, 4, 20, 0.2)
+
+
+def test_choose_policy_keeps_the_plain_lamp_when_it_already_reaches_the_target():
+    curve = _curve([
+        (1, 1, 0.05, 2.2, 300, 9),  # no delay needed
+        (3, 1, 0.01, 3.0, 60, 7),
+    ])  # fmt: skip
+    idx, rule = choose_policy(curve, 2.0, 4, 20, 0.2)
+    assert idx == 0 and "lit after 1 week(s)" in rule
