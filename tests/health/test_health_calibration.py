@@ -127,7 +127,7 @@ def test_errors():
         fit_recalibration([0.1, 0.2], [0])
 
 
-def _two_groups(p1, p2, n, events1, events2):
+def _two_predictions(p1, p2, n, events1, events2):
     """n rows predicted p1 with events1 churns, n rows predicted p2 with events2 churns."""
     p = np.r_[np.full(n, p1), np.full(n, p2)]
     y = np.r_[np.arange(n) < events1, np.arange(n) < events2].astype(float)
@@ -144,7 +144,7 @@ def _lr_vs_original(p, r, n):
 
 def test_select_recalibration_keeps_well_calibrated_predictions():
     # observed rates equal the predictions: the logistic fit is a = 0, b = 1 exactly
-    p, y = _two_groups(0.1, 0.3, 200, 20, 60)
+    p, y = _two_predictions(0.1, 0.3, 200, 20, 60)
     fit = select_recalibration(p, y)
     assert fit["update"] == "none" and (fit["intercept"], fit["slope"]) == (0.0, 1.0)
     assert fit["tests"]["logistic_vs_original"]["lr"] == pytest.approx(0.0, abs=1e-8)
@@ -154,7 +154,7 @@ def test_select_recalibration_keeps_well_calibrated_predictions():
 def test_select_recalibration_shifts_only_the_intercept_when_the_slope_is_not_needed():
     # rates 5% and 15% for predictions 10% and 30%: too high throughout, by a similar odds
     # ratio (the exact two-group slope is (logit .15 - logit .05) / (logit .3 - logit .1))
-    p, y = _two_groups(0.1, 0.3, 200, 10, 30)
+    p, y = _two_predictions(0.1, 0.3, 200, 10, 30)
     fit = select_recalibration(p, y)
     lr0 = _lr_vs_original([0.1, 0.3], [0.05, 0.15], [200, 200])
     assert fit["tests"]["logistic_vs_original"]["lr"] == pytest.approx(lr0, rel=1e-6)
@@ -169,7 +169,7 @@ def test_select_recalibration_shifts_only_the_intercept_when_the_slope_is_not_ne
 
 def test_select_recalibration_uses_the_slope_when_the_slice_shows_it():
     # rates 2% and 30% for predictions 10% and 30%: predictions not extreme enough
-    p, y = _two_groups(0.1, 0.3, 500, 10, 150)
+    p, y = _two_predictions(0.1, 0.3, 500, 10, 150)
     fit = select_recalibration(p, y)
     b = (logit(0.3) - logit(0.02)) / (logit(0.3) - logit(0.1))
     assert fit["update"] == "logistic"
@@ -179,7 +179,7 @@ def test_select_recalibration_uses_the_slope_when_the_slice_shows_it():
 
 def test_select_recalibration_on_a_small_slice_changes_nothing():
     # the same 5% / 15% rates on 20 rows a group (1 and 3 churns): not enough to reject
-    p, y = _two_groups(0.1, 0.3, 20, 1, 3)
+    p, y = _two_predictions(0.1, 0.3, 20, 1, 3)
     fit = select_recalibration(p, y)
     lr0 = _lr_vs_original([0.1, 0.3], [0.05, 0.15], [20, 20])
     assert fit["tests"]["logistic_vs_original"]["lr"] == pytest.approx(lr0, rel=1e-6)
