@@ -58,6 +58,18 @@ def run_seed(seed: int, workdir: Path, params: dict, n_accounts: int | None) -> 
     wrong = scored[~scored["correct"]]
     if len(wrong):
         print(wrong.to_string(index=False))
+    # the true leaders' lamps judged as alerts (issue 14: a lighting's precision >= 2x the
+    # base rate), under the alert design chosen on the tuning half, measured on the test half
+    by_id = {h["id"]: h for h in result["hypotheses"]}
+    for hid in scored.loc[scored["role"] == "leading", "id"]:
+        a, pol = by_id[hid].get("alerts") or {}, by_id[hid].get("alert_policy") or {}
+        if a:
+            print(
+                f"  alert {hid}: on {pol.get('on_weeks', 1)} / off {pol.get('off_weeks', 1)} "
+                f"weeks, precision {a['precision']:.3f} vs base {a['base_rate']:.3f} "
+                f"(lift {a['lift']:.2f}), churners warned {a['churners_warned_share']:.0%}, "
+                f"median warning {a['median_warning_weeks']:g} weeks"
+            )
     return scored.assign(seed=seed)
 
 
