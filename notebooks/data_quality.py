@@ -44,17 +44,32 @@ show(pages.header(data, language, title))
 show(pages.data_quality_notes(data, language))
 
 # %%
-# Rows read, accepted and quarantined per table (data/interim/tables.json).
+# Rows read (counted by the file readers), accepted and quarantined per table
+# (data/interim/tables.json), then each file read with its delimiter.
 counts = frames.quarantine_counts(data.tables)
 show([pages.heading(language, "sec.per_table"), pages.quarantine_table(counts, language)])
+if "rows_read_by_file" in data.tables:
+    show(pages.note(language, "rows.note"))
 fig = plotting.quarantine_bars(counts, language)
 
 # %%
-# Quarantined rows per table and reason.
-reasons = frames.quarantine_reasons(data.tables)
+show(pages.files_section(data, language))
+
+# %%
+# Quarantined rows per table, reason (in words) and column; the column comes from the
+# quarantined rows themselves (data/interim/quarantine/*.parquet).
+reasons = frames.quarantine_reasons(data.tables, data.quarantine)
 show([pages.heading(language, "sec.reasons"), pages.reasons_table(reasons, language)])
 if not reasons.empty:
-    fig = plotting.reason_bars(reasons, language)
+    fig = plotting.reason_bars(pages.reason_labels(reasons, language), language)
+
+# %%
+# Rows of other tables quarantined because their account's own row was.
+show(pages.cascade_section(data, language))
+
+# %%
+# Open-ended end dates, implausible dates and daylight-saving adjustments.
+show(pages.read_by_rule_section(data, language))
 
 # %%
 show(pages.data_quality_details(data, language))

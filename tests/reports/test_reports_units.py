@@ -158,7 +158,9 @@ def test_quarantine_counts_and_reasons():
     assert counts.loc["events", "share"] == pytest.approx(0.005)
     assert counts.loc["users", "share"] == 0
     reasons = frames.quarantine_reasons(fx.tables_json())
-    assert reasons.iloc[0].tolist() == ["events", "unknown_account", 3]
+    # without quarantined rows the column is unknown ("")
+    assert reasons.iloc[0].tolist() == ["events", "unknown_account", 3, ""]
+    assert counts["unaccounted"].tolist() == [0] * len(counts)
     assert len(reasons) == 4  # zero counts (users) are left out
 
 
@@ -844,7 +846,15 @@ def test_data_quality_shows_contract_histories_and_snapshots(fixture_data):
 
 def test_every_page_header_states_the_as_of_date(fixture_data):
     html = _html(pages.header(fixture_data, "en", "T"))
-    assert "Data as of 2025-03-16 (latest date in the data (events.occurred_at))." in html
+    # one level of parentheses (it used to read "(latest date in the data (events...)).")
+    assert "Data as of 2025-03-16, the latest date in the data (events.occurred_at)." in html
+    configured = ReportData(tables={"as_of": "2025-03-16", "as_of_source": "base.as_of"})
+    assert pages.as_of_sentence(configured, "en") == (
+        "Data as of 2025-03-16, set by base.as_of in params.yaml."
+    )
+    assert pages.as_of_sentence(fixture_data, "ja") == (
+        "2025-03-16 時点のデータ(データ中の最新の日付: events.occurred_at)。"
+    )
     assert "2025-03-16" in _html(pages.footer(ReportData(kpis={"as_of": "2025-03-16"}), "en"))
 
 

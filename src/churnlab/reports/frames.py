@@ -552,7 +552,10 @@ CURVE_ALERT_COLUMNS = (
 
 
 def quarantine_counts(tables: dict) -> pd.DataFrame:
-    """Rows read / accepted / quarantined per table from data/interim/tables.json."""
+    """Rows read / accepted / quarantined per table from data/interim/tables.json, the
+    quarantined share and `unaccounted` = read - accepted - quarantined (0 when every row read
+    ended up in exactly one of them; ingest stops otherwise, so non-zero means an older or
+    edited file)."""
     rows = [
         {
             "table": name,
@@ -564,21 +567,109 @@ def quarantine_counts(tables: dict) -> pd.DataFrame:
     ]
     df = pd.DataFrame(rows, columns=["table", "read", "accepted", "quarantined"])
     df["share"] = (df["quarantined"] / df["read"].where(df["read"] > 0)).astype(float)
+    df["unaccounted"] = (df["read"] - df["accepted"] - df["quarantined"]).astype(int)
     return df
 
 
-def quarantine_reasons(tables: dict) -> pd.DataFrame:
-    """Quarantined rows per (table, reason), largest first."""
+def files_read(tables: dict) -> pd.DataFrame:
+    """One row per file ingest read (tables.json `rows_read_by_file`, else `files` without
+    counts): table, file, rows (counted by the reader; NaN when not recorded), delimiter
+    (`csv_delimiters`; "" = a comma or not a CSV). Sorted by table, file."""
+    by_file = tables.get("rows_read_by_file") or {}
+    listed = tables.get("files") or {}
+    delimiters = tables.get("csv_delimiters") or {}
+    rows = []
+    for table in sorted(set(by_file) | set(listed)):
+        counts = by_file.get(table) or {}
+        for path in sorted(set(counts) | set(listed.get(table) or [])):
+            rows.append(
+                {
+                    "table": table,
+                    "file": str(path),
+                    "rows": float(counts[path]) if path in counts else np.nan,
+                    "delimiter": str((delimiters.get(table) or {}).get(path, "")),
+                }
+            )
+    return pd.DataFrame(rows, columns=["table", "file", "rows", "delimiter"])
+
+
+def quarantine_reasons(tables: dict, quarantine: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Quarantined rows per (table, reason, column), largest first.
+
+    Counts come from tables.json; the column (`quarantine.reason_columns`) from the
+    quarantined rows when they are given and hold exactly the counted rows of that table and
+    reason, else "" (the reason alone)."""
+    from churnlab.reports.quarantine import reason_columns
+
+    split: dict[tuple[str, str], pd.Series] = {}
+    if quarantine is not None and not quarantine.empty and "_reason" in quarantine:
+        keys = pd.DataFrame(
+            {
+                "table": quarantine["_table"].astype(object).astype(str),
+                "reason": quarantine["_reason"].astype(object).astype(str),
+                "column": reason_columns(quarantine).astype(object).astype(str),
+            }
+        )
+        for (table, reason), grp in keys.groupby(["table", "reason"], sort=True):
+            split[(table, reason)] = grp["column"].value_counts()
+    rows = []
+    for name, r in (tables.get("rows") or {}).items():
+        for reason, n in (r.get("by_reason") or {}).items():
+            if not n:
+                continue
+            columns = split.get((name, reason))
+            if columns is not None and int(columns.sum()) == int(n):
+                rows += [
+                    {"table": name, "reason": reason, "count": int(k), "column": c}
+                    for c, k in columns.items()
+                ]
+            else:
+                rows.append({"table": name, "reason": reason, "count": int(n), "column": ""})
+    df = pd.DataFrame(rows, columns=["table", "reason", "count", "column"])
+    return df.sort_values(
+        ["count", "table", "reason", "column"], ascending=[False, True, True, True]
+    ).reset_index(drop=True)
+
+
+def rejected_account_cascade(tables: dict) -> dict:
+    """tables.json `rejected_account_cascade` ({account_rows, account_rows_by_reason, rows,
+    rows_by_table}) and `unknown_account` rows (counted apart) as `unknown_rows`; {} when
+    ingest did not record the cascade (an older run)."""
+    cascade = tables.get("rejected_account_cascade")
+    if not isinstance(cascade, dict):
+        return {}
+    unknown = sum(
+        int((r.get("by_reason") or {}).get("unknown_account", 0) or 0)
+        for r in (tables.get("rows") or {}).values()
+    )
+    return {**cascade, "unknown_rows": unknown}
+
+
+def open_ended_end_dates(tables: dict) -> pd.DataFrame:
+    """tables.json `open_ended_end_dates` ({table: {column: rows}}) as rows."""
     rows = [
-        {"table": name, "reason": reason, "count": int(n)}
-        for name, r in (tables.get("rows") or {}).items()
-        for reason, n in (r.get("by_reason") or {}).items()
+        {"table": table, "column": column, "rows": int(n)}
+        for table, cols in sorted((tables.get("open_ended_end_dates") or {}).items())
+        for column, n in sorted((cols or {}).items())
         if n
     ]
-    df = pd.DataFrame(rows, columns=["table", "reason", "count"])
-    return df.sort_values(["count", "table", "reason"], ascending=[False, True, True]).reset_index(
-        drop=True
-    )
+    return pd.DataFrame(rows, columns=["table", "column", "rows"])
+
+
+def local_time_adjustments(tables: dict) -> pd.DataFrame:
+    """tables.json `local_time_adjustments` ({table: {column: {nonexistent_shifted_forward,
+    ambiguous_read_as_first}}}) as rows: table, column, shifted, ambiguous."""
+    rows = [
+        {
+            "table": table,
+            "column": column,
+            "shifted": int((kinds or {}).get("nonexistent_shifted_forward", 0) or 0),
+            "ambiguous": int((kinds or {}).get("ambiguous_read_as_first", 0) or 0),
+        }
+        for table, cols in sorted((tables.get("local_time_adjustments") or {}).items())
+        for column, kinds in sorted((cols or {}).items())
+    ]
+    return pd.DataFrame(rows, columns=["table", "column", "shifted", "ambiguous"])
 
 
 def quarantine_samples(quarantined: pd.DataFrame, per_reason: int = 3) -> pd.DataFrame:

@@ -163,10 +163,10 @@ def table_dir(path: Path) -> dict[str, pd.DataFrame]:
 
 
 def quarantine_rows(path: Path) -> pd.DataFrame:
-    """All quarantined rows of every table, with a `_table` column."""
+    """All quarantined rows of every table, as strings (missing = <NA>), with `_table`."""
     parts = []
     for table, df in table_dir(path).items():
-        parts.append(df.astype(str).assign(_table=table))
+        parts.append(df.astype("string").assign(_table=table))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,12 +55,23 @@ def to_html(blocks: list[Block]) -> str:
     return "".join(out)
 
 
+_LATEST_SOURCE = re.compile(r"latest date in the data \((?P<where>[^()]*)\)")
+
+
 def as_of_sentence(data: ReportData, lang: str) -> str:
-    """'Data as of 2025-12-31 (latest date in the data (events.occurred_at)).'"""
+    """'Data as of 2025-12-31, the latest date in the data (events.occurred_at).' from
+    tables.json `as_of_source` ("base.as_of" | "latest date in the data (<table>.<column>)";
+    any other text is quoted as written, without nesting parentheses)."""
     source = as_of_source(data)
-    if source:
-        return t(lang, "subtitle_source", as_of=as_of(data), source=source)
-    return t(lang, "subtitle", as_of=as_of(data))
+    day = as_of(data)
+    if not source:
+        return t(lang, "subtitle", as_of=day)
+    latest = _LATEST_SOURCE.fullmatch(source.strip())
+    if latest:
+        return t(lang, "subtitle_latest", as_of=day, where=latest["where"])
+    if source.strip() == "base.as_of":
+        return t(lang, "subtitle_configured", as_of=day)
+    return t(lang, "subtitle_other", as_of=day, source=source)
 
 
 def header(data: ReportData, lang: str, title: str) -> list[Block]:
@@ -167,6 +179,11 @@ def mrr_bridge_section(data: ReportData, lang: str, head: dict) -> list[Block]:
         m.heading(t(lang, "sec.mrr_bridge")),
         plotting.mrr_bridge(bridge, lang),
     ]
+
+
+def note(lang: str, key: str, **values: object) -> str:
+    """A note paragraph in the report language (`i18n` key), for notebook cells."""
+    return m.paragraph(t(lang, key, **values), "note")
 
 
 def heading(lang: str, key: str, level: int = 2, **values: object) -> str:
@@ -603,13 +620,22 @@ def hypothesis_section(data: ReportData, lang: str, hypothesis_id: str) -> list[
 
 
 def quarantine_table(counts: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Rows read / accepted / quarantined and the quarantined share per table
-    (`frames.quarantine_counts`), headers in the report language."""
+    """Rows read / accepted / quarantined, whether read = accepted + quarantined, and the
+    quarantined share per table (`frames.quarantine_counts`), headers in the report language."""
     keys = {"table": "col.table", "read": "col.read", "accepted": "col.accepted",
             "quarantined": "col.quarantined", "share": "col.share"}  # fmt: skip
     shown = counts.reindex(columns=list(keys)).rename(
         columns={k: t(lang, v) for k, v in keys.items()}
     )
+    if "unaccounted" in counts:
+        shown.insert(
+            4,
+            t(lang, "col.check"),
+            [
+                t(lang, "check.ok") if d == 0 else t(lang, "check.bad", diff=int(d))
+                for d in counts["unaccounted"]
+            ],
+        )
     numeric = [t(lang, k) for k in ("col.read", "col.accepted", "col.quarantined", "col.share")]
     return with_spec(
         shown.reset_index(drop=True),
@@ -619,18 +645,54 @@ def quarantine_table(counts: pd.DataFrame, lang: str) -> pd.DataFrame:
     )
 
 
+def reason_words(reason: object, column: object, lang: str) -> str:
+    """A quarantine reason code in words, with the column it was found in when known:
+    "date or time that cannot be read in occurred_at"; unknown codes as written."""
+    key = f"reason.{reason}"
+    words = t(lang, key) if key in keys(lang) else str(reason)
+    if _present(column) and str(column):
+        return t(lang, "reason.in_column", reason=words, column=str(column))
+    return words
+
+
 def reasons_table(reasons: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Quarantined rows per table and reason (`frames.quarantine_reasons`)."""
-    keys = {"table": "col.table", "reason": "col.reason", "count": "col.count"}
-    shown = reasons.reindex(columns=list(keys)).rename(
-        columns={k: t(lang, v) for k, v in keys.items()}
+    """Quarantined rows per table, reason (in words) and column (`frames.quarantine_reasons`),
+    with the reason code as written in the quarantine files' `_reason`."""
+    column = reasons["column"] if "column" in reasons else pd.Series("", index=reasons.index)
+    shown = pd.DataFrame(
+        {
+            t(lang, "col.table"): reasons["table"].astype(str).to_list(),
+            t(lang, "col.reason"): [reason_words(r, "", lang) for r in reasons["reason"]],
+            t(lang, "col.column"): [
+                str(c)
+                if _present(c) and str(c)
+                else t(lang, "column.row")
+                if r in ("malformed_row", "duplicate")
+                else "–"
+                for r, c in zip(reasons["reason"], column, strict=True)
+            ],
+            t(lang, "col.count"): pd.to_numeric(reasons["count"], errors="coerce").to_list(),
+            t(lang, "col.code"): reasons["reason"].astype(str).to_list(),
+        }
     )
     return with_spec(
-        shown.reset_index(drop=True),
+        shown,
         formats={t(lang, "col.count"): "int"},
         numeric=[t(lang, "col.count")],
         empty_text=t(lang, "empty", what=t(lang, "empty.no_rows")),
     )
+
+
+def reason_labels(reasons: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """`reasons` plus `label` ("events.occurred_at: date or time that cannot be read"), the
+    bar labels of `plotting.reason_bars`."""
+    column = reasons["column"] if "column" in reasons else pd.Series("", index=reasons.index)
+    labels = [
+        f"{tb}.{c}: {reason_words(r, '', lang)}" if _present(c) and str(c)
+        else f"{tb}: {reason_words(r, '', lang)}"
+        for tb, r, c in zip(reasons["table"], reasons["reason"], column, strict=True)
+    ]  # fmt: skip
+    return reasons.assign(label=labels)
 
 
 def coverage_table(tables: dict, lang: str) -> pd.DataFrame:
@@ -643,19 +705,146 @@ def coverage_table(tables: dict, lang: str) -> pd.DataFrame:
     return with_spec(cov, empty_text=t(lang, "empty", what=t(lang, "empty.input")))
 
 
+def files_table(files: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Each file read (`frames.files_read`): rows counted by its reader and its delimiter."""
+    delimiter = [
+        t(lang, "delimiter.detected", delimiter=repr(d)) if d else t(lang, "delimiter.comma")
+        if str(f).lower().endswith((".csv", ".csv.gz", ".txt", ".tsv")) else "–"
+        for f, d in zip(files["file"], files["delimiter"], strict=True)
+    ]  # fmt: skip
+    shown = pd.DataFrame(
+        {
+            t(lang, "col.table"): files["table"].astype(str).to_list(),
+            t(lang, "col.file"): files["file"].astype(str).to_list(),
+            t(lang, "col.read"): pd.to_numeric(files["rows"], errors="coerce").to_list(),
+            t(lang, "col.delimiter"): delimiter,
+        }
+    )
+    return with_spec(shown, formats={t(lang, "col.read"): "int"}, numeric=[t(lang, "col.read")])
+
+
+def files_section(data: ReportData, lang: str) -> list[Block]:
+    """Files read with their row counts and delimiters, files ignored in table folders and
+    partition folders used or ignored (tables.json); nothing for an older ingest."""
+    tables = data.tables
+    files = frames.files_read(tables)
+    if files.empty or files["rows"].isna().all():  # before rows were counted per file
+        return []
+    blocks: list[Block] = [m.heading(t(lang, "sec.files")), files_table(files, lang)]
+    notes = [
+        t(lang, "files.ignored", table=table, files=", ".join(str(p) for p in paths))
+        for table, paths in sorted((tables.get("files_ignored") or {}).items())
+        if paths
+    ]
+    for table, keys_ in sorted((tables.get("partition_columns") or {}).items()):
+        for kind in ("used", "ignored"):
+            if (keys_ or {}).get(kind):
+                names = ", ".join(str(k) for k in keys_[kind])
+                notes.append(t(lang, f"partition.{kind}", table=table, keys=names))
+    if notes:
+        blocks.append(m.bullet_list(notes))
+    return blocks
+
+
+def cascade_section(data: ReportData, lang: str) -> list[Block]:
+    """How many rows of other tables were quarantined as `account_rejected` because how many
+    account rows were, and why those were (tables.json `rejected_account_cascade`)."""
+    cascade = frames.rejected_account_cascade(data.tables)
+    if not cascade:
+        return []
+    blocks: list[Block] = [m.heading(t(lang, "sec.cascade"))]
+    if not cascade.get("rows"):
+        return blocks + [m.paragraph(t(lang, "cascade.none"), "note")]
+    tables = ", ".join(
+        f"{table} ({m.fmt_int(n)})" for table, n in sorted(cascade["rows_by_table"].items())
+    )
+    reasons = ", ".join(
+        f"{reason_words(r, '', lang)} ({m.fmt_int(n)})"
+        for r, n in sorted((cascade.get("account_rows_by_reason") or {}).items())
+    )
+    text = t(
+        lang,
+        "cascade.text",
+        rows=m.fmt_int(cascade["rows"]),
+        tables=tables,
+        accounts=m.fmt_int(cascade.get("account_rows")),
+        reasons=reasons or "–",
+        unknown=reason_words("unknown_account", "", lang),
+        n_unknown=m.fmt_int(cascade.get("unknown_rows", 0)),
+    )
+    return blocks + [m.paragraph(text)]
+
+
+def read_by_rule_section(data: ReportData, lang: str) -> list[Block]:
+    """Values ingest read by a documented rule (CONTRACTS §2): far-future end dates read as
+    open-ended, rows quarantined for an implausible date, and wall times adjusted for
+    daylight saving in ingest.source_timezone. Nothing for an older ingest."""
+    tables = data.tables
+    if not any(k in tables for k in ("open_ended_end_dates", "local_time_adjustments")):
+        return []
+    lines = [
+        t(lang, "rule.open_ended", table=r["table"], column=r["column"], n=m.fmt_int(r["rows"]))
+        for _, r in frames.open_ended_end_dates(tables).iterrows()
+    ]
+    for table, r in sorted((tables.get("rows") or {}).items()):
+        n = (r.get("by_reason") or {}).get("implausible_date", 0)
+        if n:
+            lines.append(t(lang, "rule.implausible", table=table, n=m.fmt_int(n)))
+    dst = frames.local_time_adjustments(tables)
+    blocks: list[Block] = [m.heading(t(lang, "sec.read_by_rule"))]
+    if not lines and dst.empty:
+        return blocks + [m.paragraph(t(lang, "rule.none"), "note")]
+    if lines:
+        blocks.append(m.bullet_list(lines))
+    if not dst.empty:
+        tz = str(tables.get("source_timezone") or "UTC")
+        shifted, ambiguous = t(lang, "col.dst_shifted"), t(lang, "col.dst_ambiguous")
+        shown = pd.DataFrame(
+            {
+                t(lang, "col.table"): dst["table"].to_list(),
+                t(lang, "col.column"): dst["column"].to_list(),
+                shifted: dst["shifted"].to_list(),
+                ambiguous: dst["ambiguous"].to_list(),
+            }
+        )
+        blocks += [
+            m.heading(t(lang, "sec.dst", tz=tz), 3),
+            m.paragraph(t(lang, "dst.note"), "note"),
+            with_spec(
+                shown,
+                formats={shifted: "int", ambiguous: "int"},
+                numeric=[shifted, ambiguous],
+            ),
+        ]
+    return blocks
+
+
 def quarantine_sample_tables(
-    quarantine: pd.DataFrame, per_reason: int = 3
+    quarantine: pd.DataFrame, per_reason: int = 3, lang: str = "en"
 ) -> list[tuple[str, pd.DataFrame]]:
-    """(table, a few quarantined rows per reason) per table; reason and source first, columns
-    that are empty in every sample left out."""
+    """(table, a few quarantined rows per reason) per table; the reason in words with its
+    column, source file and row first, then the row's own columns (those empty in every
+    sample left out) and the reason code."""
+    from churnlab.reports.quarantine import reason_columns
+
     out = []
     if quarantine.empty or "_table" not in quarantine:
         return out
     for table, rows in quarantine.groupby("_table", sort=True):
         samples = frames.quarantine_samples(rows.drop(columns="_table"), per_reason)
-        first = [c for c in ("_reason", "_source_file", "_source_row") if c in samples]
-        rest = [c for c in samples.columns if c not in first and samples[c].notna().any()]
-        shown = samples[first + rest].replace({"nan": None, "None": None, "<NA>": None})
+        samples = samples.astype(object).where(samples.notna(), None)
+        samples = samples.replace({"nan": None, "None": None, "<NA>": None})
+        columns = reason_columns(samples.assign(_table=table))
+        why = [reason_words(r, c, lang) for r, c in zip(samples["_reason"], columns, strict=True)]
+        first = [c for c in ("_source_file", "_source_row") if c in samples]
+        rest = [
+            c
+            for c in samples.columns
+            if c not in first and c not in ("_reason", "_column") and samples[c].notna().any()
+        ]
+        shown = samples[first + rest].copy()
+        shown.insert(0, t(lang, "col.reason"), why)
+        shown["_reason"] = samples["_reason"]
         out.append((str(table), with_spec(shown.reset_index(drop=True))))
     return out
 
@@ -669,25 +858,39 @@ def data_quality_notes(data: ReportData, lang: str) -> list[Block]:
     return blocks + contract_history_section(data, lang)
 
 
-def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> list[Block]:
+def rows_section(data: ReportData, lang: str) -> list[Block]:
+    """Rows read (counted by the readers), accepted and quarantined per table, the check that
+    they add up, the share chart, and the files read."""
     counts = frames.quarantine_counts(data.tables)
-    reasons = frames.quarantine_reasons(data.tables)
-    blocks: list[Block] = data_quality_notes(data, lang)
-    blocks += [
-        m.heading(t(lang, "sec.per_table")),
-        quarantine_table(counts, lang),
-        plotting.quarantine_bars(counts, lang),
-        m.heading(t(lang, "sec.reasons")),
-        reasons_table(reasons, lang),
-    ]
+    blocks: list[Block] = [m.heading(t(lang, "sec.per_table")), quarantine_table(counts, lang)]
+    if "rows_read_by_file" in data.tables:
+        blocks.append(note(lang, "rows.note"))
+    blocks.append(plotting.quarantine_bars(counts, lang))
+    return blocks + files_section(data, lang)
+
+
+def reasons_section(data: ReportData, lang: str) -> list[Block]:
+    """Why rows were quarantined: per table, reason in words and column (table and bars),
+    then the rows that follow a rejected account row."""
+    reasons = frames.quarantine_reasons(data.tables, data.quarantine)
+    blocks: list[Block] = [m.heading(t(lang, "sec.reasons")), reasons_table(reasons, lang)]
     if not reasons.empty:
-        blocks.append(plotting.reason_bars(reasons, lang))
+        blocks.append(plotting.reason_bars(reason_labels(reasons, lang), lang))
+    return blocks + cascade_section(data, lang)
+
+
+def data_quality(data: ReportData, lang: str, samples_per_reason: int = 3) -> list[Block]:
+    """The whole data-quality page (the notebook shows the same sections cell by cell)."""
+    blocks: list[Block] = data_quality_notes(data, lang)
+    blocks += rows_section(data, lang)
+    blocks += reasons_section(data, lang)
+    blocks += read_by_rule_section(data, lang)
     return blocks + data_quality_details(data, lang, samples_per_reason)
 
 
 def data_quality_details(data: ReportData, lang: str, samples_per_reason: int = 3) -> list[Block]:
-    """Date coverage per table, missing optional tables, accounts without events, and a few
-    quarantined rows per reason."""
+    """Date coverage per table, missing optional tables and columns, accounts without events,
+    and a few quarantined rows per reason."""
     blocks: list[Block] = [m.heading(t(lang, "sec.coverage")), coverage_table(data.tables, lang)]
     missing = data.tables.get("missing_optional") or []
     blocks.append(m.heading(t(lang, "sec.missing")))
@@ -698,12 +901,16 @@ def data_quality_details(data: ReportData, lang: str, samples_per_reason: int = 
             else t(lang, "all_present")
         )
     )
+    columns = data.tables.get("missing_optional_columns") or {}
+    items = [f"{table}.{c}" for table, cols in sorted(columns.items()) for c in cols or []]
+    if items:
+        blocks.append(m.paragraph(t(lang, "sec.missing_columns", items=", ".join(items)), "note"))
     n_without = data.tables.get("accounts_without_events")
     if n_without is not None:
         blocks.append(
             m.paragraph(t(lang, "sec.accounts_without_events", n=m.fmt_int(n_without)), "note")
         )
-    samples = quarantine_sample_tables(data.quarantine, samples_per_reason)
+    samples = quarantine_sample_tables(data.quarantine, samples_per_reason, lang)
     if samples:
         blocks.append(m.heading(t(lang, "sec.samples")))
         blocks.append(m.paragraph(t(lang, "sample.note", n=samples_per_reason), "note"))

@@ -456,13 +456,17 @@ def quarantine_bars(counts: pd.DataFrame, lang: str) -> Figure:
 
 
 def reason_bars(reasons: pd.DataFrame, lang: str) -> Figure:
-    """Quarantined rows per (table, reason), largest first."""
+    """Quarantined rows per (table, reason), largest first; bars labelled by the `label`
+    column when present (`pages.reason_labels`: reason in words with its column)."""
     fig, ax = plt.subplots(figsize=(8, 0.4 * max(len(reasons), 3) + 1.2))
     ax.set_title(t(lang, "plot.reasons_title"))
     if reasons.empty:
         _empty_axes(ax, lang, t(lang, "empty.no_rows"))
         return fig
-    labels = reasons["table"].astype(str) + " · " + reasons["reason"].astype(str)
+    if "label" in reasons:
+        labels = reasons["label"].astype(str)
+    else:
+        labels = reasons["table"].astype(str) + " · " + reasons["reason"].astype(str)
     y = np.arange(len(reasons))
     ax.barh(y, reasons["count"], color=OKABE_ITO["vermillion"], label=t(lang, "plot.quarantined"))
     ax.set_yticks(y, labels)
