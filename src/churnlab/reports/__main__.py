@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from churnlab.config import load_params
-from churnlab.errors import UserError
+from churnlab.errors import ConfigWarning, UserError
 from churnlab.reports import catalog, stage
+
+PREFIX = "churnlab reports"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,24 +32,42 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("index")
     sub.add_parser("list")
     args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        if args.command == "render":
-            stage.render_reports(params, args.keys)
-        elif args.command == "groups":
-            stage.render_groups(params)
-        elif args.command == "core":
-            stage.render_core(params)
-            stage.write_index(params)
-        elif args.command == "index":
-            stage.write_index(params)
+    # As `churnlab <stage>` (cli._run_stage): one line per problem on stderr, exit 2; a
+    # ConfigWarning (e.g. an unknown params key) one line, once per text.
+    plain_show = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, ConfigWarning):
+            print(f"{PREFIX}: warning: {message}", file=sys.stderr)
         else:
-            reports = catalog.all_reports(params, stage.attributes(params))
-            print("\n".join(f"{r.key}\t{r.html_name}" for r in reports))
-    except UserError as exc:
-        print(f"churnlab reports: {exc}", file=sys.stderr)
-        return 2
+            plain_show(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("once", ConfigWarning)
+        warnings.showwarning = show
+        try:
+            _run(args)
+        except UserError as exc:
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                print(f"{PREFIX}: {line}", file=sys.stderr)
+            return 2
     return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    if args.command == "render":
+        stage.render_reports(params, args.keys)
+    elif args.command == "groups":
+        stage.render_groups(params)
+    elif args.command == "core":
+        stage.render_core(params)
+        stage.write_index(params)
+    elif args.command == "index":
+        stage.write_index(params)
+    else:
+        reports = catalog.all_reports(params, stage.attributes(params))
+        print("\n".join(f"{r.key}\t{r.html_name}" for r in reports))
 
 
 if __name__ == "__main__":
