@@ -287,3 +287,48 @@ def test_snapshot_export_without_events(tmp_path, monkeypatch):
         "region": ["North"],
     }
     assert panel["plan"].isna().all()
+
+
+def test_requested_indicators_compute_only_those_with_the_same_values(project):
+    """panel.indicators: a subset gives the same values in those columns (only the blocks
+    and event passes they need run); the others stay in the meta, marked not computed."""
+    root, params = project
+    stage.run(params)
+    full = pd.read_parquet(root / "data/processed/panel.parquet")
+    wanted = ["weekly_active_users", "weeks_since_last_login", "weeks_to_renewal"]
+    params["panel"]["indicators"] = wanted
+    stage.run(params)
+    part = pd.read_parquet(root / "data/processed/panel.parquet")
+    meta = json.loads((root / "data/processed/panel_meta.json").read_text())
+    fixed = list(full.columns[:14])
+    assert list(part.columns) == [*fixed, *wanted]
+    pd.testing.assert_frame_equal(part, full[[*fixed, *wanted]])
+    assert meta["indicators"]["active_days"]["testable"] is False
+    assert "panel.indicators" in meta["indicators"]["active_days"]["reason"]
+    assert meta["indicators"]["nps_unanswered"]["reason"] != stage.NOT_COMPUTED  # no surveys
+    assert meta["indicators"]["weekly_active_users"]["testable"] is True
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [("some", r"panel.indicators must be"), (["wau"], r"unknown indicator 'wau'")],
+)
+def test_bad_requested_indicators_are_config_errors(project, value, match):
+    _, params = project
+    params["panel"]["indicators"] = value
+    with pytest.raises(ConfigError, match=match):
+        stage.run(params)
+
+
+def test_events_block_builds_only_the_passes_its_columns_need():
+    """Five usage indicators: one pass over the raw events, no feature-type or MAU steps;
+    the full catalog: both passes."""
+    from churnlab.indicators.blocks import Settings
+    from churnlab.panel.query import panel_steps, select_indicators
+
+    tables = {"accounts", "contracts", "events", "users"}
+    five = {"weekly_active_users", "active_days", "data_exports", "usage_wow_change"}
+    names = [n for n, _ in panel_steps(select_indicators(tables, (), five), Settings(as_of=AS_OF))]
+    assert "ev_uwk" in names and not {"ev_ftype", "ev_mau_iv", "ctr_next"} & set(names)
+    every = [n for n, _ in panel_steps(select_indicators(tables), Settings(as_of=AS_OF))]
+    assert {"ev_uwk", "ev_ftype", "ev_mau_iv", "ctr_next"} <= set(every)
