@@ -71,7 +71,7 @@ show(pages.validation_section(data, language))
 # The three indicators that lead churn most strongly (lamps that warn first).
 top = frames.top_leading(frames.hypotheses_table(data.hypotheses), 3)
 show(pages.heading(language, "sec.top_hypotheses"))
-fig = plotting.top_hazard_ratios(pages.with_indicator_labels(top, data), language)
+fig = plotting.top_hazard_ratios(pages.with_indicator_labels(top, data, language), language)
 
 # %%
 top_verdicts = pages.verdict_table(top, data, language)

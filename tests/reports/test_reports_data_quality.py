@@ -258,3 +258,99 @@ def test_every_reason_code_has_words(lang):
 
     for code in ALL_REASONS:
         assert pages.reason_words(code, "", lang) != code
+
+
+# --- leftovers: billing labels, attribute names, lamps lit from the start, report CSS ------
+
+
+def test_billing_period_shows_the_users_single_label_else_the_meaning():
+    from churnlab.reports.i18n import label_text
+    from churnlab.reports.loaders import display_labels
+
+    labels = display_labels(
+        {"billing_period": {"monthly": ["Monthly"], "annual": ["Yearly", "Annual"]}}
+    )
+    assert labels == {"billing_period": {"monthly": "Monthly"}}  # annual has two labels
+    assert label_text("en", "billing_period", "monthly", labels) == "Monthly"
+    assert label_text("ja", "billing_period", "monthly", labels) == "Monthly"  # the user's word
+    assert label_text("en", "billing_period", "annual", labels) == "annual"
+    assert label_text("ja", "billing_period", "annual", labels) == "年払い"
+    # the default vocabulary (monthly: [monthly]) keeps churnlab's translated word
+    default = display_labels({"billing_period": {"monthly": ["monthly"]}})
+    assert label_text("ja", "billing_period", "monthly", default) == "月払い"
+
+
+def test_project_labels_read_params_yaml(tmp_path):
+    from churnlab.reports.loaders import project_labels
+
+    (tmp_path / "params.yaml").write_text(
+        "vocabulary:\n  billing_period: {monthly: [Monthly], annual: [Yearly]}\n",
+        encoding="utf-8",
+    )
+    assert project_labels(tmp_path) == {
+        "billing_period": {"monthly": "Monthly", "annual": "Yearly"}
+    }
+    assert project_labels(tmp_path / "nowhere") == {}
+
+
+def test_attribute_hypothesis_is_named_in_words_not_by_its_id():
+    data = ReportData()
+    assert pages._indicator_label(data, "attribute:billing_period", "en") == "Billing period"
+    assert pages._indicator_label(data, "attribute:billing_period", "ja") == "請求周期"
+    assert pages._indicator_label(data, "attribute:region", "en") == "Region"
+
+
+def _lamp(**values) -> pd.Series:
+    base = {"id": "h", "indicator": "onboarding_complete", "direction": "low", "threshold": 0.5,
+            "has_alerts": True, "alert_share_lit_median": 0.2, "alert_share_lit_latest": 0.1,
+            "alert_precision": 0.03, "alert_base_rate": 0.06, "alert_lift": 0.4,
+            "alert_lightings_per_100_account_weeks": 1.6}  # fmt: skip
+    return pd.Series(base | values)
+
+
+def test_lamps_lit_from_the_start_show_no_alert_numbers():
+    meta = {
+        "indicators": {
+            "onboarding_complete": {"group": "onboarding", "unit": "flag"},
+            "days_to_onboarding": {"group": "onboarding", "unit": "days"},
+            "weeks_since_meeting": {"group": "relationship", "unit": "weeks"},
+        }
+    }
+    data = ReportData(panel_meta=meta)
+    assert pages.lit_from_start(_lamp(), data) == "onboarding"  # 0 < 0.5: on at the start
+    # days to onboarding above 138 lights once, later: a real alert
+    high = _lamp(indicator="days_to_onboarding", direction="high", threshold=138.5)
+    assert pages.lit_from_start(high, data) is None
+    assert pages.lit_from_start(_lamp(indicator="weeks_since_meeting"), data) is None
+    attr = _lamp(indicator="attribute:billing_period", attribute="billing_period")
+    assert pages.lit_from_start(attr, data) == "attribute"
+    text = _text(pages.alert_section(_lamp(), pd.DataFrame(), "x", "en", "onboarding"))
+    assert "Lit from the start" in text and "Lit for 20% of active accounts" in text
+    assert "After an alert" not in text and "lightings" not in text.split("do not apply")[1]
+    ja = _text(pages.alert_section(attr, pd.DataFrame(), "x", "ja", "attribute"))
+    assert "最初から点灯" in ja
+    plain = _text(pages.alert_section(_lamp(), pd.DataFrame(), "x", "en"))
+    assert "After an alert" in plain
+
+
+def test_report_css_is_scoped_to_outputs_and_dropped_from_rendered_pages():
+    import nbformat
+
+    from churnlab.reports import render
+    from churnlab.reports.notebook import CSS_METADATA, report_css
+
+    css = report_css()
+    assert ".jp-OutputArea-output .verdict-leads_churn" in css
+    assert ".jp-OutputArea-output .band-red" in css
+    assert "body" not in css and "main.report" not in css and "@media" not in css
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("setup()")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={"text/html": "<style>x</style>"}, metadata={CSS_METADATA: True}
+        ),
+        nbformat.v4.new_output("display_data", data={"text/html": "<h1>T</h1>"}),
+    ]
+    nb.cells = [cell]
+    clean = render.normalize(nb, "T")
+    assert [o["data"]["text/html"] for o in clean.cells[0].outputs] == ["<h1>T</h1>"]

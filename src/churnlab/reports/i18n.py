@@ -911,8 +911,15 @@ def months_text(lang: str, n: object) -> str:
     return t(lang, "months.one") if int(n) == 1 else t(lang, "months.many", n=int(n))
 
 
-def label_text(lang: str, dimension: str, value: object) -> str:
-    """A data label for display: a translation of a canonical word churnlab knows (e.g. the
-    billing periods `monthly` / `annual`), else the user's label exactly as written."""
+def label_text(
+    lang: str, dimension: str, value: object, labels: dict[str, dict[str, str]] | None = None
+) -> str:
+    """A data label for display. A meaning churnlab maps labels to (the billing periods
+    `monthly` / `annual`) reads as the user's own label when `labels` (ReportData.labels:
+    {dimension: {meaning: label}}) has exactly one for it and it differs from the meaning,
+    else as churnlab's translated word; any other value is the user's label as written."""
+    own = ((labels or {}).get(dimension) or {}).get(str(value))
+    if own and own != str(value):
+        return own
     key = f"label.{dimension}.{value}"
     return t(lang, key) if key in _TEXT[check_language(lang)] else str(value)

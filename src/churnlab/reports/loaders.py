@@ -186,6 +186,9 @@ class ReportData:
     actions: pd.DataFrame = field(default_factory=pd.DataFrame)
     opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
     quarantine: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # {dimension: {meaning: the user's label}} for labels churnlab maps to a meaning
+    # (vocabulary.billing_period); see `display_labels`
+    labels: dict = field(default_factory=dict)
 
 
 # Which inputs each part needs, as (Paths attribute, stage that writes it). A report loads the
@@ -368,3 +371,29 @@ def occurring_values(paths: Paths) -> dict[str, list[str]]:
             values = []
         out[col] = sorted({str(v) for v in values if v is not None and str(v) != ""})
     return out
+
+
+def display_labels(vocabulary: object) -> dict[str, dict[str, str]]:
+    """{"billing_period": {meaning: label}} from params.yaml's `vocabulary` section: the
+    user's own label where exactly one label maps to a meaning (`monthly: [Monthly]`), so
+    charts speak the user's words; a meaning with several labels (or none) is left out and
+    shown as churnlab's word for it."""
+    section = vocabulary.get("billing_period") if isinstance(vocabulary, dict) else None
+    out: dict[str, str] = {}
+    for meaning, labels in (section or {}).items() if isinstance(section, dict) else ():
+        labels = [labels] if isinstance(labels, str) else labels
+        if isinstance(labels, list) and len(labels) == 1 and str(labels[0]).strip():
+            out[str(meaning)] = str(labels[0]).strip()
+    return {"billing_period": out} if out else {}
+
+
+def project_labels(root: Path) -> dict[str, dict[str, str]]:
+    """`display_labels` of the project's params.yaml (`root`/params.yaml); {} when it is
+    missing or unreadable (the stages validate it; a report falls back to meanings)."""
+    import yaml
+
+    try:
+        params = yaml.safe_load((Path(root) / "params.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return display_labels((params or {}).get("vocabulary") if isinstance(params, dict) else None)

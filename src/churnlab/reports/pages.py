@@ -106,9 +106,19 @@ def verdict_word(verdict: object, lang: str, row: pd.Series | None = None) -> tu
     return key, text
 
 
-def _indicator_label(data: ReportData, indicator: object) -> str:
+def _indicator_label(data: ReportData, indicator: object, lang: str = "en") -> str:
+    """The indicator's label (panel_meta.json); an attribute hypothesis' `attribute:<name>`
+    as the attribute's name in words ("Billing period"), never the raw id."""
     meta = (data.panel_meta.get("indicators") or {}).get(str(indicator)) or {}
-    return str(meta.get("label") or indicator)
+    if meta.get("label"):
+        return str(meta["label"])
+    text = str(indicator)
+    if text.startswith("attribute:"):
+        attribute = text.removeprefix("attribute:")
+        key = f"dimension.{attribute}"
+        word = t(lang, key) if key in keys(lang) else attribute.replace("_", " ")
+        return word[:1].upper() + word[1:]
+    return text
 
 
 def _indicator_unit(data: ReportData, indicator: object) -> str:
@@ -132,7 +142,9 @@ def _retention(
     curves = frames.kpi_km(data.kpi_tables, by, groups)
     label = t(lang, f"dimension.{by}")
     if not curves.empty:
-        curves = curves.assign(group=[label_text(lang, by, g) for g in curves["group"]])
+        curves = curves.assign(
+            group=[label_text(lang, by, g, data.labels) for g in curves["group"]]
+        )
         return plotting.retention_curves(curves, lang, label, time_col="months")
     has_kpi_curves = not frames.kpi_km(data.kpi_tables, "overall").empty
     col = by if by in spells and spells[by].notna().any() else None
@@ -142,7 +154,9 @@ def _retention(
         spells = spells[spells[col].astype(str).isin(groups)]
     weekly = frames.retention_by_group(spells, col, t(lang, "plot.all_accounts"))
     if col is not None and not weekly.empty:
-        weekly = weekly.assign(group=[label_text(lang, by, g) for g in weekly["group"]])
+        weekly = weekly.assign(
+            group=[label_text(lang, by, g, data.labels) for g in weekly["group"]]
+        )
     return plotting.retention_curves(weekly, lang, label)
 
 
@@ -242,11 +256,11 @@ def cohort_section(data: ReportData, lang: str) -> list[Block]:
     return [m.heading(t(lang, "sec.cohorts")), plotting.cohort_heatmap(matrix, lang)]
 
 
-def with_indicator_labels(hyps: pd.DataFrame, data: ReportData) -> pd.DataFrame:
+def with_indicator_labels(hyps: pd.DataFrame, data: ReportData, lang: str = "en") -> pd.DataFrame:
     """`hyps` plus a `label` column: each indicator's label from panel_meta.json."""
     if hyps.empty:
         return hyps
-    return hyps.assign(label=[_indicator_label(data, i) for i in hyps["indicator"]])
+    return hyps.assign(label=[_indicator_label(data, i, lang) for i in hyps["indicator"]])
 
 
 def executive_summary(data: ReportData, lang: str) -> list[Block]:
@@ -264,7 +278,7 @@ def executive_summary(data: ReportData, lang: str) -> list[Block]:
     blocks += [m.heading(t(lang, "sec.health_trend")), plotting.band_shares(shares, lang)]
     blocks += validation_section(data, lang)
     blocks.append(m.heading(t(lang, "sec.top_hypotheses")))
-    blocks.append(plotting.top_hazard_ratios(with_indicator_labels(top, data), lang))
+    blocks.append(plotting.top_hazard_ratios(with_indicator_labels(top, data, lang), lang))
     blocks += verdict_section(verdict_table(top, data, lang), data, lang)
     return blocks
 
@@ -410,7 +424,7 @@ def indicator_cell(row: pd.Series, data: ReportData, lang: str) -> str:
     """The Indicator column: the indicator's label, or an attribute hypothesis' rule."""
     if is_attribute(row):
         return attribute_rule(row, lang)
-    return _indicator_label(data, row.get("indicator"))
+    return _indicator_label(data, row.get("indicator"), lang)
 
 
 def lamp_text(row: pd.Series, data: ReportData, lang: str) -> str:
@@ -418,7 +432,7 @@ def lamp_text(row: pd.Series, data: ReportData, lang: str) -> str:
         rule = attribute_rule(row, lang)
     else:
         op = t(lang, "op.high" if str(row.get("direction")) == "high" else "op.low")
-        label = _indicator_label(data, row.get("indicator"))
+        label = _indicator_label(data, row.get("indicator"), lang)
         rule = f"{label} {op} {m.fmt_num(row.get('threshold'))}"
     return t(  # the stage's own rule text (e.g. "x < 0.5") is shown by the action list
         lang,
@@ -486,9 +500,44 @@ def alert_lines(row: pd.Series, lang: str) -> list[str]:
     return out or [t(lang, "alerts.none")]
 
 
-def alert_section(row: pd.Series, curve: pd.DataFrame, name: str, lang: str) -> list[Block]:
+def lit_from_start(row: pd.Series, data: ReportData) -> str | None:
+    """Why a lamp is on from an account's first week rather than switching on later as an
+    alert: "attribute" (an attribute hypothesis: billing period, plan, ...) or "onboarding"
+    (an indicator of panel_meta's `onboarding` group, which counts progress from 0 at the
+    start of a spell — milestone flags, activation rate — whose lamp is on at 0: below a
+    positive threshold, or above a negative one); None otherwise. Such a lamp "lights" once,
+    at the start, so alert measures (lightings, precision of a lighting, alert warning time)
+    say nothing about it."""
+    if is_attribute(row):
+        return "attribute"
+    meta = (data.panel_meta.get("indicators") or {}).get(str(row.get("indicator"))) or {}
+    threshold = pd.to_numeric(pd.Series([row.get("threshold")]), errors="coerce").iloc[0]
+    if meta.get("group") != "onboarding" or not _present(threshold):
+        return None
+    direction = str(row.get("direction"))
+    on_at_zero = (direction == "low" and threshold > 0) or (direction == "high" and threshold < 0)
+    return "onboarding" if on_at_zero else None
+
+
+def alert_section(
+    row: pd.Series, curve: pd.DataFrame, name: str, lang: str, from_start: str | None = None
+) -> list[Block]:
     """The alert measures, the basis of the verdict's warning time and the trade-off curve
-    (share lit vs precision vs churners warned, chosen point ringed) when present."""
+    (share lit vs precision vs churners warned, chosen point ringed) when present. A lamp lit
+    from the start (`lit_from_start`) gets that sentence and its share lit instead of the
+    alert measures and the curve."""
+    if from_start:
+        why = t(lang, f"from_start.{from_start}")
+        lines = [t(lang, "alerts.from_start", why=why)]
+        if _present(row.get("alert_share_lit_median")):
+            lines.append(
+                t(lang, "alerts.share", median=m.fmt_pct(row.get("alert_share_lit_median"), 0),
+                  latest=m.fmt_pct(row.get("alert_share_lit_latest"), 0))
+            )  # fmt: skip
+        basis = row.get("warning_weeks_basis")
+        if _present(basis):
+            lines.append(t(lang, "alerts.basis", basis=str(basis)))
+        return [m.heading(t(lang, "sec.alerts"), 4) + m.bullet_list(lines)]
     lines = alert_lines(row, lang)
     basis = row.get("warning_weeks_basis")
     if _present(basis):
@@ -568,7 +617,7 @@ def hypothesis_section(data: ReportData, lang: str, hypothesis_id: str) -> list[
     blocks: list[Block] = []
     for _, row in match.head(1).iterrows():
         hid = str(row["id"])
-        name = _indicator_label(data, row["indicator"])
+        name = _indicator_label(data, row["indicator"], lang)
         blocks.append(
             f'<h3 id="h-{m.esc(hid)}">{m.esc(row.get("statement") or hid)} {_verdict_badge(row["verdict"], lang, row)}</h3>'
             + m.paragraph(f"{row.get('verdict_reason') or ''}", "note")
@@ -609,7 +658,7 @@ def hypothesis_section(data: ReportData, lang: str, hypothesis_id: str) -> list[
         lines = [lamp_text(row, data, lang)]
         lines += [x for x in (glm_text(row, lang), ph_text(row, lang)) if x]
         blocks.append(m.heading(t(lang, "sec.lamp"), 4) + m.bullet_list(lines))
-        blocks += alert_section(row, curve, name, lang)
+        blocks += alert_section(row, curve, name, lang, lit_from_start(row, data))
         blocks.append(
             m.heading(t(lang, "sec.action"), 4) + m.paragraph(str(row.get("action") or "–"))
         )

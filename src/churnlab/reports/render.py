@@ -119,6 +119,8 @@ def normalize(nb: nbformat.NotebookNode, title: str) -> nbformat.NotebookNode:
         cell["execution_count"] = None
         outputs = []
         for out in cell.get("outputs", []):
+            if out.get("metadata", {}).get("churnlab_report_css"):
+                continue  # notebook.show_report_css: the page's <head> has the stylesheet
             if out.get("output_type") == "execute_result":
                 out["execution_count"] = None
             outputs.append(out)
