@@ -28,7 +28,7 @@ from churnlab.indicators.user import (
     load_user_definitions,
 )
 from churnlab.indicators.vocabulary import vocabulary_from_params
-from churnlab.io import read_json, write_json
+from churnlab.io import read_json, write_json, write_metrics
 from churnlab.panel.engines import run_duckdb, run_spark, spark_session, summarise_duckdb
 from churnlab.panel.query import ATTRIBUTES, panel_steps, select_indicators
 
@@ -301,7 +301,7 @@ def run(params: dict) -> None:
     meta = panel_meta(summary, history, reasons, every)
     write_json(processed / "panel_meta.json", meta)
     n_testable = sum(1 for r in reasons.values() if r is None)
-    write_json(
+    write_metrics(
         metrics_path("panel"),
         {
             "rows": meta["n_rows"],
