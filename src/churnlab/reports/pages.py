@@ -169,7 +169,10 @@ def warnings_section(data: ReportData, lang: str) -> list[Block]:
     for w in warns:
         key = f"warning.{w['code']}"
         meaning = t(lang, key) if key in keys(lang) else ""  # unknown codes: ingest's words only
-        items.append(" ".join(x for x in (w["message"], meaning) if x))
+        message = w["message"].rstrip()
+        if meaning and message and not message.endswith((".", "。", "!", "?")):
+            message += "."  # ingest's message runs into the meaning otherwise
+        items.append(" ".join(x for x in (message, meaning) if x))
     return [m.heading(t(lang, "sec.warnings")), m.bullet_list(items, "warnings")]
 
 
