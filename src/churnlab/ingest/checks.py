@@ -14,6 +14,7 @@ import pandas as pd
 from pandera.errors import SchemaErrors
 
 from churnlab.ingest.schemas import REASONS, TableSpec, pandera_schema
+from churnlab.ingest.spill import Engine, connect
 
 Masks = dict[str, np.ndarray]
 # Where each reason was found: {reason: {column: mask}}. The column is the one whose value
@@ -106,7 +107,8 @@ def row_hashes(typed: pd.DataFrame, spec: TableSpec) -> np.ndarray:
 @functools.cache
 def _duckdb() -> duckdb.DuckDBPyConnection:
     # One in-memory connection per process: opening one costs ~20 ms, a lot for small tables.
-    return duckdb.connect()
+    # A fixed thread count and memory limit (hashes do not depend on them; memory does).
+    return connect(Engine())
 
 
 def duplicate_mask(hashes: np.ndarray, candidate: np.ndarray, seen: np.ndarray) -> np.ndarray:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
+import tempfile
 import zoneinfo
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from churnlab.config import base_path, metrics_path
@@ -21,26 +25,46 @@ from churnlab.ingest.as_of import (
     is_snapshot,
     parse_as_of,
 )
-from churnlab.ingest.checks import activity_limit
+from churnlab.ingest.checks import activity_limit, row_hashes
 from churnlab.ingest.history import HistoryRules, contract_history
 from churnlab.ingest.parse import DateWindow
 from churnlab.ingest.quality import accounts_without_events, date_coverage, row_counts
 from churnlab.ingest.read import TableFiles, find_table_files, read_part
 from churnlab.ingest.schemas import TABLE_ORDER, TABLES
+from churnlab.ingest.spill import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_THREADS,
+    Engine,
+    StagedTable,
+    Summary,
+    connect,
+    cross_file_duplicates,
+    no_rows,
+    summarise,
+    write_sorted,
+)
 from churnlab.ingest.table import (
     AccountContext,
     RowRules,
     TableState,
     check_part,
+    finish_quarantine,
     finish_table,
+    quarantine_duplicates,
     rejected_accounts,
 )
 from churnlab.ingest.vocabulary import CLOSED, vocabularies
-from churnlab.io import write_json, write_parquet
+from churnlab.io import write_json, write_metrics, write_parquet
+from churnlab.progress import progress
 
 DEFAULT_REQUIRED = ["accounts", "contracts", "events"]
 # Nothing can be computed without them, whatever ingest.required_tables says.
 ALWAYS_NEEDED = ("accounts", "contracts")
+# Tables the stage needs whole in memory afterwards (account checks, contract history): one
+# row per account / contract. Every other table is staged and sorted out of core (spill.py).
+IN_MEMORY = ("accounts", "contracts")
+# A DuckDB memory size: 2GB, 512MB, 1.5GiB ...
+_MEMORY_SIZE_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*$", re.IGNORECASE)
 MAX_LISTED_IDS = 50
 
 # What a quarantine reason means, for the error when no row of a needed table passes.
@@ -113,6 +137,24 @@ def _check_column_map(column_map: dict[str, dict[str, str]]) -> None:
             )
 
 
+def _engine(cfg: dict) -> Engine:
+    """ingest.duckdb_threads (whole number >= 1), ingest.duckdb_memory_limit (e.g. 2GB) and
+    ingest.temp_dir (a folder; null = the system's temporary folder)."""
+    threads = cfg.get("duckdb_threads", DEFAULT_THREADS)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ConfigError(
+            f"params.yaml: ingest.duckdb_threads must be a whole number >= 1, got {threads!r}"
+        )
+    memory = cfg.get("duckdb_memory_limit") or DEFAULT_MEMORY_LIMIT
+    if not _MEMORY_SIZE_RE.match(str(memory)):
+        raise ConfigError(
+            f"params.yaml: ingest.duckdb_memory_limit must be a size such as 2GB or 512MB, "
+            f"got {memory!r}"
+        )
+    temp_dir = cfg.get("temp_dir")
+    return Engine(threads, str(memory).strip(), None if temp_dir is None else str(temp_dir))
+
+
 @dataclass(frozen=True)
 class Settings:
     source_timezone: str
@@ -123,6 +165,7 @@ class Settings:
     as_of: pd.Timestamp | None  # base.as_of; None = the latest date in the data
     reactivation_gap_days: int
     renewal_grace_days: int
+    engine: Engine = Engine()  # DuckDB threads / memory limit / temp directory
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Settings:
@@ -189,6 +232,7 @@ class Settings:
             as_of=parse_as_of((params.get("base") or {}).get("as_of")),
             reactivation_gap_days=_int_param(cfg, "reactivation_gap_days", 30, 7),
             renewal_grace_days=_int_param(cfg, "renewal_grace_days", 35, 0),
+            engine=_engine(cfg),
         )
 
     def needs(self, table: str) -> bool:
@@ -200,27 +244,59 @@ class Settings:
 class TableResult:
     """One table after ingest, with what tables.json reports about its files."""
 
-    typed: pd.DataFrame
+    typed: pd.DataFrame | None  # accepted rows, sorted (IN_MEMORY tables; else None)
     quarantine: pd.DataFrame
     missing_columns: list[str]  # optional columns no file had
     state: TableState  # what rejected rows failed on, notes, cascade, rows read per file
+    summary: Summary | None = None  # accepted rows, date extremes, rows per account
+    staged: StagedTable | None = None  # accepted rows staged out of core (not IN_MEMORY)
+    dropped: pd.DataFrame | None = None  # staged rows found to be duplicates (_part, _row)
     mapped: set[str] = field(default_factory=set)  # column_map keys some file had
     headers: dict[str, list[str]] = field(default_factory=dict)  # file -> its header
     delimiters: dict[str, str] = field(default_factory=dict)  # file -> delimiter if not ","
     partition_columns: set[str] = field(default_factory=set)
     partition_ignored: set[str] = field(default_factory=set)
 
+    def write(self, con: duckdb.DuckDBPyConnection | None, path: Path) -> None:
+        """Write the accepted rows, sorted, to `path` (the same bytes either way)."""
+        if self.typed is not None:
+            write_parquet(self.typed, path)
+        else:
+            write_sorted(con, self.staged, self.dropped, path)
+
+
+def _summary_in_memory(typed: pd.DataFrame) -> Summary:
+    per_account = typed["account_id"].value_counts() if "account_id" in typed else None
+    return Summary(
+        accepted=len(typed),
+        extremes=typed,  # date_coverage / date_maxima take min / max themselves
+        per_account=per_account,
+        all_null={c for c in typed.columns if typed[c].isna().all()},
+    )
+
 
 def ingest_table(
-    found: TableFiles, table: str, ctx: AccountContext, settings: Settings
+    found: TableFiles,
+    table: str,
+    ctx: AccountContext,
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection | None = None,
+    staging: Path | None = None,
 ) -> TableResult:
-    """Read, check and split every file of one table."""
+    """Read, check and split every file of one table. With a DuckDB connection `con` and a
+    `staging` folder, accepted rows of tables other than IN_MEMORY go to staging files and
+    are written later by `TableResult.write` (bounded memory); otherwise they are kept."""
     spec = TABLES[table]
-    state = TableState()
+    in_memory = staging is None or table in IN_MEMORY
+    # Duplicates across files: remembered per kept row where rows are entities (an id);
+    # found by DuckDB over the staged rows otherwise (events: millions of rows).
+    state = TableState(seen_in_memory=in_memory or spec.key is not None)
+    staged = None if in_memory else StagedTable(spec, staging / table)
     column_map = settings.column_map.get(table, {})
-    result = TableResult(pd.DataFrame(), pd.DataFrame(), [], state)
+    result = TableResult(None, pd.DataFrame(), [], state, staged=staged)
     accepted, quarantined, absent = [], [], set()
-    for i, path in enumerate(found.parts):
+    unit = "file" if len(found.parts) > 1 else "table"
+    for i, path in enumerate(progress(found.parts, desc=f"ingest {table}", unit=unit)):
         part = read_part(path, spec, column_map, settings.encoding, found.partitions.get(path))
         state.rows_read[str(path)] = part.rows_read
         result.mapped.update(part.mapped)
@@ -232,13 +308,36 @@ def ingest_table(
         ok, q = check_part(
             part, spec, ctx, state, settings.rules, more_files=i < len(found.parts) - 1
         )
-        accepted.append(ok)
+        if staged is None:
+            accepted.append(ok)
+        else:
+            hashes = None
+            if not state.seen_in_memory:
+                hashes = state.kept_hashes
+                if len(hashes) != len(ok):  # a caller changed the rows: hash them again
+                    hashes = row_hashes(ok, spec)
+            staged.add(i, ok, hashes)
         quarantined.append(q)
         absent.update(part.added_columns)
-    result.typed, result.quarantine = finish_table(accepted, quarantined, spec)
+    if staged is None:
+        result.typed, result.quarantine = finish_table(accepted, quarantined, spec)
+        result.summary = _summary_in_memory(result.typed)
+    else:
+        result.dropped = no_rows()
+        if not state.seen_in_memory:
+            result.dropped = cross_file_duplicates(con, staged)
+            for number, rows in result.dropped.groupby("_part", sort=True):
+                path = found.parts[int(number)]
+                part = read_part(
+                    path, spec, column_map, settings.encoding, found.partitions.get(path)
+                )
+                rows = rows["_row"].to_numpy()
+                quarantined.append(quarantine_duplicates(part, rows, spec, state, settings.rules))
+        result.quarantine = finish_quarantine(quarantined)
+        result.summary = summarise(staged, result.dropped)
     # A column counts as missing when no file of the table has it.
     result.missing_columns = [
-        c for c in spec.columns if c in absent and result.typed[c].isna().all()
+        c for c in spec.columns if c in absent and c in result.summary.all_null
     ]
     return result
 
@@ -355,54 +454,61 @@ def run(params: dict) -> None:
         "missing_optional_columns": {},
     }
     present = [t for t in TABLE_ORDER if files[t] is not None]
-    accounts = contracts = events = contracts_quarantined = None
+    accounts = contracts = contracts_quarantined = events_per_account = None
     maxima: dict[str, dict[str, pd.Timestamp]] = {}
     file_notes: list[dict[str, str]] = []
-    for table in present:
-        found = files[table]
-        result = ingest_table(found, table, ctx, settings)
-        typed, quarantine, state = result.typed, result.quarantine, result.state
-        counts = row_counts(table, typed, quarantine, sum(state.rows_read.values()))
-        if counts["read"] == 0 and settings.needs(table):
-            raise UserError(
-                f"{found.parts[0]}: required table '{table}' has no data rows "
-                "(expected a header and at least one row)"
-            )
-        write_parquet(typed, out_dir / f"{table}.parquet")
-        q_path = out_dir / "quarantine" / f"{table}.parquet"
-        write_parquet(quarantine, q_path)
-        if counts["accepted"] == 0 and settings.needs(table):
-            raise UserError(nothing_passed_message(found.parts[0], table, counts, state, q_path))
-        summary["rows"][table] = counts
-        summary["date_coverage"][table] = date_coverage(typed, TABLES[table])
-        summary["files"][table] = [str(p) for p in found.parts]
-        summary["rows_read_by_file"][table] = dict(sorted(state.rows_read.items()))
-        if found.ignored:
-            summary["files_ignored"][table] = [str(p) for p in found.ignored]
-        if result.partition_columns or result.partition_ignored:
-            summary["partition_columns"][table] = {
-                "used": sorted(result.partition_columns),
-                "ignored": sorted(result.partition_ignored),
-            }
-        if result.delimiters:
-            summary["csv_delimiters"][table] = dict(sorted(result.delimiters.items()))
-        _add_notes(summary, table, state)
-        file_notes += file_warnings(table, result, settings.column_map.get(table, {}))
-        if result.missing_columns:
-            summary["missing_optional_columns"][table] = result.missing_columns
-        maxima[table] = date_maxima(table, typed)
-        if table == "accounts":
-            accounts = typed
-            ctx.accounts = typed[["account_id", "signup_date"]]
-            ctx.rejected = rejected_accounts(typed, quarantine)
-        elif table == "contracts":
-            contracts = typed
-            contracts_quarantined = quarantine
-            ctx.activity_limit = activity_limit(
-                typed, settings.rules.grace_days, settings.renewal_grace_days
-            )
-        elif table == "events":
-            events = typed
+    # Staging files and DuckDB's spill live in one temporary folder, removed at the end.
+    with (
+        tempfile.TemporaryDirectory(prefix="churnlab-ingest-", dir=settings.engine.temp_dir) as tmp,
+        closing(connect(settings.engine, Path(tmp) / "duckdb")) as con,
+    ):
+        for table in present:
+            found = files[table]
+            result = ingest_table(found, table, ctx, settings, con, Path(tmp) / "staging")
+            quarantine, state, done = result.quarantine, result.state, result.summary
+            counts = row_counts(table, done.accepted, quarantine, sum(state.rows_read.values()))
+            if counts["read"] == 0 and settings.needs(table):
+                raise UserError(
+                    f"{found.parts[0]}: required table '{table}' has no data rows "
+                    "(expected a header and at least one row)"
+                )
+            result.write(con, out_dir / f"{table}.parquet")
+            q_path = out_dir / "quarantine" / f"{table}.parquet"
+            write_parquet(quarantine, q_path)
+            if counts["accepted"] == 0 and settings.needs(table):
+                raise UserError(
+                    nothing_passed_message(found.parts[0], table, counts, state, q_path)
+                )
+            summary["rows"][table] = counts
+            summary["date_coverage"][table] = date_coverage(done.extremes, TABLES[table])
+            summary["files"][table] = [str(p) for p in found.parts]
+            summary["rows_read_by_file"][table] = dict(sorted(state.rows_read.items()))
+            if found.ignored:
+                summary["files_ignored"][table] = [str(p) for p in found.ignored]
+            if result.partition_columns or result.partition_ignored:
+                summary["partition_columns"][table] = {
+                    "used": sorted(result.partition_columns),
+                    "ignored": sorted(result.partition_ignored),
+                }
+            if result.delimiters:
+                summary["csv_delimiters"][table] = dict(sorted(result.delimiters.items()))
+            _add_notes(summary, table, state)
+            file_notes += file_warnings(table, result, settings.column_map.get(table, {}))
+            if result.missing_columns:
+                summary["missing_optional_columns"][table] = result.missing_columns
+            maxima[table] = date_maxima(table, done.extremes)
+            if table == "accounts":
+                accounts = result.typed
+                ctx.accounts = accounts[["account_id", "signup_date"]]
+                ctx.rejected = rejected_accounts(accounts, quarantine)
+            elif table == "contracts":
+                contracts = result.typed
+                contracts_quarantined = quarantine
+                ctx.activity_limit = activity_limit(
+                    contracts, settings.rules.grace_days, settings.renewal_grace_days
+                )
+            elif table == "events":
+                events_per_account = done.per_account
     summary["rejected_account_cascade"] = cascade_summary(ctx.rejected, summary["rows"])
 
     # Outputs of tables absent this time must not linger from an earlier run.
@@ -427,13 +533,15 @@ def run(params: dict) -> None:
     )
     write_parquet(terms, out_dir / "contract_terms.parquet")
     write_parquet(spells, out_dir / "spells.parquet")
-    history.update(without_contract(accounts, contracts, events))
+    history.update(without_contract(accounts, contracts, events_per_account))
     history.update(partly_quarantined(contracts, contracts_quarantined))
 
     summary["present"] = present
     summary["missing_optional"] = [t for t in TABLE_ORDER if files[t] is None]
     summary["accounts_without_events"] = (
-        accounts_without_events(accounts, events) if events is not None else None
+        accounts_without_events(accounts, events_per_account.index)
+        if events_per_account is not None
+        else None
     )
     summary["source_timezone"] = settings.source_timezone
     summary["as_of"] = as_of.strftime("%Y-%m-%d")
@@ -447,7 +555,7 @@ def run(params: dict) -> None:
     for warning in file_notes:  # the user should not have to open tables.json to see these
         print(f"churnlab ingest: warning: {warning['message']}", file=sys.stderr)
     write_json(out_dir / "tables.json", summary)
-    write_json(metrics_path("ingest"), _metrics(summary))
+    write_metrics(metrics_path("ingest"), _metrics(summary))
 
 
 def _add_notes(summary: dict, table: str, state: TableState) -> None:
@@ -488,15 +596,17 @@ def cascade_summary(rejected: pd.DataFrame | None, rows: dict[str, dict]) -> dic
 
 
 def without_contract(
-    accounts: pd.DataFrame, contracts: pd.DataFrame, events: pd.DataFrame | None
+    accounts: pd.DataFrame, contracts: pd.DataFrame, events_per_account: pd.Series | None
 ) -> dict[str, Any]:
     """Accepted accounts with no accepted contract row (e.g. their only row was quarantined):
     how many, the first MAX_LISTED_IDS ids (sorted), and how many accepted events they have
-    (None without an events table). Downstream they have no spell, so they and their events
-    are in no panel row and no KPI."""
+    (`events_per_account`: accepted events by account_id; None without an events table).
+    Downstream they have no spell, so they and their events are in no panel row and no KPI."""
     lost = accounts.loc[~accounts["account_id"].isin(contracts["account_id"]), "account_id"]
     ids = sorted(lost.astype(str))
-    n_events = None if events is None else int(events["account_id"].isin(lost).sum())
+    n_events = None
+    if events_per_account is not None:
+        n_events = int(events_per_account[events_per_account.index.isin(lost)].sum())
     return {
         "accounts_without_contract": len(ids),
         "accounts_without_contract_ids": ids[:MAX_LISTED_IDS],

@@ -1,7 +1,12 @@
 """Ingest one table file by file: type, check, split into accepted rows and quarantine.
 
 Files are processed one at a time (the simulator writes events as several parts), so memory
-is bounded by the largest file plus the compact typed rows kept so far.
+is bounded by the largest file: accepted rows go to staging files as they are checked
+(`spill.py`), except those of accounts and contracts, which ingest needs whole in memory.
+Exact duplicates within a file are found here; across files, tables with an id remember the
+hashes and ids kept so far (one per entity: bounded by accounts, contracts, users ...), and
+tables without one (events) leave it to DuckDB over the staged rows
+(`spill.cross_file_duplicates`, then `quarantine_duplicates` here).
 """
 
 from __future__ import annotations
@@ -83,6 +88,11 @@ class TableState:
     # account_rejected rows by the reason their account row was quarantined for.
     cascade: Counter = field(default_factory=Counter)
     rows_read: dict[str, int] = field(default_factory=dict)  # file -> rows its reader returned
+    # True: hashes and ids of kept rows are remembered here for the next file's duplicate
+    # checks; False (tables without an id): duplicates across files are found afterwards.
+    seen_in_memory: bool = True
+    # Row hashes of the rows the last check_part accepted (staged beside them).
+    kept_hashes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
 
     def where(self, code: str) -> tuple[str, int, list[str]]:
         """For rows rejected with `code`: (the column most of them failed in, "" for the row as
@@ -230,7 +240,8 @@ def check_part(
         for column, mask in by_column.items():
             state.notes[(note, column)] += int((mask.to_numpy() & accepted).sum())
     detail = _cascade_detail(typed, reasons == "account_rejected", ctx.rejected, state)
-    if more_files:  # later files are checked against the rows kept so far
+    state.kept_hashes = hashes[accepted]
+    if more_files and state.seen_in_memory:  # later files are checked against rows kept
         state.seen_hashes = merge_seen(state.seen_hashes, hashes[accepted])
         if spec.key:
             kept = pd.Index(typed.loc[accepted, spec.key])
@@ -255,10 +266,41 @@ def finish_table(
     """Concatenate the files of a table, sorted deterministically."""
     typed = pd.concat(accepted, ignore_index=True) if accepted else pd.DataFrame()
     typed = sort_stable(typed, list(spec.sort))
+    return typed, finish_quarantine(quarantined)
+
+
+def finish_quarantine(quarantined: list[pd.DataFrame]) -> pd.DataFrame:
+    """The quarantine frames of a table's files as one, the user's columns first, sorted by
+    file and row."""
     q = pd.concat(quarantined, ignore_index=True)
     front = [c for c in q.columns if c not in SOURCE_COLUMNS]
     q = q[front + SOURCE_COLUMNS]
     q = q.astype({c: STRING_DTYPE for c in q.columns if c != "_source_row"})
     q["_source_row"] = q["_source_row"].astype(np.int64)
-    q = q.sort_values(["_source_file", "_source_row"], kind="stable").reset_index(drop=True)
-    return typed, q
+    return q.sort_values(["_source_file", "_source_row"], kind="stable").reset_index(drop=True)
+
+
+def quarantine_duplicates(
+    part: RawPart, rows: np.ndarray, spec: TableSpec, state: TableState, rules: RowRules
+) -> pd.DataFrame:
+    """The quarantine of rows (positions in `part.frame`, read again) found afterwards to
+    be exact copies of a row kept from an earlier file; they were counted as accepted by
+    check_part, so their notes are taken back and the duplicates counted in `state`."""
+    frame = part.frame.reset_index(drop=True)
+    part.frame = frame
+    _, _, notes = type_frame(
+        frame.iloc[rows],
+        spec,
+        rules.source_timezone,
+        rules.null_values,
+        rules.vocabularies,
+        rules.window,
+    )
+    for note, by_column in notes.items():
+        for column, mask in by_column.items():
+            state.notes[(note, column)] -= int(mask.to_numpy().sum())
+    state.rows_by_reason_column[("duplicate", "")] += len(rows)
+    reasons = np.full(len(frame), None, dtype=object)
+    reasons[rows] = "duplicate"
+    part.malformed = part.malformed.iloc[:0]  # quarantined with the file's first pass
+    return _quarantine_frame(part, reasons, pd.Series(pd.NA, index=frame.index, dtype=STRING_DTYPE))
