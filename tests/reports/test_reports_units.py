@@ -160,7 +160,7 @@ def test_quarantine_counts_and_reasons():
     reasons = frames.quarantine_reasons(fx.tables_json())
     # without quarantined rows the column is unknown ("")
     assert reasons.iloc[0].tolist() == ["events", "unknown_account", 3, ""]
-    assert counts["unaccounted"].tolist() == [0] * len(counts)
+    assert "unaccounted" not in counts  # an older tables.json: read was the sum
     assert len(reasons) == 4  # zero counts (users) are left out
 
 

@@ -553,9 +553,10 @@ CURVE_ALERT_COLUMNS = (
 
 def quarantine_counts(tables: dict) -> pd.DataFrame:
     """Rows read / accepted / quarantined per table from data/interim/tables.json, the
-    quarantined share and `unaccounted` = read - accepted - quarantined (0 when every row read
-    ended up in exactly one of them; ingest stops otherwise, so non-zero means an older or
-    edited file)."""
+    quarantined share and, when ingest counted the rows read independently (tables.json
+    `rows_read_by_file`), `unaccounted` = read - accepted - quarantined (0 when every row read
+    ended up in exactly one of them; ingest stops otherwise, so non-zero means an edited
+    file). An older tables.json computed `read` as the sum: no check is shown then."""
     rows = [
         {
             "table": name,
@@ -567,7 +568,8 @@ def quarantine_counts(tables: dict) -> pd.DataFrame:
     ]
     df = pd.DataFrame(rows, columns=["table", "read", "accepted", "quarantined"])
     df["share"] = (df["quarantined"] / df["read"].where(df["read"] > 0)).astype(float)
-    df["unaccounted"] = (df["read"] - df["accepted"] - df["quarantined"]).astype(int)
+    if "rows_read_by_file" in tables:  # read counted by the readers, not as the sum
+        df["unaccounted"] = (df["read"] - df["accepted"] - df["quarantined"]).astype(int)
     return df
 
 
