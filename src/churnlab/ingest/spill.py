@@ -117,8 +117,10 @@ class StagedTable:
     def add(self, part: int, accepted: pd.DataFrame, hashes: np.ndarray | None) -> None:
         """Stage the typed accepted rows of file number `part` (index: row in the file's
         frame) with their row hashes (None for tables with an id)."""
-        if self.template is None:
-            self.template = accepted.iloc[:0][list(self.spec.columns)]
+        if self.template is None:  # built from dtypes: a 0-row slice would pin the file
+            self.template = pd.DataFrame(
+                {c: pd.Series(dtype=accepted[c].dtype) for c in self.spec.columns}
+            )
         if not len(accepted):
             return
         table = pa.Table.from_pandas(accepted[list(self.spec.columns)], preserve_index=False)

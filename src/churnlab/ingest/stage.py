@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 import sys
 import tempfile
@@ -319,6 +320,10 @@ def ingest_table(
             staged.add(i, ok, hashes)
         quarantined.append(q)
         absent.update(part.added_columns)
+        # pandas leaves reference cycles around a file's frames; collected only now and
+        # then, each would keep a file's worth of rows alive (memory grew ~300 MB a file).
+        del part, ok, q
+        gc.collect()
     if staged is None:
         result.typed, result.quarantine = finish_table(accepted, quarantined, spec)
         result.summary = _summary_in_memory(result.typed)
