@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from threadpoolctl import threadpool_limits
 
 from churnlab.health.lamps import lag_within_account, lamp_on
 
@@ -196,7 +197,9 @@ def _fit_glm(raw: pd.DataFrame, event: pd.Series, groups: pd.Series, design: Des
     y = event.to_numpy(dtype=float)
     model = sm.GLM(y, x, family=sm.families.Binomial(link=sm.families.links.CLogLog()))
     codes = pd.factorize(groups, sort=True)[0]
-    with warnings.catch_warnings():
+    # one BLAS thread: the summation order (and so the last bits) must not depend on the
+    # thread count of the machine or of the process that imported numpy first (issue 16)
+    with warnings.catch_warnings(), threadpool_limits(1, "blas"):
         warnings.simplefilter("ignore")  # separation is checked on the result below
         res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, maxiter=100)
     converged = bool(res.converged) if hasattr(res, "converged") else True

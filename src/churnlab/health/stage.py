@@ -61,7 +61,7 @@ from churnlab.health.worklist import (
     lit_lamps_now,
     weekly_worklist,
 )
-from churnlab.io import read_json, write_json, write_parquet
+from churnlab.io import read_json, write_json, write_metrics, write_parquet
 
 PANEL_COLUMNS = ["account_id", "week_start", "event", "tenure_weeks", "billing_period", "mrr"]
 
@@ -836,7 +836,7 @@ def run(params: dict) -> None:
     (reports / "action_list.csv").write_text(to_csv_text(actions), encoding="utf-8")
     (reports / "opportunity_list.csv").write_text(to_csv_text(opportunities), encoding="utf-8")
     v = result["validation"]
-    write_json(
+    write_metrics(
         metrics_path("health_score"),
         {
             "score_source": result["score_source"],

@@ -23,7 +23,7 @@ from churnlab.hypotheses.spec import (
     load_hypotheses,
 )
 from churnlab.hypotheses.verdict import LEADS, VERDICTS
-from churnlab.io import read_json, write_json, write_parquet
+from churnlab.io import read_json, write_json, write_metrics, write_parquet
 
 REQUIRED = ("account_id", "start", "stop", "event")
 # Tables whose absence makes an export a snapshot (brief v2: tables.json "snapshot").
@@ -226,7 +226,7 @@ def run(params: dict) -> None:
     for name, df in res.tables.items():
         write_parquet(df, tables_dir / f"{name}.parquet")
     counts = Counter(r["verdict"] for r in res.hypotheses)
-    write_json(
+    write_metrics(
         metrics_path("hypotheses"),
         {
             "n_hypotheses": len(res.hypotheses),

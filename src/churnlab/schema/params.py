@@ -433,6 +433,7 @@ class HealthScore(Section):
     maturity: Maturity | None = None
     observation_start: Annotated[Any, _date_check(True, "the first panel week")] = None
     calibration_weeks: Whole1 = 12
+    recalibration_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     capacity: Whole1 = 10
     new_weeks: Whole1 = 2
     chronic_weeks: Whole1 = 12
