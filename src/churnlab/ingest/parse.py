@@ -234,6 +234,7 @@ def _localize(local: pd.Series, tz: str) -> tuple[pd.Series, pd.Series, pd.Serie
         .astype("datetime64[ns, UTC]")
     )
     shifted, ambiguous = none.copy(), none.copy()
+    exists = exists.to_numpy(dtype=bool)  # in `sub`'s order: the order of the odd rows
     shifted[odd] = ~exists
     ambiguous[odd] = exists
     return out, shifted, ambiguous

@@ -357,32 +357,60 @@ def _scalar(arrow_type: pa.DataType) -> bool:
     return not pa.types.is_nested(arrow_type)
 
 
+def parquet_pieces(path: Path, max_rows: int) -> list[list[int]] | None:
+    """A big Parquet file's row groups in consecutive pieces of at least `max_rows` rows
+    (the last may be smaller; a row group is never split), so it is read and checked piece
+    by piece in bounded memory. None when the file is one piece (or cannot be opened:
+    `read_part` then says why)."""
+    if _suffix(path) not in PARQUET_SUFFIXES:
+        return None
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except READ_ERRORS:
+        return None
+    pieces: list[list[int]] = [[]]
+    rows = 0
+    for i in range(meta.num_row_groups):
+        if rows >= max_rows:
+            pieces.append([])
+            rows = 0
+        pieces[-1].append(i)
+        rows += meta.row_group(i).num_rows
+    return pieces if len(pieces) > 1 else None
+
+
 def _read_parquet(
-    path: Path, spec: TableSpec, column_map: dict[str, str]
-) -> tuple[pd.DataFrame, int]:
-    """(frame, num_rows from the file's metadata). A list / struct / map column where the
+    path: Path, spec: TableSpec, column_map: dict[str, str], row_groups: list[int] | None
+) -> tuple[pd.DataFrame, int, int]:
+    """(frame, rows from the file's metadata, rows before the first one read): the whole
+    file, or only `row_groups` (consecutive). A list / struct / map column where the
     contract has a scalar column is a UserError naming it."""
     try:
         file = pq.ParquetFile(path)
-        rows_read = file.metadata.num_rows
-        table = file.read()
+        meta = file.metadata
+        for f in file.schema_arrow:
+            ours = column_map.get(str(f.name).strip(), str(f.name).strip())
+            if ours in spec.columns and not _scalar(f.type):
+                raise UserError(
+                    f"{path}: column '{f.name}' holds {f.type} values (lists / records); "
+                    f"expected one plain value per row for '{ours}' of table '{spec.name}' "
+                    "(flatten it before export)"
+                )
+        if row_groups is None:
+            table, rows_read, before = file.read(), meta.num_rows, 0
+        else:
+            table = file.read_row_groups(row_groups)
+            rows_read = sum(meta.row_group(i).num_rows for i in row_groups)
+            before = sum(meta.row_group(i).num_rows for i in range(row_groups[0]))
     except READ_ERRORS as exc:
         raise UserError(
             f"{path}: cannot read as Parquet ({exc}); expected a Parquet file"
         ) from None
-    for f in table.schema:
-        ours = column_map.get(str(f.name).strip(), str(f.name).strip())
-        if ours in spec.columns and not _scalar(f.type):
-            raise UserError(
-                f"{path}: column '{f.name}' holds {f.type} values (lists / records); expected "
-                f"one plain value per row for '{ours}' of table '{spec.name}' (flatten it "
-                "before export)"
-            )
     try:
         frame = table.to_pandas(types_mapper=_string_mapper, date_as_object=False)
     except READ_ERRORS as exc:
         raise UserError(f"{path}: cannot convert the Parquet columns ({exc})") from None
-    return frame, rows_read
+    return frame, rows_read, before
 
 
 def _case_hint(headers: list[str], wanted: str, table: str, ours: str) -> str:
@@ -427,8 +455,10 @@ def read_part(
     column_map: dict[str, str],
     encoding: str,
     partition: dict[str, str | None] | None = None,
+    row_groups: list[int] | None = None,
 ) -> RawPart:
-    """Read one file of `spec`'s table, rename columns to ours, add partition columns
+    """Read one file of `spec`'s table (of a Parquet file, only `row_groups` if given: a
+    piece of `parquet_pieces`), rename columns to ours, add partition columns
     (`partition`: the part's key=value folders) and check required columns."""
     try:
         empty = path.stat().st_size == 0
@@ -440,9 +470,9 @@ def read_part(
     if _suffix(path) in CSV_SUFFIXES:
         frame, rows, malformed, rows_read, delimiter = _read_csv(path, encoding)
     else:
-        frame, rows_read = _read_parquet(path, spec, column_map)
+        frame, rows_read, before = _read_parquet(path, spec, column_map, row_groups)
         frame.columns = [str(c).strip() for c in frame.columns]
-        rows = np.arange(1, len(frame) + 1, dtype=np.int64)
+        rows = np.arange(before + 1, before + len(frame) + 1, dtype=np.int64)
         malformed = pd.DataFrame({"_raw_line": [], "_source_row": []})
     headers = [str(c) for c in frame.columns]
     mapped = [c for c in column_map if c in frame.columns]

@@ -82,8 +82,10 @@ def _in_order(table: pa.Table, keys: list[str]) -> bool:
     for k in reversed(keys):
         col = table.column(k)
         a, b = col.slice(0, n - 1), col.slice(1)
-        less = pc.less(a, b)
-        ok = less if ok is None else pc.or_(less, pc.and_(pc.equal(a, b), ok))
+        if ok is None:  # the last key: a tie on every key is in order
+            ok = pc.less_equal(a, b)
+        else:
+            ok = pc.or_(pc.less(a, b), pc.and_(pc.equal(a, b), ok))
     return bool(pc.all(ok).as_py())
 
 

@@ -30,7 +30,7 @@ from churnlab.ingest.checks import activity_limit, row_hashes
 from churnlab.ingest.history import HistoryRules, contract_history
 from churnlab.ingest.parse import DateWindow
 from churnlab.ingest.quality import accounts_without_events, date_coverage, row_counts
-from churnlab.ingest.read import TableFiles, find_table_files, read_part
+from churnlab.ingest.read import TableFiles, find_table_files, parquet_pieces, read_part
 from churnlab.ingest.schemas import TABLE_ORDER, TABLES
 from churnlab.ingest.spill import (
     DEFAULT_MEMORY_LIMIT,
@@ -64,6 +64,9 @@ ALWAYS_NEEDED = ("accounts", "contracts")
 # Tables the stage needs whole in memory afterwards (account checks, contract history): one
 # row per account / contract. Every other table is staged and sorted out of core (spill.py).
 IN_MEMORY = ("accounts", "contracts")
+# Rows of a big Parquet file read and checked at a time (its row groups, whole): about one
+# simulator part of events (~1 GB of memory at the peak of the checks).
+PIECE_ROWS = 2_000_000
 # A DuckDB memory size: 2GB, 512MB, 1.5GiB ...
 _MEMORY_SIZE_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*$", re.IGNORECASE)
 MAX_LISTED_IDS = 50
@@ -296,19 +299,25 @@ def ingest_table(
     column_map = settings.column_map.get(table, {})
     result = TableResult(None, pd.DataFrame(), [], state, staged=staged)
     accepted, quarantined, absent = [], [], set()
-    unit = "file" if len(found.parts) > 1 else "table"
-    for i, path in enumerate(progress(found.parts, desc=f"ingest {table}", unit=unit)):
-        part = read_part(path, spec, column_map, settings.encoding, found.partitions.get(path))
-        state.rows_read[str(path)] = part.rows_read
+    # What is read and checked at a time: a file, or a piece of a big Parquet file of a
+    # table without an id (copies across pieces are found like copies across files).
+    pieces: list[tuple[Path, list[int] | None]] = []
+    for path in found.parts:
+        split = None if spec.key is not None else parquet_pieces(path, PIECE_ROWS)
+        pieces += [(path, groups) for groups in split] if split else [(path, None)]
+    unit = "piece" if len(pieces) > 1 else "table"
+    for i, (path, groups) in enumerate(progress(pieces, desc=f"ingest {table}", unit=unit)):
+        part = read_part(
+            path, spec, column_map, settings.encoding, found.partitions.get(path), groups
+        )
+        state.rows_read[str(path)] = state.rows_read.get(str(path), 0) + part.rows_read
         result.mapped.update(part.mapped)
         result.headers[str(path)] = part.headers
         if part.delimiter != ",":
             result.delimiters[str(path)] = part.delimiter
         result.partition_columns.update(part.partition_columns)
         result.partition_ignored.update(part.partition_ignored)
-        ok, q = check_part(
-            part, spec, ctx, state, settings.rules, more_files=i < len(found.parts) - 1
-        )
+        ok, q = check_part(part, spec, ctx, state, settings.rules, more_files=i < len(pieces) - 1)
         if staged is None:
             accepted.append(ok)
         else:
@@ -332,9 +341,9 @@ def ingest_table(
         if not state.seen_in_memory:
             result.dropped = cross_file_duplicates(con, staged)
             for number, rows in result.dropped.groupby("_part", sort=True):
-                path = found.parts[int(number)]
+                path, groups = pieces[int(number)]
                 part = read_part(
-                    path, spec, column_map, settings.encoding, found.partitions.get(path)
+                    path, spec, column_map, settings.encoding, found.partitions.get(path), groups
                 )
                 rows = rows["_row"].to_numpy()
                 quarantined.append(quarantine_duplicates(part, rows, spec, state, settings.rules))
