@@ -14,7 +14,9 @@ from pathlib import Path
 from churnlab.errors import UserError
 
 PROJECT_ENV = "CHURNLAB_PROJECT"
-MARKERS = ("dvc.yaml", "params.yaml")
+# params.yaml marks the project (every churnlab command reads it from there); dvc.yaml is not
+# required: stages may be run by hand (`churnlab panel`) in a folder DVC does not manage.
+MARKERS = ("params.yaml",)
 
 
 class MissingInputError(UserError):
@@ -25,8 +27,7 @@ def project_root(start: str | Path | None = None) -> Path:
     """The churnlab project directory.
 
     Order: the `CHURNLAB_PROJECT` environment variable if set; else the nearest directory,
-    from `start` (default: the working directory) upward, holding both `dvc.yaml` and
-    `params.yaml`.
+    from `start` (default: the working directory) upward, holding `params.yaml`.
 
     Raises:
         UserError: the variable names a directory without those files, or no such
@@ -36,15 +37,15 @@ def project_root(start: str | Path | None = None) -> Path:
     if env:
         root = Path(env).expanduser().resolve()
         if not all((root / m).is_file() for m in MARKERS):
-            raise UserError(f"{PROJECT_ENV}={env}: no dvc.yaml and params.yaml there")
+            raise UserError(f"{PROJECT_ENV}={env}: no params.yaml there")
         return root
     here = Path(start if start is not None else Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if all((folder / m).is_file() for m in MARKERS):
             return folder
     raise UserError(
-        f"{here}: not inside a churnlab project (no folder above it holds dvc.yaml and "
-        f"params.yaml); open the notebook from the project, or set {PROJECT_ENV}"
+        f"{here}: not inside a churnlab project (no folder above it holds params.yaml); "
+        f"open the notebook from the project, or set {PROJECT_ENV}"
     )
 
 

@@ -109,7 +109,7 @@ def open_workspace(root: str | Path | None = None) -> Workspace:
     Args:
         root: the project directory; default `churnlab.project.project_root()` (the
             CHURNLAB_PROJECT variable, else the nearest folder above the working directory
-            holding dvc.yaml and params.yaml).
+            holding params.yaml).
 
     Raises:
         MissingInputError: data/processed/panel.parquet or panel_meta.json is missing (names

@@ -3,7 +3,7 @@
 A report notebook runs in two places: in JupyterLab, where the working directory is
 `notebooks/`, and under the renderer (papermill, working directory the project root). Both
 must read the same files, so `setup` resolves the parameter paths against the project root
-(`churnlab.project.project_root`: the nearest folder upward holding dvc.yaml and params.yaml,
+(`churnlab.project.project_root`: the nearest folder upward holding params.yaml,
 or $CHURNLAB_PROJECT), and a missing required input stops the notebook with an error naming
 the file and the stage that writes it (`dvc repro hypotheses`) instead of an empty page.
 
