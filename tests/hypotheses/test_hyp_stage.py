@@ -238,3 +238,54 @@ def test_subject_frame_gives_the_same_lags_and_labels_as_the_panel():
     assert y[[1, 2]].tolist() == [1.0, 1.0] and y[0] == 0.0  # churn in week 2 (stop 3)
     with pytest.raises(ValueError, match="8 subject codes for 9"):
         subject_frame(panel, codes[:8])
+
+
+def _run_with(project: Path, **hypotheses) -> dict[str, str]:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["hypotheses"].update(hypotheses)
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(app, ["hypotheses"])
+    assert result.exit_code == 0, result.output
+    return _digest(project)
+
+
+def test_two_workers_write_the_same_bytes_as_one(project):
+    # hypotheses fitted in forked workers: every output file byte for byte as in one process
+    one = _run_with(project, workers=1)
+    assert _run_with(project, workers=2) == one
+    assert _run_with(project, workers=3) == one
+
+
+def test_sampling_auto_below_max_rows_is_the_full_fit(project):
+    # the default company's panel is far below max_rows: outputs unchanged by the switch
+    full = _run_with(project, sampling={"design": "full"})
+    assert _run_with(project, sampling={"design": "auto", "max_rows": 10**9}) == full
+    assert "sampling" not in read_json("models/hypotheses.json")["settings"]
+
+
+def test_case_cohort_design_is_recorded_and_tested_by_robust_wald(project):
+    _run_with(project, workers=2, sampling={"design": "case_cohort", "subcohort_fraction": 0.3})
+    out = read_json("models/hypotheses.json")
+    assert out["settings"]["sampling"]["design"] == "case_cohort"
+    assert "robust variance" in out["settings"]["rules"]["sampling"]
+    tested = [h for h in out["hypotheses"] if h["lead_profile"]]
+    assert tested
+    for h in tested:
+        assert h["sampling"]["design"] == "case_cohort"
+        assert "likelihood-ratio test is not valid" in h["sampling"]["p_value"]
+        assert 0 < h["sampling"]["rows_fitted"] < h["sampling"]["rows_in_panel"]
+        for lag in h["lead_profile"]:
+            if lag["p_value"] is not None:
+                assert lag["p_value"] == lag["wald_p_value"]
+        assert all(g["problem"].startswith("skipped: case-cohort") for g in h["glm_check"]["per_lag"]
+                   if g["coef"] is None and g["problem"])  # fmt: skip
+    # the switch in `auto`: a panel above max_rows is sampled the same way
+    _run_with(project, workers=1, sampling={"design": "auto", "max_rows": 100,
+                                            "subcohort_fraction": 0.3})  # fmt: skip
+    again = read_json("models/hypotheses.json")
+    assert [h.get("sampling") for h in again["hypotheses"]] == [
+        h.get("sampling") for h in out["hypotheses"]
+    ]
+    assert [h["lead_profile"] for h in again["hypotheses"]] == [
+        h["lead_profile"] for h in out["hypotheses"]
+    ]

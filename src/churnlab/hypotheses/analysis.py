@@ -5,8 +5,9 @@ values in, a result dict and report tables out."""
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from churnlab.hypotheses.alert_budget import (
     curve_from_scan,
 )
 from churnlab.hypotheses.alert_policy import choose_policy, policy_curve, policy_grid
+from churnlab.hypotheses.case_cohort import CaseCohortSample, case_cohort_sample, use_case_cohort
 from churnlab.hypotheses.combined import combined_model
 from churnlab.hypotheses.design import (
     adjustment_columns,
@@ -83,6 +85,12 @@ class Settings:
     alert_on_weeks: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
     alert_off_weeks: list[int] = field(default_factory=lambda: [1, 2, 4])
     alert_min_lift: float = 2.0
+    # independent hypotheses in this many forked worker processes (1 = in this process)
+    workers: int = 1
+    # the lead profile's Cox fits: full cohort or a case-cohort sample (case_cohort.py)
+    sampling_design: str = "auto"
+    sampling_max_rows: int = 5_000_000
+    subcohort_fraction: float = 0.2
 
 
 @dataclass
@@ -306,7 +314,8 @@ class _Lamp:
     source: str | np.ndarray
     direction: str
     threshold: float
-    rows: np.ndarray  # rows it is tested on (all, or the test half)
+    # rows it is tested on (all, or the test half; "all" / "test" when sent from a worker)
+    rows: np.ndarray | str
     adjusters: np.ndarray  # bool mask of adjustment columns used (attribute: not its own)
 
 
@@ -336,6 +345,214 @@ def run_hypotheses(
         return _run(panel, hypotheses, testable, s)
 
 
+@dataclass
+class _Shared:
+    """What every hypothesis reads and none changes, built once before the hypotheses run
+    (and before worker processes fork, so they share it copy-on-write): the sorted panel,
+    its model columns, the random threshold split and the case-cohort samples."""
+
+    panel: pd.DataFrame
+    testable: dict[str, str | None]
+    s: Settings
+    adjust: np.ndarray
+    adjust_names: list[str]
+    adjust_sources: list[str]
+    weeks: np.ndarray
+    subjects: np.ndarray
+    split: tuple | None  # (tuning panel, test-row mask, test panel, sizes)
+    # case-cohort sample of the whole panel ("all") and of the test half ("test"), or None
+    samples: dict[str, CaseCohortSample | None]
+    # lamp-free Cox fits, per panel and adjuster set (lead._reduced_loglik); a forked worker
+    # fills its own copy
+    reduced: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Outcome:
+    """One hypothesis' results, merged in the hypotheses' order. `lamp.rows` is "all" or
+    "test" (the test half's mask is rebuilt from the shared split, not sent back)."""
+
+    rec: dict
+    profile: pd.DataFrame | None = None
+    curve: pd.DataFrame | None = None
+    km: pd.DataFrame | None = None
+    policy: pd.DataFrame | None = None
+    lamp: _Lamp | None = None
+
+
+def _prepare(
+    panel: pd.DataFrame, hypotheses: list[Hypothesis], testable: dict, s: Settings
+) -> _Shared:
+    adjust, adjust_names, adjust_sources = adjustment_columns(panel, s.adjust_for)
+    # the split is a pure function of the seed and the accounts: made up front whenever an
+    # indicator hypothesis may need it (a suggested threshold or an alert-design grid)
+    grid = policy_grid(s.alert_on_weeks, s.alert_off_weeks)
+    indicators = [h for h in hypotheses if not h.is_attribute]
+    need = any(h.threshold is None for h in indicators) or (indicators and len(grid) > 1)
+    split = _split(panel, s.seed) if need and panel_reason(panel) is None else None
+    samples: dict[str, CaseCohortSample | None] = {"all": None, "test": None}
+    if use_case_cohort(s.sampling_design, len(panel), s.sampling_max_rows):
+        for name, frame in (("all", panel), ("test", split[2] if split else None)):
+            if frame is not None and len(frame):
+                samples[name] = case_cohort_sample(
+                    frame["account_id"].to_numpy(), frame["event"].to_numpy(),
+                    s.subcohort_fraction, s.seed,
+                )  # fmt: skip
+    return _Shared(
+        panel, testable, s, adjust, adjust_names, adjust_sources, calendar_weeks(panel),
+        subject_codes(panel), split, samples,
+    )  # fmt: skip
+
+
+# The shared inputs of the running hypotheses stage, set before worker processes fork (a
+# forked worker reads its parent's copy; nothing is pickled but the hypothesis and result).
+_SHARED: _Shared | None = None
+_HYPOTHESES: list[Hypothesis] = []
+
+
+def _work(i: int) -> _Outcome:
+    assert _SHARED is not None
+    return _one_hypothesis(_HYPOTHESES[i], _SHARED)
+
+
+def _worker_start() -> None:
+    # the worker keeps one BLAS thread (the parent's limit is set again after fork: OpenBLAS
+    # threads do not survive a fork)
+    global _BLAS_LIMIT
+    _BLAS_LIMIT = _one_blas_thread()
+    _BLAS_LIMIT.__enter__()
+
+
+_BLAS_LIMIT = None
+
+
+def _outcomes(shared: _Shared, hypotheses: list[Hypothesis], workers: int) -> list[_Outcome]:
+    """Every hypothesis' outcome, in the hypotheses' order. With `workers` > 1 (and the fork
+    start method, Linux) they run in that many processes that share the panel copy-on-write
+    and receive only a hypothesis' index; each result depends only on the shared inputs and
+    the hypothesis' own seed, so the outcomes are the same as in one process, bit for bit."""
+    global _SHARED, _HYPOTHESES
+    workers = min(workers, len(hypotheses))
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        return [_one_hypothesis(h, shared) for h in hypotheses]
+    _SHARED, _HYPOTHESES = shared, hypotheses
+    try:
+        with mp.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
+            return list(pool.imap(_work, range(len(hypotheses)), chunksize=1))
+    finally:
+        _SHARED, _HYPOTHESES = None, []
+
+
+def _one_hypothesis(hyp: Hypothesis, sh: _Shared) -> _Outcome:
+    """Test one hypothesis on the shared inputs: threshold, lamp performance, lead profile,
+    alerts, landmark KM (the verdict needs every hypothesis' p-values: see `_run`). Reads
+    `sh` only, so hypotheses can run in any order or process."""
+    panel, s, subjects, weeks = sh.panel, sh.s, sh.subjects, sh.weeks
+    rec = _base_record(hyp)
+    out = _Outcome(rec)
+    if hyp.is_attribute:
+        col = hyp.attribute
+        now, missing = (
+            attribute_lamp(panel, col, hyp.values) if col in panel.columns else (None, [])
+        )
+        rec["values_not_in_data"] = missing
+        rec["lamp_rule"] = f"{col} in [{', '.join(hyp.values or ())}]"
+        reason = attribute_reason(panel, hyp, now, missing)
+        if reason:
+            rec.update(verdict=NOT_TESTABLE, verdict_reason=reason)
+            return out
+        assert now is not None
+        used = np.array([src != col for src in sh.adjust_sources], bool)
+        _test_attribute(
+            rec, hyp, panel, now, sh.adjust[:, used], [n for n, u in zip(sh.adjust_names, used,
+            strict=True) if u], s, out, sh.reduced.setdefault(("attribute", col), {}), subjects,
+            sh.samples["all"],
+        )  # fmt: skip
+        out.lamp = _Lamp(now, "high", 0.5, "all", used)
+        rec["alerts"] = lamp_alerts(alert_frame(panel, subjects), now, s.horizon_weeks)
+        return out
+    reason = indicator_reason(panel, hyp.indicator, sh.testable.get(hyp.indicator))
+    if reason:
+        rec.update(verdict=NOT_TESTABLE, verdict_reason=reason)
+        return out
+    # Each hypothesis gets its own bootstrap stream, keyed by its id (not its position),
+    # so adding or reordering hypotheses does not change the others' intervals.
+    seed = int(np.random.SeedSequence([s.seed, zlib.crc32(hyp.id.encode())]).generate_state(1)[0])
+    split = sh.split
+    if hyp.threshold is None:  # suggested: choose on one half, test on the other
+        part, rows, test, sizes = split
+        choice, curve = _choose_threshold(
+            part, part[hyp.indicator].to_numpy(dtype=float), hyp, s, seed, weeks[~rows],
+            subjects[~rows],
+        )  # fmt: skip
+        rec["threshold_tuning"] = sizes
+        half, sample = "test", sh.samples["test"]
+    else:  # configured in hypotheses.yaml: every account, no curve
+        choice = {"threshold": hyp.threshold, "source": "configured", "rule": None,
+                  "method": "configured", "ci": None}  # fmt: skip
+        curve = pd.DataFrame()
+        rows, test = np.ones(len(panel), bool), panel
+        half, sample = "all", sh.samples["all"]
+    rec.update(
+        threshold=choice["threshold"], threshold_source=choice["source"],
+        threshold_rule=choice["rule"], threshold_ci=choice["ci"],
+        threshold_method=choice["method"],
+    )  # fmt: skip
+    if len(curve):
+        out.curve = curve.assign(id=hyp.id)
+    if choice["threshold"] is None:
+        rec.update(verdict=INCONCLUSIVE, verdict_reason=f"no usable threshold: {choice['rule']}")
+        return out
+    thr = choice["threshold"]
+    rec["lamp_rule"] = f"{hyp.indicator} {'<' if hyp.direction == 'low' else '>'} {thr:g}"
+    values = test[hyp.indicator].to_numpy(dtype=float)
+    _performance(rec, test, values, hyp.direction, thr, s.horizon_weeks, subjects[rows])
+    out.lamp = _Lamp(hyp.indicator, hyp.direction, thr, half, np.ones(len(sh.adjust_names), bool))
+    # the lamp-free fits: cached per process (a pure function of the rows kept, so a worker's
+    # own cache gives the same numbers as one shared by every hypothesis)
+    prof = lead_profile(
+        test, hyp.indicator, hyp.direction, thr, s.lags, sh.adjust[rows], sh.adjust_names,
+        s.min_events, s.min_accounts, with_glm=s.with_glm,
+        min_state_events=s.min_state_events,
+        reduced_cache=sh.reduced.setdefault(hyp.threshold is None, {}), subjects=subjects[rows],
+        sample=sample,
+    )  # fmt: skip
+    prof["problem"] = [_clean_problem(p, thr) for p in prof["problem"]]
+    out.profile = prof
+    if sample is not None:
+        rec["sampling"] = _sampling_record(sample, len(test))
+    now = lamp(values, hyp.direction, thr)
+    grid = policy_grid(s.alert_on_weeks, s.alert_off_weeks)
+    # the alert design is chosen on the tuning half and measured on the other (both halves
+    # need rows: a one-account panel has none to choose on)
+    if len(grid) > 1 and len(split[0]) and len(split[2]):
+        rec["alert_policy"], out.policy = _alert_policy(hyp, thr, split, weeks, subjects, s)
+        _, t_rows, t_panel, _ = split
+        on, off = rec["alert_policy"]["on_weeks"], rec["alert_policy"]["off_weeks"]
+        t_now = lamp(t_panel[hyp.indicator].to_numpy(dtype=float), hyp.direction, thr)
+        lit = confirm_lamp(t_now, subjects[t_rows], weeks[t_rows], on, off)
+        rec["alerts"] = lamp_alerts(alert_frame(t_panel, subjects[t_rows]), lit, s.horizon_weeks)
+    else:
+        # as the CSM sees it: the lamp read at week start (lag 0), on the accounts tested
+        rec["alerts"] = lamp_alerts(alert_frame(test, subjects[rows]), now, s.horizon_weeks)
+    km, tests = landmark_km(
+        test, now, s.landmark_weeks, s.landmark_follow_weeks, subjects=subjects[rows]
+    )
+    rec["landmark_tests"] = tests
+    if len(km):
+        out.km = km.assign(id=hyp.id)
+    return out
+
+
+def _sampling_record(sample: CaseCohortSample, n_rows: int) -> dict:
+    return {
+        **sample.describe(n_rows),
+        "p_value": "robust Wald test (a likelihood-ratio test is not valid for the weighted "
+        "pseudo-likelihood of a case-cohort sample)",
+        "glm_check": "skipped on the case-cohort sample",
+    }
+
+
 def _run(
     panel: pd.DataFrame,
     hypotheses: list[Hypothesis],
@@ -346,115 +563,27 @@ def _run(
     key = panel[keys]
     if not (key.equals(key.sort_values(keys, kind="stable"))):
         panel = panel.sort_values(keys, kind="stable").reset_index(drop=True)
-    adjust, adjust_names, adjust_sources = adjustment_columns(panel, s.adjust_for)
+    shared = _prepare(panel, hypotheses, testable, s)
+    adjust, adjust_names = shared.adjust, shared.adjust_names
     all_adjusters = np.ones(len(adjust_names), bool)
-    weeks = calendar_weeks(panel)
-    subjects = subject_codes(panel)
+    subjects = shared.subjects
     start = panel["start"].to_numpy(float)
     stop = panel["stop"].to_numpy(float)
     event = panel["event"].to_numpy() == 1
     records, profiles, curves, kms, policies = [], {}, [], [], []
     lamps: dict[str, _Lamp] = {}  # tested hypotheses' lamps
-    split = None  # (tuning panel, test-row mask, test panel, sizes), made when first needed
-    reduced_fits: dict[object, dict] = {}  # lamp-free Cox fits, per panel and adjuster set
-    for hyp in hypotheses:
-        rec = _base_record(hyp)
-        records.append(rec)
-        if hyp.is_attribute:
-            col = hyp.attribute
-            now, missing = (
-                attribute_lamp(panel, col, hyp.values) if col in panel.columns else (None, [])
-            )
-            rec["values_not_in_data"] = missing
-            rec["lamp_rule"] = f"{col} in [{', '.join(hyp.values or ())}]"
-            reason = attribute_reason(panel, hyp, now, missing)
-            if reason:
-                rec.update(verdict=NOT_TESTABLE, verdict_reason=reason)
-                continue
-            assert now is not None
-            used = np.array([src != col for src in adjust_sources], bool)
-            _test_attribute(
-                rec, hyp, panel, now, adjust[:, used], [n for n, u in zip(adjust_names, used,
-                strict=True) if u], s, profiles, kms,
-                reduced_fits.setdefault(("attribute", col), {}), subjects,
-            )  # fmt: skip
-            lamps[hyp.id] = _Lamp(now, "high", 0.5, np.ones(len(panel), bool), used)
-            rec["alerts"] = lamp_alerts(alert_frame(panel, subjects), now, s.horizon_weeks)
-            continue
-        reason = indicator_reason(panel, hyp.indicator, testable.get(hyp.indicator))
-        if reason:
-            rec.update(verdict=NOT_TESTABLE, verdict_reason=reason)
-            continue
-        # Each hypothesis gets its own bootstrap stream, keyed by its id (not its position),
-        # so adding or reordering hypotheses does not change the others' intervals.
-        seed = int(
-            np.random.SeedSequence([s.seed, zlib.crc32(hyp.id.encode())]).generate_state(1)[0]
-        )
-        if hyp.threshold is None:  # suggested: choose on one half, test on the other
-            if split is None:
-                split = _split(panel, s.seed)
-            part, rows, test, sizes = split
-            choice, curve = _choose_threshold(
-                part, part[hyp.indicator].to_numpy(dtype=float), hyp, s, seed, weeks[~rows],
-                subjects[~rows],
-            )  # fmt: skip
-            rec["threshold_tuning"] = sizes
-        else:  # configured in hypotheses.yaml: every account, no curve
-            choice = {"threshold": hyp.threshold, "source": "configured", "rule": None,
-                      "method": "configured", "ci": None}  # fmt: skip
-            curve = pd.DataFrame()
-            rows, test = np.ones(len(panel), bool), panel
-        rec.update(
-            threshold=choice["threshold"], threshold_source=choice["source"],
-            threshold_rule=choice["rule"], threshold_ci=choice["ci"],
-            threshold_method=choice["method"],
-        )  # fmt: skip
-        if len(curve):
-            curves.append(curve.assign(id=hyp.id))
-        if choice["threshold"] is None:
-            rec.update(
-                verdict=INCONCLUSIVE, verdict_reason=f"no usable threshold: {choice['rule']}"
-            )
-            continue
-        thr = choice["threshold"]
-        rec["lamp_rule"] = f"{hyp.indicator} {'<' if hyp.direction == 'low' else '>'} {thr:g}"
-        values = test[hyp.indicator].to_numpy(dtype=float)
-        _performance(rec, test, values, hyp.direction, thr, s.horizon_weeks, subjects[rows])
-        lamps[hyp.id] = _Lamp(hyp.indicator, hyp.direction, thr, rows, all_adjusters)
-        prof = lead_profile(
-            test, hyp.indicator, hyp.direction, thr, s.lags, adjust[rows], adjust_names,
-            s.min_events, s.min_accounts, with_glm=s.with_glm,
-            min_state_events=s.min_state_events,
-            reduced_cache=reduced_fits.setdefault(hyp.threshold is None, {}),
-            subjects=subjects[rows],
-        )  # fmt: skip
-        prof["problem"] = [_clean_problem(p, thr) for p in prof["problem"]]
-        profiles[hyp.id] = prof
-        now = lamp(values, hyp.direction, thr)
-        grid = policy_grid(s.alert_on_weeks, s.alert_off_weeks)
-        if len(grid) > 1 and split is None:
-            split = _split(panel, s.seed)
-        # the alert design is chosen on the tuning half and measured on the other (both halves
-        # need rows: a one-account panel has none to choose on)
-        if len(grid) > 1 and len(split[0]) and len(split[2]):
-            rec["alert_policy"], policy_tables = _alert_policy(hyp, thr, split, weeks, subjects, s)
-            policies.append(policy_tables)
-            _, t_rows, t_panel, _ = split
-            on, off = rec["alert_policy"]["on_weeks"], rec["alert_policy"]["off_weeks"]
-            t_now = lamp(t_panel[hyp.indicator].to_numpy(dtype=float), hyp.direction, thr)
-            lit = confirm_lamp(t_now, subjects[t_rows], weeks[t_rows], on, off)
-            rec["alerts"] = lamp_alerts(
-                alert_frame(t_panel, subjects[t_rows]), lit, s.horizon_weeks
-            )
-        else:
-            # as the CSM sees it: the lamp read at week start (lag 0), on the accounts tested
-            rec["alerts"] = lamp_alerts(alert_frame(test, subjects[rows]), now, s.horizon_weeks)
-        km, tests = landmark_km(
-            test, now, s.landmark_weeks, s.landmark_follow_weeks, subjects=subjects[rows]
-        )
-        rec["landmark_tests"] = tests
-        if len(km):
-            kms.append(km.assign(id=hyp.id))
+    for hyp, out in zip(hypotheses, _outcomes(shared, hypotheses, s.workers), strict=True):
+        records.append(out.rec)
+        for frames, frame in ((curves, out.curve), (kms, out.km), (policies, out.policy)):
+            if frame is not None:
+                frames.append(frame)
+        if out.profile is not None:
+            profiles[hyp.id] = out.profile
+        if out.lamp is not None:
+            rows = out.lamp.rows
+            if isinstance(rows, str):
+                rows = np.ones(len(panel), bool) if rows == "all" else shared.split[1]
+            lamps[hyp.id] = replace(out.lamp, rows=rows)
 
     # Two-level false-discovery control: hypotheses first, then lags within the selected ones.
     ids = list(profiles)
@@ -639,10 +768,10 @@ def _test_attribute(
     adjust: np.ndarray,
     adjust_names: list[str],
     s: Settings,
-    profiles: dict,
-    kms: list,
+    out: _Outcome,
     reduced_cache: dict,
     subjects: np.ndarray | None = None,
+    sample: CaseCohortSample | None = None,
 ) -> None:
     """An attribute hypothesis: no threshold to choose, so every account is used. The lamp is
     read in the same week (lag 0 only: an attribute is known from the spell's first week, and
@@ -653,15 +782,17 @@ def _test_attribute(
     prof = lead_profile(
         panel, now, "high", 0.5, [0], adjust, adjust_names, s.min_events, s.min_accounts,
         with_glm=s.with_glm, min_state_events=s.min_state_events, reduced_cache=reduced_cache,
-        subjects=subjects,
+        subjects=subjects, sample=sample,
     )  # fmt: skip
     prof["problem"] = [_clean_problem(p, None) for p in prof["problem"]]
-    profiles[hyp.id] = prof
+    out.profile = prof
+    if sample is not None:
+        rec["sampling"] = _sampling_record(sample, len(panel))
     follow = int(panel["stop"].max())
     km, tests = landmark_km(panel, now, [0], follow, subjects=subjects)
     rec["landmark_tests"] = tests
     if len(km):
-        kms.append(km.assign(id=hyp.id))
+        out.km = km.assign(id=hyp.id)
 
 
 def _attribute_wording(

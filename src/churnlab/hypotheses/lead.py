@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from churnlab.hypotheses.case_cohort import CaseCohortSample
 from churnlab.hypotheses.cox import fit_cox
 from churnlab.hypotheses.design import lag_within_spell, lamp
 from churnlab.hypotheses.glm_check import compare, fit_cloglog, tenure_bins
@@ -54,6 +55,7 @@ def lead_profile(
     min_state_events: int = 0,
     reduced_cache: dict | None = None,
     subjects: np.ndarray | None = None,
+    sample: CaseCohortSample | None = None,
 ) -> pd.DataFrame:
     """One row per lag: Cox HR of the lamp (adjusted), its GLM cross-check, and any problem.
 
@@ -66,7 +68,16 @@ def lead_profile(
     rarer lamp state if the lamp made no difference. `reduced_cache` shares the lamp-free
     fits between hypotheses (they depend only on the rows kept). `subjects`: the rows'
     subject codes (`design.subject_codes`), when the caller has them: the lags are then
-    looked up on `subject_frame` (same values, without re-pairing account and spell)."""
+    looked up on `subject_frame` (same values, without re-pairing account and spell).
+
+    `sample`: a case-cohort sample of the panel's rows (`case_cohort.case_cohort_sample`):
+    each lag's Cox model is then fitted on the sampled rows only, with Barlow weights and a
+    robust variance clustered on account (Therneau & Li 1999), and `p_value` is the robust
+    Wald test (= `wald_p_value`): a likelihood-ratio test needs a true likelihood, and the
+    weighted partial likelihood of a sample is not one. The lamp is still lagged on the whole
+    panel (a case's history is known), and `n_rows`, `n_accounts`, `n_events` and
+    `lamp_on_share` still count the whole cohort the sample stands for. The GLM cross-check
+    is skipped (`glm_problem` says so): its cell pooling assumes unweighted rows."""
     acc_codes = pd.factorize(panel["account_id"])[0]
     start = panel["start"].to_numpy(float)
     stop = panel["stop"].to_numpy(float)
@@ -76,6 +87,12 @@ def lead_profile(
         where = subject_frame(panel, subjects)
         if isinstance(indicator, str):
             source = panel[indicator].to_numpy(dtype=float)
+    in_sample, weights = None, None
+    if sample is not None:
+        in_sample = np.zeros(len(panel), bool)
+        in_sample[sample.rows] = True
+        weights = np.zeros(len(panel))
+        weights[sample.rows] = sample.weights
     rows = []
     for lag in lags:
         x = lamp(lag_within_spell(where, source, lag), direction, threshold)
@@ -103,6 +120,11 @@ def lead_profile(
                 f"{min(share, 1 - share):.2%} of the weeks, so only {expected:.1f} of the "
                 f"{n_events} churns would fall there by chance (need {min_state_events})"
             )
+            rows.append(row)
+            continue
+        if in_sample is not None:
+            _fit_sampled(row, x, keep & in_sample, start, stop, event, adjust, adjust_names,
+                         weights, acc_codes)  # fmt: skip
             rows.append(row)
             continue
         design = np.column_stack([x[keep], adjust[keep]])
@@ -148,3 +170,23 @@ def lead_profile(
         elif col not in text:
             out[col] = out[col].astype("float64")
     return out
+
+
+def _fit_sampled(row, x, fit_rows, start, stop, event, adjust, adjust_names, weights, acc_codes):
+    """One lag's Cox fit on a case-cohort sample (see `lead_profile`): Barlow weights, robust
+    variance clustered on account, robust Wald p. Fills `row` in place."""
+    design = np.column_stack([x[fit_rows], adjust[fit_rows]])
+    var = design.std(axis=0)
+    cols = [0] + [j for j in range(1, design.shape[1]) if var[j] > 0]
+    design = design[:, cols]
+    names = ["lamp"] + [adjust_names[j - 1] for j in cols[1:]]
+    fit = fit_cox(
+        start[fit_rows], stop[fit_rows], event[fit_rows], design, names,
+        weights=weights[fit_rows], cluster=acc_codes[fit_rows],
+    )  # fmt: skip
+    if fit.problem:
+        row["problem"] = fit.problem
+        return
+    row.update(fit.term(0))
+    row["wald_p_value"] = row["p_value"]
+    row["glm_problem"] = "skipped: case-cohort sample (the GLM's cell pooling is unweighted)"

@@ -32,6 +32,7 @@ ACTIVITY_TABLES = ("events", "tickets", "surveys", "touchpoints", "milestones", 
 
 def settings_from_params(params: dict[str, Any]) -> Settings:
     hp = params.get("hypotheses") or {}
+    sampling = hp.get("sampling") or {}
     try:
         s = Settings(
             lags=sorted({int(v) for v in hp["lags"]}),
@@ -56,6 +57,10 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
             alert_on_weeks=_weeks_list(hp.get("alert_on_weeks", [1, 2, 3, 4])),
             alert_off_weeks=_weeks_list(hp.get("alert_off_weeks", [1, 2, 4])),
             alert_min_lift=float(hp.get("alert_min_lift", 2.0)),
+            workers=int(hp.get("workers", 1)),
+            sampling_design=str(sampling.get("design", "auto")),
+            sampling_max_rows=int(sampling.get("max_rows", 5_000_000)),
+            subcohort_fraction=float(sampling.get("subcohort_fraction", 0.2)),
         )
     except KeyError as exc:
         raise ConfigError(f"params.yaml: hypotheses.{exc.args[0]} is missing") from exc
@@ -77,6 +82,18 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
     if not s.alert_min_lift > 0:
         raise ConfigError(
             f"params.yaml: hypotheses.alert_min_lift must be > 0 (got {s.alert_min_lift})"
+        )
+    if s.workers < 1:
+        raise ConfigError(f"params.yaml: hypotheses.workers must be >= 1 (got {s.workers})")
+    if s.sampling_design not in ("auto", "full", "case_cohort"):
+        raise ConfigError(
+            "params.yaml: hypotheses.sampling.design must be one of auto, full, case_cohort "
+            f"(got {s.sampling_design!r})"
+        )
+    if not 0 < s.subcohort_fraction <= 1 or s.sampling_max_rows < 1:
+        raise ConfigError(
+            "params.yaml: hypotheses.sampling needs subcohort_fraction in (0, 1] and "
+            f"max_rows >= 1 (got {s.subcohort_fraction}, {s.sampling_max_rows})"
         )
     if s.budget_objective not in OBJECTIVES:
         raise ConfigError(
@@ -216,6 +233,22 @@ def run(params: dict) -> None:
             "lamp_performance": "account-weeks with known outcome; precision = churn within horizon among lamp-on weeks; lift = precision / overall rate; recall = churned accounts with the lamp on in their last horizon weeks; median warning = weeks from the first lamp-on week in that window to churn (capped at horizon)",
         },
     }  # fmt: skip
+    if any("sampling" in r for r in res.hypotheses):
+        # only when a sample was used: the full-cohort record stays as it was
+        settings["sampling"] = {
+            "design": s.sampling_design, "max_rows": s.sampling_max_rows,
+            "subcohort_fraction": s.subcohort_fraction,
+        }  # fmt: skip
+        settings["rules"]["sampling"] = (
+            "case-cohort (Prentice 1986) above sampling.max_rows panel rows (design auto) or "
+            "always (case_cohort): a random subcohort of accounts (subcohort_fraction, fixed by "
+            "base.seed) keeps all its rows, other accounts only their churn row; each lag's Cox "
+            "model is fitted on those rows with Barlow (1994) weights and a robust variance "
+            "clustered on account; p_value = robust Wald test (no likelihood-ratio test: the "
+            "weighted pseudo-likelihood is not a likelihood); n_rows / n_accounts / n_events "
+            "count the whole cohort; the GLM cross-check is skipped; the record's sampling "
+            "says what was drawn"
+        )
     models = base_path(params, "models_dir")
     write_json(
         models / "hypotheses.json",

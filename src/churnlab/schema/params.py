@@ -398,6 +398,16 @@ class Hypotheses(Section):
     alert_on_weeks: Annotated[Any, AfterValidator(_weeks)] = [1, 2, 3, 4]
     alert_off_weeks: Annotated[Any, AfterValidator(_weeks)] = [1, 2, 4]
     alert_min_lift: Positive = 2.0
+    # independent hypotheses fitted in this many worker processes (1 = in-process)
+    workers: Whole1 = 1
+    sampling: HypothesesSampling | None = None
+
+
+class HypothesesSampling(Section):
+    # Cox fits of the lead profile: auto = case-cohort above max_rows panel rows
+    design: Literal["auto", "full", "case_cohort"] = "auto"
+    max_rows: Whole1 = 5_000_000
+    subcohort_fraction: Annotated[float, Field(gt=0, le=1)] = 0.2
 
 
 # --- kpis ---------------------------------------------------------------------------------
