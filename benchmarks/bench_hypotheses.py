@@ -11,6 +11,10 @@ For each synthetic weekly panel size it times, on the same rows (lamp + 3 adjust
   package is installed (Debian: `apt-get install r-base-core r-cran-survival`; CRAN is not
   reachable here). Timed inside R with system.time (user + system CPU), so reading the CSV
   is not counted; its coefficients are compared with churnlab's;
+- the same model on a case-cohort sample (`--subcohort-fraction`, default 0.2: Barlow
+  weights, robust variance clustered on account, as the stage fits above
+  `hypotheses.sampling.max_rows`), its CPU and how far its log-HR of the lamp is from the
+  full fit's, in full-fit SEs;
 and prints CPU seconds (and wall seconds) and CPU-time ratios to churnlab's fitter.
 Fits run with one BLAS thread, as in the stage.
 """
@@ -28,6 +32,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from churnlab.hypotheses.case_cohort import case_cohort_sample
 from churnlab.hypotheses.cox import fit_cox
 from churnlab.hypotheses.design import adjustment_matrix, lamp
 from churnlab.hypotheses.glm_check import fit_cloglog, tenure_bins
@@ -82,7 +87,12 @@ def r_coxph(start, stop, event, x: np.ndarray, repeat: int) -> tuple[float, np.n
 
 
 def bench(
-    n_accounts: int, n_weeks: int, repeat: int, lifelines_max: int, panel_file: str | None = None
+    n_accounts: int,
+    n_weeks: int,
+    repeat: int,
+    lifelines_max: int,
+    panel_file: str | None = None,
+    fraction: float = 0.2,
 ) -> dict:
     if panel_file:  # a real panel (e.g. the default company's): lamp = licence activation < 0.5
         panel = pd.read_parquet(panel_file)
@@ -102,6 +112,14 @@ def bench(
     w_glm, c_glm, glm = _best_of(
         lambda: fit_cloglog(event.astype(float), x, groups, tenure_bins(stop, event)), repeat
     )
+    sample = case_cohort_sample(panel["account_id"].to_numpy(), event, fraction, 42)
+    r_ = sample.rows
+    w_cc, c_cc, cc = _best_of(
+        lambda: fit_cox(
+            start[r_], stop[r_], event[r_], x[r_], weights=sample.weights, cluster=groups[r_]
+        ),
+        repeat,
+    )
     row = {
         "accounts": n_accounts,
         "rows": len(panel),
@@ -110,6 +128,10 @@ def bench(
         "cox_wall_s": w_own,
         "glm_cpu_s": c_glm,
         "glm/cox_cpu": c_glm / c_own,
+        "cc_rows": len(r_),
+        "cc_cpu_s": c_cc,
+        "cc/cox_cpu": c_cc / c_own,
+        "cc_coef_diff_in_se": float((cc.coef[0] - fit.coef[0]) / fit.se[0]),
         "lifelines_cpu_s": np.nan,
         "lifelines/cox_cpu": np.nan,
         "lifelines_wall_s": np.nan,
@@ -145,14 +167,19 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--lifelines-max", type=int, default=500_000)
     ap.add_argument("--panel", help="also time a real panel parquet (data/processed/panel.parquet)")
+    ap.add_argument("--subcohort-fraction", type=float, default=0.2)
     args = ap.parse_args()
     rows = []
     with threadpool_limits(1, "blas"):
         for n in args.accounts:
-            rows.append(bench(n, args.weeks, args.repeat, args.lifelines_max))
+            rows.append(
+                bench(n, args.weeks, args.repeat, args.lifelines_max, None, args.subcohort_fraction)
+            )
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format="%.4g"), flush=True)
         if args.panel:
-            rows.append(bench(0, 0, args.repeat, args.lifelines_max, args.panel))
+            rows.append(
+                bench(0, 0, args.repeat, args.lifelines_max, args.panel, args.subcohort_fraction)
+            )
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format="%.4g"), flush=True)
     print("\nsummary")
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.4g"))
