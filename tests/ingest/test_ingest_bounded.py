@@ -279,3 +279,16 @@ def test_results_do_not_depend_on_duckdb_threads(tmp_path):
         run_ingest(work, None, ingest={"duckdb_threads": threads, "duckdb_memory_limit": "256MB"})
         outputs.append([p.read_bytes() for p in sorted((work / "data/interim").rglob("*.parquet"))])
     assert outputs[0] == outputs[1]
+
+
+def test_temp_dir_is_used_and_left_empty(tmp_path):
+    scratch = tmp_path / "scratch"
+    summary = run_ingest(tmp_path, clean_tables(), ingest={"temp_dir": str(scratch)})
+    assert summary["rows"]["events"]["accepted"] == 5
+    assert scratch.is_dir() and not any(scratch.iterdir())  # staging removed at the end
+
+
+def test_temp_dir_that_cannot_be_made_is_a_config_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"ingest.temp_dir '.*file/sub' cannot be created"):
+        stage.Settings.from_params({"ingest": {"temp_dir": str(tmp_path / "file/sub")}})

@@ -2,12 +2,14 @@
 
 Holding every accepted event in pandas before sorting made ingest's memory grow with the
 events (10.6 GB at 50,000 accounts, issue 17). Instead each file's accepted rows are written
-to a staging Parquet file as soon as they are checked (`StagedTable.add`); DuckDB then finds
-exact duplicates across files (`cross_file_duplicates`), sorts the rest by the table's key
-within `Engine.memory_limit` (spilling to its temp directory) and streams the sorted rows
-back in row groups, which `write_sorted` writes with the same Arrow writer and settings as
-`churnlab.io.write_parquet`: the file is byte-identical to writing the whole sorted frame
-at once.
+to a staging Parquet file as soon as they are checked (`StagedTable.add`, which also counts
+what the stage reports: rows, rows per account, date extremes, non-null values). DuckDB then
+finds exact duplicates across files (`cross_file_duplicates`), sorts the rest by the table's
+key within `Engine.memory_limit` (spilling to its temp directory) and streams the sorted
+rows back, which `write_sorted` writes in row groups of ROW_GROUP_ROWS with the same Arrow
+writer and settings as `churnlab.io.write_parquet`: the file is byte-identical to writing
+the whole sorted frame at once. Files already in key order one after another (the
+simulator's events, by account) need neither: they are streamed through as staged.
 
 Staged columns: the table's contract columns (dates and timestamps as int64 nanoseconds, so
 DuckDB's microsecond timestamps never truncate them), `_part` (file number), `_row` (row in
@@ -58,11 +60,16 @@ def connect(engine: Engine, spill_dir: Path | None = None) -> duckdb.DuckDBPyCon
     to `spill_dir` (created) when given. duckdb.Error on a memory limit DuckDB cannot read."""
     con = duckdb.connect()
     con.execute(f"SET threads = {int(engine.threads)}")
-    con.execute(f"SET memory_limit = '{engine.memory_limit}'")
+    con.execute(f"SET memory_limit = {_sql_text(engine.memory_limit)}")
     if spill_dir is not None:
         spill_dir.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = '{spill_dir}'")
+        con.execute(f"SET temp_directory = {_sql_text(spill_dir)}")
     return con
+
+
+def _sql_text(value: object) -> str:
+    """A SQL string literal (a quote in a path is doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _time_columns(spec: TableSpec) -> list[str]:
@@ -158,7 +165,7 @@ class StagedTable:
 
     def source(self) -> str:
         """The staged rows as a DuckDB table expression."""
-        listed = ", ".join(f"'{p}'" for p in self.files)
+        listed = ", ".join(_sql_text(p) for p in self.files)
         return f"read_parquet([{listed}])"
 
 

@@ -156,6 +156,14 @@ def _engine(cfg: dict) -> Engine:
             f"got {memory!r}"
         )
     temp_dir = cfg.get("temp_dir")
+    if temp_dir is not None:
+        try:
+            Path(str(temp_dir)).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"params.yaml: ingest.temp_dir '{temp_dir}' cannot be created ({exc.strerror}); "
+                "expected a folder with room for a copy of the events"
+            ) from None
     return Engine(threads, str(memory).strip(), None if temp_dir is None else str(temp_dir))
 
 
