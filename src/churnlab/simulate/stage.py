@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from churnlab.config import base_path
+from churnlab.errors import UserError
 from churnlab.io import write_json
 from churnlab.simulate import history, tables, vocabulary
 from churnlab.simulate.churn import calibrate_scale
@@ -59,10 +60,39 @@ def clear_outputs(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
+def refuse_own_data(out_dir: Path) -> None:
+    """Raise UserError if `out_dir` holds table files the simulator did not write.
+
+    The simulator's files come with its `ground_truth.json`; table files without it are a
+    user's own export (README: bring your own data), which a forgotten `simulate` stage in
+    dvc.yaml would otherwise delete. dvc.yaml marks data/raw `persist: true` so that DVC
+    itself leaves the folder to this check.
+    """
+    if (out_dir / "ground_truth.json").exists():
+        return
+    own = sorted(
+        p.name
+        for name in TABLES
+        for p in (out_dir / f"{name}.parquet", out_dir / f"{name}.csv", out_dir / name)
+        if p.exists()
+    )
+    if own:
+        raise UserError(
+            f"{out_dir}: holds files the simulator did not write ({', '.join(own)}): your own "
+            "export is never overwritten - remove the `simulate` stage from dvc.yaml to analyse "
+            "it (README: Bring your own data), or move the files away to simulate"
+        )
+
+
 def simulate_company(spec: Spec, out_dir: Path) -> dict[str, Any]:
-    """Simulate, write every table and ground_truth.json; return the ground truth."""
+    """Simulate, write every table and ground_truth.json; return the ground truth.
+
+    Raises:
+        UserError: `out_dir` holds a user's own export (see `refuse_own_data`).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    refuse_own_data(out_dir)
     clear_outputs(out_dir)
     grid = make_grid(spec)
     scale = calibrate_scale(pilot_risks(spec, grid), grid, spec.monthly_churn_target)
