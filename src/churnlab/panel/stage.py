@@ -12,6 +12,7 @@ passes through pandas: memory stays within the engine's bound.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from churnlab.errors import ConfigError, UserError
 from churnlab.indicators.blocks import Settings
 from churnlab.indicators.catalog import CATALOG, Indicator, testability
 from churnlab.indicators.user import (
+    USERS_PREFIX,
     columns_used,
     compile_user_indicators,
     load_user_definitions,
@@ -30,6 +32,7 @@ from churnlab.indicators.user import (
 from churnlab.indicators.vocabulary import vocabulary_from_params
 from churnlab.io import read_json, write_json, write_metrics
 from churnlab.panel.engines import run_duckdb, run_spark, spark_session, summarise_duckdb
+from churnlab.panel.label_check import label_warnings
 from churnlab.panel.query import ATTRIBUTES, panel_steps, select_indicators
 
 # Columns the panel SQL reads, per file (ingest guarantees them; checked for a clear error).
@@ -286,6 +289,13 @@ def run(params: dict) -> None:
     check_columns({t: paths[t] for t in used}, used)
     check_spells(paths["spells"])
 
+    warnings = label_warnings(
+        settings.vocabulary.labels, where_filters(definitions), {t: paths[t] for t in paths}
+    )
+    for line in warnings:
+        # a typo'd label silently zeroes an indicator: say so where the user runs the stage
+        print(f"churnlab panel: warning: {line}", file=sys.stderr)
+
     every = [*CATALOG, *user]
     wanted = requested_indicators(panel_params, every)
     indicators = select_indicators(present, user, wanted)
@@ -299,6 +309,7 @@ def run(params: dict) -> None:
             k: (NOT_COMPUTED if r is None and k not in wanted else r) for k, r in reasons.items()
         }
     meta = panel_meta(summary, history, reasons, every)
+    meta["label_warnings"] = warnings
     write_json(processed / "panel_meta.json", meta)
     n_testable = sum(1 for r in reasons.values() if r is None)
     write_metrics(
@@ -313,6 +324,19 @@ def run(params: dict) -> None:
             "user_indicators": len(user),
         },
     )
+
+
+def where_filters(definitions) -> list[tuple[str, str, str, tuple]]:
+    """(indicator id, table, column, values) of every user indicator's `where` filter; a
+    `users.<column>` filter is matched against the users table."""
+    out = []
+    for d in definitions:
+        for column, values in d.where:
+            if column.startswith(USERS_PREFIX):
+                out.append((d.id, "users", column[len(USERS_PREFIX) :], values))
+            elif d.table:
+                out.append((d.id, d.table, column, values))
+    return out
 
 
 def write_panel(
