@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from churnlab.progress import progress
+
 WEEK = pd.Timedelta(weeks=1)
 
 
@@ -85,7 +87,7 @@ def bootstrap_metrics(
     codes, uniques = pd.factorize(accounts, sort=True)
     rng = np.random.default_rng(seed)
     draws = {k: [] for k in counters}
-    for _ in range(reps):
+    for _ in progress(range(reps), desc="health bootstrap", unit="rep", leave=False):
         picked = rng.integers(0, len(uniques), len(uniques))
         w = np.bincount(picked, minlength=len(uniques))[codes].astype(float)
         for name, counter in counters.items():

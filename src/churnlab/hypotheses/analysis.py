@@ -56,6 +56,7 @@ from churnlab.hypotheses.verdict import (
     verdict_label,
     warning_weeks_basis,
 )
+from churnlab.progress import progress
 
 
 @dataclass
@@ -434,11 +435,17 @@ def _outcomes(shared: _Shared, hypotheses: list[Hypothesis], workers: int) -> li
     global _SHARED, _HYPOTHESES
     workers = min(workers, len(hypotheses))
     if workers <= 1 or "fork" not in mp.get_all_start_methods():
-        return [_one_hypothesis(h, shared) for h in hypotheses]
+        return [
+            _one_hypothesis(h, shared)
+            for h in progress(hypotheses, desc="hypotheses", unit="hypothesis")
+        ]
     _SHARED, _HYPOTHESES = shared, hypotheses
     try:
         with mp.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
-            return list(pool.imap(_work, range(len(hypotheses)), chunksize=1))
+            outcomes = pool.imap(_work, range(len(hypotheses)), chunksize=1)
+            return list(
+                progress(outcomes, total=len(hypotheses), desc="hypotheses", unit="hypothesis")
+            )
     finally:
         _SHARED, _HYPOTHESES = None, []
 

@@ -21,6 +21,7 @@ import yaml
 from churnlab.config import base_path
 from churnlab.errors import UserError
 from churnlab.io import write_json
+from churnlab.progress import progress
 from churnlab.simulate import history, tables, vocabulary
 from churnlab.simulate.churn import calibrate_scale
 from churnlab.simulate.company import pilot_risks, simulate_company_block
@@ -118,7 +119,8 @@ def simulate_company(spec: Spec, out_dir: Path) -> dict[str, Any]:
                 out_dir / "events" / f"part-{part:05d}{suffix}", SCHEMAS["events"], spec.messy
             )
         )
-        for number in range(first_block, min(first_block + per_part, n_blocks)):
+        blocks = range(first_block, min(first_block + per_part, n_blocks))
+        for number in progress(blocks, desc=f"simulate part {part + 1}", unit="block"):
             out = simulate_company_block(spec, grid, scale, number)
             if faults is None:
                 if events is not None:
