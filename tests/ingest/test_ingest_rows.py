@@ -173,3 +173,27 @@ def test_sql_null_markers_are_null_not_garbage(tmp_path):
     # Without the markers, "NULL" is just an unparseable timestamp.
     summary = run_ingest(tmp_path, tables, ingest={"null_values": []})
     _assert_one(summary, "users", "unparseable_date")
+
+
+def test_quarantine_line_counts_and_names_reasons(tmp_path):
+    from churnlab.ingest.stage import quarantine_line
+
+    rows = {
+        "accounts": {
+            "read": 3,
+            "accepted": 2,
+            "quarantined": 1,
+            "by_reason": {"unparseable_date": 1},
+        },
+        "events": {
+            "read": 1000,
+            "accepted": 990,
+            "quarantined": 10,
+            "by_reason": {"account_rejected": 9, "unparseable_date": 1, "duplicate": 0},
+        },
+    }
+    line = quarantine_line(rows, tmp_path)
+    assert line.startswith("1,003 rows read, 992 accepted, 11 quarantined (account_rejected 9,")
+    assert "unparseable_date 2" in line and "duplicate" not in line
+    clean = {"accounts": {"read": 3, "accepted": 3, "quarantined": 0, "by_reason": {}}}
+    assert quarantine_line(clean, tmp_path) == "3 rows read, 3 accepted, 0 quarantined"

@@ -604,6 +604,30 @@ def run(params: dict) -> None:
         print(f"churnlab ingest: warning: {warning['message']}", file=sys.stderr)
     write_json(out_dir / "tables.json", summary)
     write_metrics(metrics_path("ingest"), _metrics(summary))
+    # a new user saw warnings but never that rows were quarantined: one line says it
+    print(f"churnlab ingest: {quarantine_line(summary['rows'], out_dir)}", file=sys.stderr)
+
+
+def quarantine_line(rows: dict[str, dict], out_dir: Path) -> str:
+    """One line: rows read / accepted / quarantined over all tables, with the reasons.
+
+    Args:
+        rows: tables.json "rows" ({table: {read, accepted, quarantined, by_reason}}).
+        out_dir: the interim folder (named for where the quarantine is).
+    """
+    read = sum(c["read"] for c in rows.values())
+    accepted = sum(c["accepted"] for c in rows.values())
+    quarantined = sum(c["quarantined"] for c in rows.values())
+    line = f"{read:,} rows read, {accepted:,} accepted, {quarantined:,} quarantined"
+    if not quarantined:
+        return line
+    reasons: dict[str, int] = {}
+    for c in rows.values():
+        for reason, n in c["by_reason"].items():
+            if n:
+                reasons[reason] = reasons.get(reason, 0) + n
+    listed = ", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return f"{line} ({listed}): see {out_dir / 'quarantine'} and the data-quality report"
 
 
 def _add_notes(summary: dict, table: str, state: TableState) -> None:
