@@ -262,9 +262,11 @@ def test_parquet_pieces_keep_row_groups_whole(tmp_path):
 
     path = tmp_path / "t.parquet"
     pq.write_table(pa.table({"x": list(range(7))}), path, row_group_size=2)  # 2, 2, 2, 1
-    assert parquet_pieces(path, 3) == [[0, 1], [2, 3]]
-    assert parquet_pieces(path, 2) == [[0], [1], [2], [3]]
-    assert parquet_pieces(path, 100) is None  # one piece: read whole
+    # A piece takes whole row groups until it holds rows / ceil(rows / max_rows) rows:
+    assert parquet_pieces(path, 3) == [[0, 1], [2, 3]]  # 7 / 3 = 2.3 rows: 4, then 3
+    assert parquet_pieces(path, 2) == [[0], [1], [2], [3]]  # 7 / 4 = 1.75 rows
+    assert parquet_pieces(path, 6) == [[0, 1], [2, 3]]  # 7 / 2 = 3.5 rows
+    assert parquet_pieces(path, 7) is None  # one piece: read whole
     assert parquet_pieces(tmp_path / "t.csv", 1) is None
 
 

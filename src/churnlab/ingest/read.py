@@ -358,25 +358,28 @@ def _scalar(arrow_type: pa.DataType) -> bool:
 
 
 def parquet_pieces(path: Path, max_rows: int) -> list[list[int]] | None:
-    """A big Parquet file's row groups in consecutive pieces of at least `max_rows` rows
-    (the last may be smaller; a row group is never split), so it is read and checked piece
-    by piece in bounded memory. None when the file is one piece (or cannot be opened:
-    `read_part` then says why)."""
+    """The row groups of a Parquet file of more than `max_rows` rows in consecutive pieces
+    of about equal size (ceil(rows / max_rows) of them; a row group is never split), so a
+    big file is read and checked piece by piece in bounded memory. None when the file is
+    one piece (or cannot be opened: `read_part` then says why)."""
     if _suffix(path) not in PARQUET_SUFFIXES:
         return None
     try:
         meta = pq.ParquetFile(path).metadata
     except READ_ERRORS:
         return None
+    if meta.num_rows <= max_rows or meta.num_row_groups < 2:
+        return None
+    target = meta.num_rows / -(-meta.num_rows // max_rows)  # rows per piece, about
     pieces: list[list[int]] = [[]]
     rows = 0
     for i in range(meta.num_row_groups):
-        if rows >= max_rows:
+        if rows >= target:
             pieces.append([])
             rows = 0
         pieces[-1].append(i)
         rows += meta.row_group(i).num_rows
-    return pieces if len(pieces) > 1 else None
+    return pieces
 
 
 def _read_parquet(

@@ -65,9 +65,10 @@ ALWAYS_NEEDED = ("accounts", "contracts")
 # Tables the stage needs whole in memory afterwards (account checks, contract history): one
 # row per account / contract. Every other table is staged and sorted out of core (spill.py).
 IN_MEMORY = ("accounts", "contracts")
-# Rows of a big Parquet file read and checked at a time (its row groups, whole): about one
-# simulator part of events (~1 GB of memory at the peak of the checks).
-PIECE_ROWS = 2_000_000
+# Most rows of a big Parquet file read and checked at a time (whole row groups; a file
+# above it is split into about equal pieces): more than a simulator part of events (~3M
+# rows), ~1.5 GB of memory at the peak of the checks.
+PIECE_ROWS = 4_000_000
 # A DuckDB memory size: 2GB, 512MB, 1.5GiB ...
 _MEMORY_SIZE_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*$", re.IGNORECASE)
 MAX_LISTED_IDS = 50
