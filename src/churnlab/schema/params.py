@@ -343,6 +343,10 @@ class Ingest(Section):
     # plausible dates: a date outside [earliest_date, latest_date) is quarantined (null = default)
     earliest_date: Annotated[Any, _date_check(True, "1990-01-01")] = None
     latest_date: Annotated[Any, _date_check(True, "2090-01-01")] = None
+    # out-of-core staging and sorting (issue 17)
+    duckdb_threads: Whole1 = 2
+    duckdb_memory_limit: Annotated[Text, AfterValidator(_memory_size)] = "2GB"
+    temp_dir: Text | None = None
 
     @model_validator(mode="after")
     def _window(self) -> Ingest:
