@@ -22,8 +22,8 @@ test: setup-test kernel
 	exit $$rc
 
 lint: setup-test
-	ruff check src tests benchmarks notebooks
-	ruff format --check src tests benchmarks notebooks
+	ruff check src tests benchmarks notebooks scripts
+	ruff format --check src tests benchmarks notebooks scripts
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
