@@ -39,8 +39,8 @@ import pandas as pd
 from churnlab.hypotheses.lamp_perf import weighted_median
 
 OBJECTIVES = ("precision", "lift", "chi_square")
-CURVE_COLUMNS = [
-    "threshold",
+# What a lamp is judged by as an alert (one row of a trade-off curve or an alert design).
+ALERT_MEASURES = [
     "share_lit",
     "precision",
     "lift",
@@ -52,6 +52,7 @@ CURVE_COLUMNS = [
     "median_warning_weeks",
     "chosen",
 ]
+CURVE_COLUMNS = ["threshold", *ALERT_MEASURES]
 
 
 def _oriented(x: np.ndarray, direction: str) -> np.ndarray:

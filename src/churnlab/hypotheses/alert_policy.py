@@ -43,23 +43,10 @@ import numpy as np
 import pandas as pd
 
 from churnlab.health.alerts import confirm_lamps
-from churnlab.hypotheses.alert_budget import build_lit_scan, curve_from_scan
+from churnlab.hypotheses.alert_budget import ALERT_MEASURES, build_lit_scan, curve_from_scan
 
 PLAIN = (1, 1)
-POLICY_COLUMNS = [
-    "on_weeks",
-    "off_weeks",
-    "share_lit",
-    "precision",
-    "lift",
-    "base_rate",
-    "lightings",
-    "lightings_known",
-    "churners_warned",
-    "churners_warned_share",
-    "median_warning_weeks",
-    "chosen",
-]
+POLICY_COLUMNS = ["on_weeks", "off_weeks", *ALERT_MEASURES]
 
 
 def policy_grid(on_weeks, off_weeks) -> list[tuple[int, int]]:
