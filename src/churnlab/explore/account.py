@@ -9,6 +9,8 @@ run, the CSM in charge each week and the contract events (data/interim).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -98,7 +100,9 @@ def account_history(account_id: str, ws: Workspace | None = None) -> pd.DataFram
     `plot_account_history` draws by default).
 
     Raises:
-        UserError: the account is not in the panel (with the closest ids).
+        UserError: the account is not in the panel: rejected at ingest (its account row, or
+            its contract rows, in data/interim/quarantine: reason, column, file and row;
+            `ingest_fate`), else not in the data (with the closest ids).
         MissingInputError: no models/hypotheses.json (the lamps need it).
     """
     ws = ws if ws is not None else open_workspace()
@@ -108,6 +112,9 @@ def account_history(account_id: str, ws: Workspace | None = None) -> pd.DataFram
     if rows.empty:
         import difflib
 
+        fate = ingest_fate(account_id, *_quarantine_of(ws, account_id))
+        if fate:
+            raise UserError(fate)
         ids = panel["account_id"].astype(str).unique().tolist()
         close = difflib.get_close_matches(account_id, ids, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -158,3 +165,69 @@ def _events_per_week(out: pd.DataFrame, contracts: pd.DataFrame) -> pd.Series:
     for i in np.flatnonzero(out["event"].to_numpy() == 1):
         text[i].append("churn")
     return pd.Series(["; ".join(v) for v in text.values()], index=out.index, dtype="string")
+
+
+QUARANTINE_COLUMNS = ["account_id", "_source_file", "_source_row", "_reason", "_column", "_detail"]
+
+
+def _quarantine_of(ws: Workspace, account_id: str) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
+    """(account rows, contract rows) of data/interim/quarantine whose account_id is
+    `account_id` once trimmed (ingest trims ids), and the quarantine folder; empty frames
+    where a file is missing."""
+    folder = ws.path("interim_dir", "quarantine")
+    out = []
+    for table in ("accounts", "contracts"):
+        path = folder / f"{table}.parquet"
+        if not path.exists():
+            out.append(pd.DataFrame(columns=QUARANTINE_COLUMNS))
+            continue
+        import pyarrow.parquet as pq
+
+        names = set(pq.read_schema(path).names)
+        q = pd.read_parquet(path, columns=[c for c in QUARANTINE_COLUMNS if c in names])
+        mine = q["account_id"].astype("string").str.strip() == account_id if len(q) else []
+        out.append(q[mine].reindex(columns=QUARANTINE_COLUMNS) if len(q) else q)
+    return out[0], out[1], folder
+
+
+def _where(row: pd.Series) -> str:
+    """'unparseable_date in signup_date (data/raw/accounts.csv row 3)' for a quarantine row."""
+    column = row.get("_column")
+    reason = str(row["_reason"]) + (f" in {column}" if pd.notna(column) and column else "")
+    return f"{reason} ({row['_source_file']} row {row['_source_row']})"
+
+
+def ingest_fate(
+    account_id: str, accounts_q: pd.DataFrame, contracts_q: pd.DataFrame, folder: Path
+) -> str | None:
+    """Why an account with no panel rows is missing, when ingest rejected it: one line naming
+    the quarantine reason, column, source file and row, or None when the quarantine does not
+    hold it (then the id is simply not in the data).
+
+    `accounts_q` / `contracts_q`: the account's rows in the accounts / contracts quarantine
+    (columns `_source_file`, `_source_row`, `_reason`, optional `_column`). An account row
+    quarantined as a copy (`duplicate`, `duplicate_key`) does not reject the account (its
+    first row was kept), so only the other reasons count there; the first row by file and
+    row is named. An account whose contract rows were all quarantined has no weeks as a
+    customer: the first of them is named, with how many there are.
+    """
+    own = accounts_q[~accounts_q["_reason"].astype(str).isin(["duplicate", "duplicate_key"])]
+    if len(own):
+        first = own.assign(_n=pd.to_numeric(own["_source_row"])).sort_values(
+            ["_source_file", "_n"], kind="stable"
+        ).iloc[0]  # fmt: skip
+        return (
+            f"{folder / 'accounts.parquet'}: account '{account_id}' was rejected at ingest - "
+            f"its row was quarantined: {_where(first)}; fix that row of the export and rerun "
+            "`dvc repro`"
+        )
+    if len(contracts_q):
+        rows = contracts_q.assign(_n=pd.to_numeric(contracts_q["_source_row"]))
+        first = rows.sort_values(["_source_file", "_n"], kind="stable").iloc[0]
+        more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""
+        return (
+            f"{folder / 'contracts.parquet'}: account '{account_id}' has no weeks as a "
+            f"customer - its contract rows were rejected at ingest: {_where(first)}{more}; "
+            "fix them in the export and rerun `dvc repro`"
+        )
+    return None

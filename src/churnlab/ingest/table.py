@@ -34,7 +34,9 @@ from churnlab.ingest.parse import DEFAULT_WINDOW, DateWindow, type_frame
 from churnlab.ingest.read import RawPart
 from churnlab.ingest.schemas import STRING_DTYPE, TableSpec
 
-SOURCE_COLUMNS = ["_source_file", "_source_row", "_reason", "_detail", "_raw_line"]
+SOURCE_COLUMNS = ["_source_file", "_source_row", "_reason", "_column", "_detail", "_raw_line"]
+# `_column` joins the columns a row's reason was found in with this (contract names)
+COLUMN_SEPARATOR = ", "
 
 
 @dataclass
@@ -138,14 +140,45 @@ def _note_problems(
                 )
 
 
-def _quarantine_frame(part: RawPart, reasons: np.ndarray, detail: pd.Series) -> pd.DataFrame:
+def failed_columns(reasons: np.ndarray, found: Found, order: list[str]) -> pd.Series:
+    """Per row (positions of `reasons`), the column(s) its reason was found in, in the
+    table's contract order `order` and joined by ", " (e.g. "start_date, end_date" when
+    both dates are unreadable); null for accepted rows and for reasons about the row as a
+    whole (an exact duplicate: `found` names its column ""). Written as the quarantine's
+    `_column`, so the data-quality report does not have to parse the rows again."""
+    out = pd.Series(pd.NA, index=range(len(reasons)), dtype=STRING_DTYPE)
+    rank = {c: i for i, c in enumerate(order)}
+    for code in pd.unique(reasons[pd.notna(reasons)]):
+        rows = reasons == code
+        columns = sorted(
+            (c for c in found.get(code, {}) if c), key=lambda c: (rank.get(c, len(rank)), c)
+        )
+        for column in columns:
+            hit = np.flatnonzero(rows & np.asarray(found[code][column], dtype=bool))
+            if not len(hit):
+                continue
+            before = out.iloc[hit]
+            out.iloc[hit] = before.where(before.isna(), before + COLUMN_SEPARATOR + column).fillna(
+                column
+            )
+    return out
+
+
+def _quarantine_frame(
+    part: RawPart, reasons: np.ndarray, detail: pd.Series, columns: pd.Series | None = None
+) -> pd.DataFrame:
     """Rejected rows as the user wrote them (strings), with where they came from and why.
-    `detail` (per frame row, null where there is nothing to add) says more than the code."""
+    `detail` (per frame row, null where there is nothing to add) says more than the code;
+    `columns` (per frame row, `failed_columns`; None = no column) names where it failed."""
     rejected = np.flatnonzero(pd.notna(reasons))
     q = part.frame.iloc[rejected].astype(STRING_DTYPE).reset_index(drop=True)
     q["_source_file"] = str(part.path)
     q["_source_row"] = part.source_row[rejected]
     q["_reason"] = reasons[rejected].astype(str)
+    if columns is None:
+        q["_column"] = pd.Series(pd.NA, index=q.index, dtype=STRING_DTYPE)
+    else:
+        q["_column"] = columns.iloc[rejected].astype(STRING_DTYPE).reset_index(drop=True)
     q["_detail"] = detail.iloc[rejected].astype(STRING_DTYPE).reset_index(drop=True)
     q["_raw_line"] = pd.Series(pd.NA, index=q.index, dtype=STRING_DTYPE)
     if len(part.malformed):
@@ -154,6 +187,7 @@ def _quarantine_frame(part: RawPart, reasons: np.ndarray, detail: pd.Series) -> 
                 "_source_file": str(part.path),
                 "_source_row": part.malformed["_source_row"].to_numpy(),
                 "_reason": "malformed_row",
+                "_column": pd.array([pd.NA] * len(part.malformed), dtype=STRING_DTYPE),
                 "_detail": pd.array([pd.NA] * len(part.malformed), dtype=STRING_DTYPE),
                 "_raw_line": part.malformed["_raw_line"].astype(STRING_DTYPE),
             }
@@ -247,7 +281,8 @@ def check_part(
             kept = pd.Index(typed.loc[accepted, spec.key])
             state.seen_keys = kept if state.seen_keys.empty else state.seen_keys.append(kept)
     ok = typed if accepted.all() else typed.loc[accepted]  # no copy of millions of clean rows
-    return ok, _quarantine_frame(part, reasons, detail)
+    columns = failed_columns(reasons, found, list(spec.columns))
+    return ok, _quarantine_frame(part, reasons, detail, columns)
 
 
 def sort_stable(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

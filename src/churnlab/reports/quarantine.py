@@ -4,8 +4,9 @@ Ingest writes one reason code per quarantined row (`_reason`; CONTRACTS §2) and
 `account_rejected`, a `_detail`. A reason alone ("unparseable_date") does not say which of a
 table's dates was wrong, so the page names the column too:
 
-- a `_column` field, when the quarantine file has one, is used as written;
-- otherwise the column is found again with ingest's own parsers (`ingest.parse.type_frame`,
+- a `_column` field (written by ingest since session 21: the column, or several joined by
+  ", "), when the row has one, is used as written;
+- otherwise (files of an older ingest) the column is found again with ingest's own parsers (`ingest.parse.type_frame`,
   the same code that rejected the row) and the contract's table specs: the first column, in
   contract order, where the row's reason applies. Ingest's params are not known here, so the
   parse uses the defaults of CONTRACTS §2 (null markers NULL / null / \\N, the default
@@ -14,7 +15,7 @@ table's dates was wrong, so the page names the column too:
   (`malformed_row`, `duplicate`) have no column ("").
 
 Importing ingest costs a few seconds (its schemas import pandera), so it happens only when
-there are quarantined rows without `_column`.
+there are quarantined rows without `_column` whose reason has a column.
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ DATE_REASONS = ("unparseable_date", "implausible_date")
 
 def reason_columns(quarantine: pd.DataFrame) -> pd.Series:
     """Per row of `quarantine` (every table's rows, with `_table` and `_reason`): the column
-    its reason was found in, "" for the row as a whole or when it cannot be told."""
+    its reason was found in ("a, b" when ingest named several), "" for the row as a whole or
+    when it cannot be told. Ingest's `_column` is used where a row has one; only the other
+    rows (files written before ingest named the column) are parsed again."""
     out = pd.Series("", index=quarantine.index, dtype=object)
     if quarantine.empty or "_reason" not in quarantine:
         return out
-    if "_column" in quarantine:
-        return quarantine["_column"].astype(object).where(quarantine["_column"].notna(), "")
     need = ~quarantine["_reason"].astype(str).isin(ROW_REASONS)
+    if "_column" in quarantine:
+        given = quarantine["_column"]
+        out = given.astype(object).where(given.notna(), "")
+        need &= given.isna().to_numpy()
     if "_table" not in quarantine or not need.any():
         return out
     for table, rows in quarantine[need].groupby("_table", sort=True):
