@@ -58,3 +58,42 @@ def test_row_reasons_have_no_column(with_column):
     q = _quarantine([("events", "malformed_row", None, "e.csv", "9", None, None, None, None,
                       None)], with_column)  # fmt: skip
     assert rq.reason_columns(q).tolist() == [""]
+
+
+# --- warning times of lamps lit from the start -------------------------------------------
+
+ATTRIBUTE = {
+    "id": "month_to_month", "statement": "Month-to-month customers churn more.",
+    "indicator": "attribute:billing_period", "attribute": "billing_period",
+    "values": ["monthly"], "lamp_rule": "billing_period in [monthly]", "kind": "risk",
+    "verdict": "leads churn", "verdict_label": "leads churn", "hazard_ratio": 2.0,
+    "best_lag_weeks": 0, "headline_lag_weeks": 0, "median_warning_weeks": 12.0,
+    "alerts": {"precision": 0.05, "median_warning_weeks": 6.0, "churners_warned_share": 0.06},
+}  # fmt: skip
+SWITCHING = dict(ATTRIBUTE, id="usage_drop", indicator="usage_vs_trailing", attribute=None,
+                 values=None, lamp_rule=None, direction="low", threshold=-0.5,
+                 median_warning_weeks=9.0, best_lag_weeks=8,
+                 alerts={"precision": 0.2, "median_warning_weeks": 7.0})  # fmt: skip
+ONBOARDING = dict(SWITCHING, id="low_activation", indicator="license_activation_rate",
+                  threshold=0.5, median_warning_weeks=12.0,
+                  alerts={"precision": 0.1, "median_warning_weeks": 6.0})  # fmt: skip
+
+
+def test_lamps_lit_from_the_start_show_no_alert_warning_beside_the_verdict():
+    from churnlab.reports import pages
+    from churnlab.reports.loaders import ReportData
+
+    meta = {"indicators": {"license_activation_rate": {"group": "onboarding"},
+                           "usage_vs_trailing": {"group": "usage"}}}  # fmt: skip
+    data = ReportData(panel_meta=meta, hypotheses={"settings": {"horizon_weeks": 12}})
+    hyps = frames.hypotheses_table({"hypotheses": [ATTRIBUTE, SWITCHING, ONBOARDING]})
+    table = pages.verdict_table(hyps, data, "en")
+    # one definition in the column: the alert warning of a lamp that switches on
+    assert table["Alert warning, median (weeks)"].tolist()[1] == 7.0
+    assert table["Alert warning, median (weeks)"].isna().tolist() == [True, False, True]
+    # the lamp-on time under each hypothesis is labelled as such, with its cap
+    text = pages.lamp_text(hyps.iloc[0], data, "en")
+    assert "median lamp-on time before churn 12.0 weeks" in text
+    assert "at most 12 weeks; it is not the alert warning time" in text
+    ja = pages.lamp_text(hyps.iloc[0], data, "ja")
+    assert "最大 12 週" in ja

@@ -53,6 +53,13 @@ BENCH_FIELDS = ("lags",)
 PERFORMANCE_FIELDS = (
     "lamp_on_share", "precision", "rate_off", "lift", "recall", "median_warning_weeks",
 )  # fmt: skip
+# Two different "median warning" measures share the name `median_warning_weeks` in
+# models/hypotheses.json (the record's lamp performance, and its `alerts`); the bench's
+# tables name them apart so they cannot be read as one (a new user saw 12.0 and 9.0 for one
+# attribute lamp): weeks the lamp was on before churn, counted within the horizon, vs weeks
+# from an alert (off -> on) to churn.
+LAMP_ON_WEEKS = "median_lamp_on_weeks_before_churn"
+ALERT_WARNING_WEEKS = "median_alert_warning_weeks"
 VERDICT_FIELDS = (
     "id", "kind", "verdict_label", "verdict", "verdict_reason", "best_lag_weeks",
     "headline_lag_weeks", "hazard_ratio", "ci_low", "ci_high", "p_value", "q_value",
@@ -136,9 +143,15 @@ class Exploration:
             the stage's (tuning half); a configured one's is drawn on every account for
             context. Empty for an attribute.
         performance: one row: the lamp judged per account-week (precision, lift, recall,
-            share on, median warning).
+            share on, `median_lamp_on_weeks_before_churn`: the record's
+            `median_warning_weeks`, weeks lit before churn within the horizon, so at most
+            `horizon_weeks`).
         alerts: one row: the lamp judged as alerts (precision of a lighting, share lit,
-            churners warned, warning weeks, lightings per CSM-week, ...).
+            churners warned, `median_alert_warning_weeks`: the record's
+            `alerts.median_warning_weeks`, weeks from an off -> on lighting to churn,
+            lightings per CSM-week, ...). A lamp lit from an account's first week (an
+            attribute, onboarding progress) lights once, at the start: `notes` says its
+            alert measures do not apply.
         landmark_km: KM curves per landmark week x lamp state; landmark_tests: log-rank per
             landmark.
         family: one row per hypothesis of the family with the new one added: Simes p,
@@ -215,6 +228,13 @@ def try_hypothesis(
             "configured threshold: the stage keeps no trade-off curve for it; this one is "
             "drawn on every account for context"
         )
+    if rec.get("alerts") and _lit_from_start(rec, ws):
+        notes.append(
+            "lit from the start: the lamp is on from an account's first week, so alert "
+            f"measures do not apply to it ({ALERT_WARNING_WEEKS} counts only churners who "
+            f"left within the horizon of starting); {LAMP_ON_WEEKS} is capped at the "
+            f"{s.horizon_weeks}-week horizon - the lamp can be acted on from the start"
+        )
     km = res.tables["landmark_km"]
     return Exploration(
         hypothesis=hyp,
@@ -223,14 +243,29 @@ def try_hypothesis(
         verdict=pd.DataFrame([{k: rec.get(k) for k in VERDICT_FIELDS}]),
         lead_profile=prof.reindex(columns=[c for c in LEAD_COLUMNS if c in prof.columns]),
         threshold_curve=curve,
-        performance=pd.DataFrame([{k: rec.get(k) for k in PERFORMANCE_FIELDS}]),
-        alerts=pd.DataFrame([rec["alerts"]]) if rec.get("alerts") else pd.DataFrame(),
+        performance=pd.DataFrame([{k: rec.get(k) for k in PERFORMANCE_FIELDS}]).rename(
+            columns={"median_warning_weeks": LAMP_ON_WEEKS}
+        ),
+        alerts=pd.DataFrame([rec["alerts"]]).rename(
+            columns={"median_warning_weeks": ALERT_WARNING_WEEKS}
+        )
+        if rec.get("alerts")
+        else pd.DataFrame(),
         landmark_km=km.drop(columns="id") if "id" in km.columns else km,
         landmark_tests=pd.DataFrame(rec.get("landmark_tests") or []),
         family=fam,
         notes=notes,
         cpu_seconds=time.process_time() - t0,
     )
+
+
+def _lit_from_start(rec: dict, ws: Workspace) -> bool:
+    """The reports' rule (`reports.pages.lit_from_start`): an attribute, or an onboarding
+    indicator whose lamp is on at 0."""
+    from churnlab.reports.loaders import ReportData
+    from churnlab.reports.pages import lit_from_start
+
+    return bool(lit_from_start(pd.Series(rec, dtype=object), ReportData(panel_meta=ws.meta)))
 
 
 def _own_profile(table: pd.DataFrame) -> pd.DataFrame:

@@ -319,7 +319,12 @@ def verdict_table(hyps: pd.DataFrame, data: ReportData, lang: str) -> pd.DataFra
             t(lang, "col.lag"): pd.to_numeric(hyps["lag_weeks"], errors="coerce").to_list(),
             t(lang, "col.q"): pd.to_numeric(hyps["q_value"], errors="coerce").to_list(),
             t(lang, "col.warning"): [
-                np.nan if w is None else float(w) for w in verdict_warning(hyps, is_snapshot(data))
+                np.nan if w is None else float(w)
+                for w in verdict_warning(
+                    hyps,
+                    is_snapshot(data),
+                    [bool(lit_from_start(r, data)) for _, r in hyps.iterrows()],
+                )
             ],
         },
         index=hyps["id"].astype(str).to_list(),
@@ -351,21 +356,30 @@ def verdict_section(table: pd.DataFrame, data: ReportData, lang: str) -> list[Bl
 LEADING = ("leads_churn",)  # an opportunity's lamp warns of nothing: no warning time
 
 
-def verdict_warning(hyps: pd.DataFrame, snapshot: bool = False) -> list[float | None]:
+def verdict_warning(
+    hyps: pd.DataFrame, snapshot: bool = False, from_start: list[bool] | None = None
+) -> list[float | None]:
     """The warning time shown beside each verdict: the median warning of a lighting (the
     alert measure when present, else lamp performance's), only where the verdict says a risk
     lamp leads churn; elsewhere None ("–"), so a "too late to act on" never sits beside
     "4 weeks" and an opportunity (it warns of nothing) has none (the basis of each verdict's
-    warning time is stated under the hypothesis)."""
+    warning time is stated under the hypothesis).
+
+    `from_start` (per row, `lit_from_start`): a lamp on from the account's first week (an
+    attribute, onboarding progress) has no alert warning time - its one "lighting" is the
+    spell's first week, so the alert measure counts only churners who left within the
+    horizon of starting (a new user saw 9.0 beside the 12.0 of its lamp-on time) - so it gets
+    None too: it can be acted on from the start, as the note under the table says."""
     if snapshot:  # churn dated the export day: no warning time can be read
         return [None] * len(hyps)
+    from_start = from_start if from_start is not None else [False] * len(hyps)
     out = []
-    for _, r in hyps.iterrows():
+    for (_, r), start in zip(hyps.iterrows(), from_start, strict=True):
         w = r.get("alert_median_warning_weeks") if bool(r.get("has_alerts")) else None
         if not _present(w):
             w = r.get("median_warning_weeks")
         key = r.get("display_key") or r.get("verdict_key")
-        out.append(w if key in LEADING and _present(w) else None)
+        out.append(w if key in LEADING and _present(w) and not start else None)
     return out
 
 
@@ -437,7 +451,7 @@ def lamp_text(row: pd.Series, data: ReportData, lang: str) -> str:
         op = t(lang, "op.high" if str(row.get("direction")) == "high" else "op.low")
         label = _indicator_label(data, row.get("indicator"), lang)
         rule = f"{label} {op} {m.fmt_num(row.get('threshold'))}"
-    return t(  # the stage's own rule text (e.g. "x < 0.5") is shown by the action list
+    text = t(  # the stage's own rule text (e.g. "x < 0.5") is shown by the action list
         lang,
         "lamp.text",
         rule=rule,
@@ -446,6 +460,11 @@ def lamp_text(row: pd.Series, data: ReportData, lang: str) -> str:
         lift=m.fmt_num(row.get("lift"), 1),
         warning=m.fmt_num(row.get("median_warning_weeks"), 1),
     )
+    # lamp-on time is counted within the horizon: say so, or "12.0" reads as a lead
+    horizon = (data.hypotheses.get("settings") or {}).get("horizon_weeks")
+    if _present(horizon) and _present(row.get("median_warning_weeks")):
+        text += " " + t(lang, "lamp.on_time_capped", horizon=m.fmt_num(horizon, 0))
+    return text
 
 
 def _present(value: object) -> bool:
