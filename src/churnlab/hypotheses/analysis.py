@@ -31,6 +31,7 @@ from churnlab.hypotheses.design import (
     sort_keys,
     subject_codes,
 )
+from churnlab.hypotheses.family import apply_verdict, family_qvalues, label_verdict
 from churnlab.hypotheses.lamp_alerts import alert_frame, calendar_weeks, lamp_alerts
 from churnlab.hypotheses.lamp_perf import (
     bootstrap_threshold,
@@ -44,18 +45,7 @@ from churnlab.hypotheses.lead import lead_profile
 from churnlab.hypotheses.ph_check import ph_interaction
 from churnlab.hypotheses.spec import Hypothesis
 from churnlab.hypotheses.subject_frame import subject_frame
-from churnlab.hypotheses.verdict import (
-    INCONCLUSIVE,
-    LEADS,
-    NO_EVIDENCE,
-    NOT_TESTABLE,
-    TOO_LATE,
-    VERDICTS,
-    decide,
-    two_level_qvalues,
-    verdict_label,
-    warning_weeks_basis,
-)
+from churnlab.hypotheses.verdict import INCONCLUSIVE, NOT_TESTABLE, VERDICTS
 from churnlab.progress import progress
 
 
@@ -592,56 +582,23 @@ def _run(
                 rows = np.ones(len(panel), bool) if rows == "all" else shared.split[1]
             lamps[hyp.id] = replace(out.lamp, rows=rows)
 
-    # Two-level false-discovery control: hypotheses first, then lags within the selected ones.
-    ids = list(profiles)
-    fam_p, fam_q, lag_q = two_level_qvalues(
-        [profiles[h]["p_value"].to_numpy(dtype=float) for h in ids], s.fdr_alpha
-    )
+    # Two-level false-discovery control (hypotheses first, then lags within the selected
+    # ones) and the verdicts: family.py holds the one copy of this step (the bench uses it).
+    profiles, family = family_qvalues(profiles, s.fdr_alpha)
     by_id = {r["id"]: r for r in records}
-    for h, fp, fq, q in zip(ids, fam_p, fam_q, lag_q, strict=True):
-        profiles[h]["q_value"] = q
+    for h, (fp, fq) in family.items():
         by_id[h].update(hypothesis_p_value=fp, hypothesis_q_value=fq)
 
     light = subject_frame(panel, subjects)  # lags on the subject codes (same values)
     chosen_lamps: dict[str, np.ndarray] = {}
     chosen_lags: dict[str, int] = {}
-    hyp_by_id = {h.id: h for h in hypotheses}
-    for hid, prof in profiles.items():
-        rec, hyp = by_id[hid], hyp_by_id[hid]
-        verdict, reason, best = decide(
-            prof,
-            hyp.expected_sign,
-            # an attribute is known from the spell's first week: there is no "too late"
-            0 if hyp.is_attribute else s.min_actionable_lead_weeks,
-            s.fdr_alpha,
-            s.min_effect_hr,
-            s.rule_out_hr,
-        )
-        fitted = prof[prof["p_value"].notna()]
-        if fitted.empty:
-            head = prof.iloc[0]
-        elif best is not None:
-            head = prof[prof["lag_weeks"] == best].iloc[0]
-        else:  # no evidence: show the lag that came closest
-            head = fitted.loc[fitted["p_value"].idxmin()]
-        if hyp.is_attribute:
-            reason = _attribute_wording(hyp, verdict, reason, head, rec["values_not_in_data"])
-        rec.update(verdict=verdict, verdict_reason=reason, best_lag_weeks=best)
-        rec.update(
-            headline_lag_weeks=int(head["lag_weeks"]), hazard_ratio=head["hazard_ratio"],
-            ci_low=head["ci_low"], ci_high=head["ci_high"], p_value=head["p_value"],
-            q_value=head["q_value"], n_accounts=int(head["n_accounts"]), n_events=int(head["n_events"]),
-        )  # fmt: skip
-        rec["lead_profile"] = [
-            {k: r[k] for k in ("lag_weeks", "hazard_ratio", "ci_low", "ci_high", "p_value", "wald_p_value",
-                               "q_value", "coef", "se", "n_rows", "n_accounts", "n_events",
-                               "lamp_on_share", "problem")}
-            for r in prof.to_dict("records")
-        ]  # fmt: skip
-        rec["glm_check"] = _glm_summary(prof, best)
-        if verdict != INCONCLUSIVE:
-            lag = int(head["lag_weeks"])
-            lp = lamps[hid]
+    for hyp, rec in zip(hypotheses, records, strict=True):
+        if hyp.id not in profiles:  # not testable, or no usable threshold: no lead profile
+            label_verdict(rec, hyp, s)
+            continue
+        lag = apply_verdict(rec, profiles[hyp.id], hyp, s)
+        if rec["verdict"] != INCONCLUSIVE:
+            lp = lamps[hyp.id]
             src = panel[lp.source].to_numpy(float) if isinstance(lp.source, str) else lp.source
             x = lamp(lag_within_spell(light, src, lag), lp.direction, lp.threshold)
             keep = np.isfinite(x) & lp.rows
@@ -651,19 +608,8 @@ def _run(
             # Combined model: a lamp whose indicator has no value is off (nothing to show the
             # CSM); only rows before the lag reaches back into the spell's history are unknown.
             seen = np.isfinite(lag_within_spell(light, start, lag))
-            chosen_lamps[hid] = np.where(seen, np.nan_to_num(x, nan=0.0), np.nan)
-            chosen_lags[hid] = lag
-
-    for rec in records:
-        attribute = rec.get("attribute") is not None
-        rec["verdict_label"] = verdict_label(rec["verdict"], rec["kind"])
-        rec["warning_weeks_basis"] = warning_weeks_basis(
-            rec["verdict"], rec["kind"], rec["best_lag_weeks"], rec["median_warning_weeks"],
-            0 if attribute else s.min_actionable_lead_weeks, attribute,
-        )  # fmt: skip
-        rec["verdict_warning_weeks"] = (
-            rec["best_lag_weeks"] if rec["verdict"] in (LEADS, TOO_LATE) else None
-        )
+            chosen_lamps[hyp.id] = np.where(seen, np.nan_to_num(x, nan=0.0), np.nan)
+            chosen_lags[hyp.id] = lag
 
     # The combined model leaves out the adjusters of any attribute that is itself a lamp there
     # (its dummies would duplicate the lamp).
@@ -800,44 +746,6 @@ def _test_attribute(
     rec["landmark_tests"] = tests
     if len(km):
         out.km = km.assign(id=hyp.id)
-
-
-def _attribute_wording(
-    hyp: Hypothesis, verdict: str, reason: str, head: pd.Series, missing: list[str]
-) -> str:
-    """Verdict reasons in an attribute's terms (the indicator wording talks about lags)."""
-    who = f"accounts whose {hyp.attribute} is {' / '.join(hyp.values or ())}"
-    if verdict == LEADS:
-        more = "more" if head["coef"] > 0 else "less"
-        reason = (
-            f"{who} churn {more} (HR {head['hazard_ratio']:.2f}, 95% CI "
-            f"{head['ci_low']:.2f} to {head['ci_high']:.2f}, q {head['q_value']:.2g}); an "
-            "attribute is known from the account's first week, so it can be acted on from the start"
-        )
-    elif verdict == NO_EVIDENCE:
-        reason = f"{who} do not churn measurably differently: {reason}"
-    if missing:
-        reason += f"; values not in the data: {', '.join(missing)}"
-    return reason
-
-
-def _glm_summary(prof: pd.DataFrame, best: int | None) -> dict:
-    per_lag = [
-        {
-            "lag_weeks": int(r["lag_weeks"]), "coef": r["glm_coef"], "se": r["glm_se"],
-            "p_value": r["glm_p_value"], "problem": r["glm_problem"],
-            "disagreement": r["disagreement"],
-        }
-        for r in prof.to_dict("records")
-    ]  # fmt: skip
-    dis = [d for d in per_lag if d["disagreement"]]
-    at_best = next((d for d in per_lag if d["lag_weeks"] == best), None)
-    return {
-        "method": "binomial GLM, cloglog link, tenure-bin baseline, SEs clustered on account",
-        "per_lag": per_lag,
-        "n_disagreements": len(dis),
-        "agrees_at_best_lag": None if at_best is None else at_best["disagreement"] is None,
-    }
 
 
 def _front(df: pd.DataFrame) -> pd.DataFrame:

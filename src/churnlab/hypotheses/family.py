@@ -1,26 +1,29 @@
-"""One hypothesis' verdict inside the family of hypotheses it is tested with.
+"""The verdict step: one hypothesis' verdict inside the family it is tested with.
 
 The verdict depends on the whole family: the two-level false-discovery control
 (`verdict.two_level_qvalues`) turns every hypothesis' lag p-values into q-values, so adding a
 hypothesis can change another's q-value (and, near the cut-off, its verdict), while its own
-lead profile (HRs, p-values) does not depend on the others. The exploration bench
-(`churnlab.explore`) tests one new hypothesis alone and then places it in the family of
-models/hypotheses.json with the functions here.
+lead profile (HRs, p-values) does not depend on the others.
 
-`headline_row` and `apply_verdict` are the tail of `analysis._run` (verdict, headline lag,
-labels) written as functions, so the bench reaches them; `tests/explore` asserts they give
-the stage's record for an existing hypothesis.
+This module is the only copy of that step. The hypotheses stage (`analysis._run`) calls
+`family_qvalues`, then `apply_verdict` for every hypothesis with a lead profile and
+`label_verdict` for the others; the exploration bench (`churnlab.explore`) tests one new
+hypothesis alone and places it in the family of models/hypotheses.json with
+`family_selection` and `apply_verdict`, so it gives the stage's record for an existing
+hypothesis by construction (`tests/explore` checks it too).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from churnlab.hypotheses.analysis import Settings, _attribute_wording, _glm_summary
 from churnlab.hypotheses.spec import Hypothesis
 from churnlab.hypotheses.verdict import (
     LEADS,
+    NO_EVIDENCE,
     TOO_LATE,
     decide,
     two_level_qvalues,
@@ -28,11 +31,16 @@ from churnlab.hypotheses.verdict import (
     warning_weeks_basis,
 )
 
+if TYPE_CHECKING:  # analysis imports this module; Settings is only a type here
+    from churnlab.hypotheses.analysis import Settings
+
 # lead_profile fields kept in a record (models/hypotheses.json), in the stage's order
 RECORD_PROFILE_FIELDS = (
     "lag_weeks", "hazard_ratio", "ci_low", "ci_high", "p_value", "wald_p_value", "q_value",
     "coef", "se", "n_rows", "n_accounts", "n_events", "lamp_on_share", "problem",
 )  # fmt: skip
+
+GLM_METHOD = "binomial GLM, cloglog link, tenure-bin baseline, SEs clustered on account"
 
 
 def headline_row(profile: pd.DataFrame, best: int | None) -> pd.Series:
@@ -51,19 +59,45 @@ def min_lead(hyp: Hypothesis, s: Settings) -> int:
     return 0 if hyp.is_attribute else s.min_actionable_lead_weeks
 
 
+def family_qvalues(
+    profiles: dict[str, pd.DataFrame], fdr_alpha: float
+) -> tuple[dict[str, pd.DataFrame], dict[str, tuple[float, float]]]:
+    """The two-level false-discovery control over a family of lead profiles.
+
+    Args:
+        profiles: hypothesis id -> lead profile (one row per lag, `p_value` NaN where the
+            lag was not fitted), in the family's order.
+        fdr_alpha: the level of both steps (`hypotheses.fdr_alpha`).
+
+    Returns:
+        (profiles, family): each profile with a `q_value` column added last (new frames, in
+        the same order), and id -> (hypothesis_p_value, hypothesis_q_value): Simes over the
+        hypothesis' lags, BH across the hypotheses (`verdict.two_level_qvalues`).
+    """
+    ids = list(profiles)
+    fam_p, fam_q, lag_q = two_level_qvalues(
+        [profiles[h]["p_value"].to_numpy(dtype=float) for h in ids], fdr_alpha
+    )
+    with_q = {h: profiles[h].assign(q_value=q) for h, q in zip(ids, lag_q, strict=True)}
+    family = {h: (fp, fq) for h, fp, fq in zip(ids, fam_p, fam_q, strict=True)}
+    return with_q, family
+
+
 def apply_verdict(rec: dict, profile: pd.DataFrame, hyp: Hypothesis, s: Settings) -> int:
-    """Set the verdict fields of a record from a lead profile that has `q_value` (as the
-    hypotheses stage does after the FDR step): verdict, reason, best lag, the headline lag's
-    HR / CI / p / q / counts, lead_profile, glm_check, verdict_label, warning_weeks_basis,
-    verdict_warning_weeks. Needs `rec["median_warning_weeks"]` and, for an attribute,
-    `rec["values_not_in_data"]`. Returns the headline lag (weeks); `ph_check` is left alone
-    (it needs the panel)."""
+    """Set the verdict fields of a record from a lead profile that has `q_value` (after
+    `family_qvalues`): verdict, reason, best lag, the headline lag's HR / CI / p / q /
+    counts, lead_profile, glm_check (when the profile has the GLM columns; a profile read
+    back from models/hypotheses.json has not), and `label_verdict`'s fields.
+
+    Needs `rec["median_warning_weeks"]` and, for an attribute, `rec["values_not_in_data"]`.
+    Returns the headline lag (weeks); `ph_check` is left alone (it needs the panel).
+    """
     verdict, reason, best = decide(
         profile, hyp.expected_sign, min_lead(hyp, s), s.fdr_alpha, s.min_effect_hr, s.rule_out_hr
     )
     head = headline_row(profile, best)
     if hyp.is_attribute:
-        reason = _attribute_wording(hyp, verdict, reason, head, rec.get("values_not_in_data", []))
+        reason = attribute_wording(hyp, verdict, reason, head, rec.get("values_not_in_data", []))
     rec.update(verdict=verdict, verdict_reason=reason, best_lag_weeks=best)
     rec.update(
         headline_lag_weeks=int(head["lag_weeks"]), hazard_ratio=head["hazard_ratio"],
@@ -75,14 +109,81 @@ def apply_verdict(rec: dict, profile: pd.DataFrame, hyp: Hypothesis, s: Settings
         {k: r[k] for k in RECORD_PROFILE_FIELDS} for r in profile.to_dict("records")
     ]
     if "glm_coef" in profile.columns:
-        rec["glm_check"] = _glm_summary(profile, best)
+        rec["glm_check"] = glm_summary(profile, best)
+    label_verdict(rec, hyp, s)
+    return int(head["lag_weeks"])
+
+
+def label_verdict(rec: dict, hyp: Hypothesis, s: Settings) -> None:
+    """Set the fields that word a decided verdict for the reader, in place:
+    `verdict_label` ("leads retention" for an opportunity that leads), `warning_weeks_basis`
+    and `verdict_warning_weeks` (the best lag of a lamp that leads or comes too late, else
+    None). Needs `rec["verdict"]` and `rec["best_lag_weeks"]`; for every record, with or
+    without a lead profile (a `not testable` one too)."""
+    verdict, best = rec["verdict"], rec["best_lag_weeks"]
     rec["verdict_label"] = verdict_label(verdict, hyp.kind)
     rec["warning_weeks_basis"] = warning_weeks_basis(
         verdict, hyp.kind, best, rec.get("median_warning_weeks"), min_lead(hyp, s),
         hyp.is_attribute,
     )  # fmt: skip
     rec["verdict_warning_weeks"] = best if verdict in (LEADS, TOO_LATE) else None
-    return int(head["lag_weeks"])
+
+
+def attribute_wording(
+    hyp: Hypothesis, verdict: str, reason: str, head: pd.Series, missing: list[str]
+) -> str:
+    """A verdict reason in an attribute's terms (the indicator wording talks about lags).
+
+    Args:
+        hyp: an attribute hypothesis (`attribute`, `values`).
+        verdict, reason: from `verdict.decide`.
+        head: the headline lead-profile row (`coef`, `hazard_ratio`, `ci_low`, `ci_high`,
+            `q_value`); read only when the verdict is `leads churn`.
+        missing: the hypothesis' values that do not occur in the data (appended).
+
+    Returns the reason: rewritten for `leads churn` and `no evidence`, else `reason`."""
+    who = f"accounts whose {hyp.attribute} is {' / '.join(hyp.values or ())}"
+    if verdict == LEADS:
+        more = "more" if head["coef"] > 0 else "less"
+        reason = (
+            f"{who} churn {more} (HR {head['hazard_ratio']:.2f}, 95% CI "
+            f"{head['ci_low']:.2f} to {head['ci_high']:.2f}, q {head['q_value']:.2g}); an "
+            "attribute is known from the account's first week, so it can be acted on from the start"
+        )
+    elif verdict == NO_EVIDENCE:
+        reason = f"{who} do not churn measurably differently: {reason}"
+    if missing:
+        reason += f"; values not in the data: {', '.join(missing)}"
+    return reason
+
+
+def glm_summary(profile: pd.DataFrame, best: int | None) -> dict:
+    """A record's `glm_check`: the discrete-time GLM cross-check per lag and how often it
+    disagrees with Cox.
+
+    Args:
+        profile: a lead profile with the GLM columns (`glm_coef`, `glm_se`, `glm_p_value`,
+            `glm_problem`, `disagreement`: `lead.lead_profile`).
+        best: the verdict's best lag, or None.
+
+    Returns `{method, per_lag: [{lag_weeks, coef, se, p_value, problem, disagreement}],
+    n_disagreements, agrees_at_best_lag}` (the last None without a best lag)."""
+    per_lag = [
+        {
+            "lag_weeks": int(r["lag_weeks"]), "coef": r["glm_coef"], "se": r["glm_se"],
+            "p_value": r["glm_p_value"], "problem": r["glm_problem"],
+            "disagreement": r["disagreement"],
+        }
+        for r in profile.to_dict("records")
+    ]  # fmt: skip
+    dis = [d for d in per_lag if d["disagreement"]]
+    at_best = next((d for d in per_lag if d["lag_weeks"] == best), None)
+    return {
+        "method": GLM_METHOD,
+        "per_lag": per_lag,
+        "n_disagreements": len(dis),
+        "agrees_at_best_lag": None if at_best is None else at_best["disagreement"] is None,
+    }
 
 
 def profile_from_record(rec: dict) -> pd.DataFrame:
@@ -129,14 +230,11 @@ def family_selection(
         and best_lag_weeks (the reason is `apply_verdict`'s: an attribute's is worded
         apart); columns m and R (selected) are the same on every row.
     """
-    ids = list(profiles)
-    fam_p, fam_q, lag_q = two_level_qvalues(
-        [profiles[h]["p_value"].to_numpy(dtype=float) for h in ids], s.fdr_alpha
-    )
-    out, rows = {}, []
-    for h, fp, fq, q in zip(ids, fam_p, fam_q, lag_q, strict=True):
-        prof = profiles[h].assign(q_value=q)
-        out[h] = prof
+    out, fam = family_qvalues(profiles, s.fdr_alpha)
+    rows = []
+    for h, prof in out.items():
+        fp, fq = fam[h]
+        q = prof["q_value"].to_numpy(dtype=float)
         hyp = hypotheses[h]
         verdict, _, best = decide(
             prof, hyp.expected_sign, min_lead(hyp, s), s.fdr_alpha, s.min_effect_hr,
@@ -151,6 +249,6 @@ def family_selection(
             }
         )  # fmt: skip
     table = pd.DataFrame(rows)
-    table["m"] = int(np.isfinite(fam_p).sum())
+    table["m"] = int(sum(np.isfinite(fp) for fp, _ in fam.values()))
     table["R"] = int(table["selected"].sum()) if len(table) else 0
     return table, out
