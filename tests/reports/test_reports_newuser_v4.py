@@ -97,3 +97,74 @@ def test_lamps_lit_from_the_start_show_no_alert_warning_beside_the_verdict():
     assert "at most 12 weeks; it is not the alert warning time" in text
     ja = pages.lamp_text(hyps.iloc[0], data, "ja")
     assert "最大 12 週" in ja
+
+
+# --- a health validation that cannot judge the score says why ------------------------------
+
+SHORT = {
+    "as_of": "2025-06-30",
+    "horizon_weeks": 12,
+    "model": {
+        "reference_levels": {"billing_period": "monthly", "tenure": "0-12w"},
+        "weights_train": [{"term": "const"}, {"term": "billing_period=annual"}],
+    },
+    "validation": {
+        "split_week": "2025-03-03", "n_accounts": 300, "n_events": 14,
+        "auc": {"score": {"estimate": 0.52, "ci_low": 0.41, "ci_high": 0.63},
+                "baseline": {"estimate": 0.55, "ci_low": 0.44, "ci_high": 0.66}},
+        "concordance": {"score": {"estimate": 0.53, "ci_low": 0.45, "ci_high": 0.61},
+                        "baseline": {"estimate": 0.56}},
+    },
+}  # fmt: skip
+
+
+def test_validation_judgement_from_health_json_facts():
+    j = frames.validation_judgement(SHORT)
+    # 2025-03-03 .. 2025-06-30 = 119 days = 17 whole weeks; 17 - 12 = 5 with a whole horizon
+    assert (j["window_weeks"], j["complete_weeks"], j["n_events"]) == (17, 5, 14)
+    assert (j["term"], j["term_weeks"]) == ("annual", 52)
+    assert j["chance"] and j["short_window"] and j["few_events"]
+    clear = dict(SHORT, validation=dict(SHORT["validation"], n_events=400,
+                                        auc={"score": {"estimate": 0.7, "ci_low": 0.66,
+                                                       "ci_high": 0.74}}))  # fmt: skip
+    j = frames.validation_judgement(clear)
+    assert j["chance"] is False and not j["few_events"] and j["short_window"]
+    assert frames.validation_judgement({"validation": {"problem": "no churn"}}) == {}
+    monthly_only = dict(SHORT, model={"reference_levels": {"billing_period": "monthly"}})
+    assert frames.validation_judgement(monthly_only)["short_window"] is False
+
+
+def test_validation_section_says_why_the_score_cannot_be_judged_in_the_users_words():
+    from churnlab.reports import pages, takeaways
+    from churnlab.reports.loaders import ReportData
+
+    data = ReportData(health=SHORT, labels={"billing_period": {"annual": "yearly"}})
+    html = "".join(b for b in pages.validation_section(data, "en") if isinstance(b, str))
+    assert "cannot be told apart from chance" in html and "0.52 (95% CI 0.41–0.63)" in html
+    assert "runs 17 weeks (2025-03-03 to 2025-06-30), shorter than one yearly billing term " \
+           "(52 weeks)" in html  # fmt: skip
+    assert "annual" not in html  # the user's word, not churnlab's
+    assert "first 5 of those 17 weeks" in html and "holds 14 churn events" in html
+    assert "cover a whole yearly term" in html
+    ja = "".join(b for b in pages.validation_section(data, "ja") if isinstance(b, str))
+    assert "偶然(0.5)と区別できません" in ja and "yearly" in ja
+    bullets = takeaways.executive_takeaways(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(),
+                                            pd.Series(dtype=int), SHORT["validation"], "en")  # fmt: skip
+    assert any("cannot yet be told apart from chance (AUC 0.52" in b for b in bullets)
+    assert not any("concordance 0.53" in b for b in bullets)
+
+
+def test_clear_validation_keeps_its_numbers_and_notes_a_short_window_only():
+    from churnlab.reports import pages
+    from churnlab.reports.loaders import ReportData
+
+    clear = dict(SHORT, validation=dict(SHORT["validation"], n_events=400,
+                                        auc={"score": {"estimate": 0.7, "ci_low": 0.66,
+                                                       "ci_high": 0.74}}))  # fmt: skip
+    html = "".join(b for b in pages.validation_section(ReportData(health=clear), "en")
+                   if isinstance(b, str))  # fmt: skip
+    assert "chance" not in html and "shorter than one annual billing term" in html
+    long = dict(clear, as_of="2026-06-29")
+    html = "".join(b for b in pages.validation_section(ReportData(health=long), "en")
+                   if isinstance(b, str))  # fmt: skip
+    assert "billing term" not in html

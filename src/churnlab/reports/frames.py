@@ -758,3 +758,73 @@ def worklist_summary(health: dict, actions: pd.DataFrame) -> dict:
         "accounts_listed": listed,
         "accounts_over_capacity": new - listed,
     }
+
+
+# Weeks of one billing term per billing-period meaning (ingest writes monthly / annual).
+TERM_WEEKS = {"monthly": 4, "annual": 52}
+# Events a validation needs before its AUC can be read: at least 100 events (and 100
+# non-events) for a validation study (Vergouwe Y, Steyerberg EW, Eijkemans MJC, Habbema JDF.
+# "Substantial effective sample sizes were required for external validation studies of
+# predictive logistic regression models." J Clin Epidemiol 2005; 58:475-483).
+MIN_VALIDATION_EVENTS = 100
+
+
+def _billing_periods(health: dict) -> list[str]:
+    """Billing-period meanings the score's model knew: its reference level and its
+    `billing_period=<meaning>` terms (models/health_score.json `model`, else the baseline)."""
+    found = set()
+    for block in (health.get("model") or {}, health.get("baseline_model") or {}):
+        ref = (block.get("reference_levels") or {}).get("billing_period")
+        if ref:
+            found.add(str(ref))
+        for key in ("weights_train", "weights_final"):
+            for w in block.get(key) or []:
+                term = str((w or {}).get("term") or "")
+                if term.startswith("billing_period="):
+                    found.add(term.split("=", 1)[1])
+    return sorted(found)
+
+
+def validation_judgement(health: dict) -> dict:
+    """Whether the health score's out-of-time validation can judge it, from
+    models/health_score.json facts only.
+
+    Returns {auc, auc_low, auc_high (the score's AUC and 95% CI, NaN if absent), chance (True
+    when the CI holds 0.5: no better than chance; None without a CI), split, as_of,
+    window_weeks (whole weeks from validation.split_week to as_of), horizon_weeks,
+    complete_weeks (validation weeks whose whole horizon is observed: window - horizon, >= 0),
+    n_events (churn events in the window), term (the longest billing term the model knew,
+    "annual" / "monthly" / None), term_weeks, short_window (the window is shorter than that
+    term: accounts on it can churn only at renewal, and most renewals fall outside the
+    window), few_events (n_events < MIN_VALIDATION_EVENTS)}; {} when there is no validation
+    (not run, or `validation.problem`)."""
+    v = health.get("validation") or {}
+    if not isinstance(v, dict) or v.get("problem") or not v.get("split_week"):
+        return {}
+    score = (v.get("auc") or {}).get("score")
+    score = score if isinstance(score, dict) else {"estimate": score}
+
+    def num(x: object) -> float:
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            return float("nan")
+
+    auc, lo, hi = (num(score.get(k)) for k in ("estimate", "ci_low", "ci_high"))
+    chance = None if np.isnan(lo) or np.isnan(hi) else bool(lo <= 0.5 <= hi)
+    split, as_of = pd.Timestamp(str(v["split_week"])[:10]), health.get("as_of")
+    window = (pd.Timestamp(str(as_of)[:10]) - split).days // 7 if as_of else None
+    horizon = health.get("horizon_weeks")
+    terms = [p for p in _billing_periods(health) if p in TERM_WEEKS]
+    term = max(terms, key=TERM_WEEKS.get) if terms else None
+    term_weeks = TERM_WEEKS.get(term) if term else None
+    events = v.get("n_events")
+    return {
+        "auc": auc, "auc_low": lo, "auc_high": hi, "chance": chance,
+        "split": str(v["split_week"])[:10], "as_of": str(as_of)[:10] if as_of else None,
+        "window_weeks": window, "horizon_weeks": horizon,
+        "complete_weeks": max(window - int(horizon), 0) if window is not None and horizon else None,
+        "n_events": events, "term": term, "term_weeks": term_weeks,
+        "short_window": bool(window is not None and term_weeks and window < term_weeks),
+        "few_events": bool(events is not None and int(events) < MIN_VALIDATION_EVENTS),
+    }  # fmt: skip

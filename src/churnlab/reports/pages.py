@@ -1410,6 +1410,7 @@ def validation_section(data: ReportData, lang: str) -> list[Block]:
     )
     blocks: list[Block] = [m.heading(t(lang, "sec.validation"))]
     blocks += [m.paragraph(n, "note") for n in notes]
+    blocks += validation_judgement_section(data, lang)
     if validation.get("split_week"):
         note = t(
             lang,
@@ -1422,6 +1423,44 @@ def validation_section(data: ReportData, lang: str) -> list[Block]:
     blocks.append(df)
     blocks += calibration_section(data, lang)
     return blocks
+
+
+def validation_judgement_section(data: ReportData, lang: str) -> list[Block]:
+    """Why the validation cannot judge the score, when its AUC interval holds 0.5
+    (`frames.validation_judgement`): the validation window against the longest billing term
+    (accounts on it churn only at renewal), the weeks whose horizon is observed and the churn
+    events it holds; a window shorter than a billing term is noted even when the AUC is
+    clear of chance. [] when nothing needs saying. The term reads in the user's label."""
+    j = frames.validation_judgement(data.health)
+    if not j:
+        return []
+    term = label_text(lang, "billing_period", j["term"], data.labels) if j["term"] else ""
+    reasons = []
+    if j["short_window"]:
+        reasons.append(
+            t(lang, "judge.short_window", window=m.fmt_int(j["window_weeks"]), split=j["split"],
+              as_of=j["as_of"], term=term, term_weeks=m.fmt_int(j["term_weeks"]))
+        )  # fmt: skip
+    if j["complete_weeks"] is not None and j["horizon_weeks"]:
+        reasons.append(
+            t(lang, "judge.horizon", horizon=m.fmt_int(j["horizon_weeks"]),
+              complete=m.fmt_int(j["complete_weeks"]), window=m.fmt_int(j["window_weeks"]))
+        )  # fmt: skip
+    if j["n_events"] is not None:
+        key = "judge.few_events" if j["few_events"] else "judge.events"
+        reasons.append(
+            t(lang, key, events=m.fmt_int(j["n_events"]), need=frames.MIN_VALIDATION_EVENTS)
+        )
+    if j["chance"]:
+        head = t(lang, "judge.chance", auc=m.fmt_num(j["auc"], 2),
+                 lo=m.fmt_num(j["auc_low"], 2), hi=m.fmt_num(j["auc_high"], 2))  # fmt: skip
+        after = (
+            t(lang, "judge.until_term", term=term) if j["short_window"] else t(lang, "judge.until")
+        )
+        return [m.paragraph(head, "note") + m.bullet_list(reasons) + m.paragraph(after, "note")]
+    if j["short_window"]:
+        return [m.paragraph(reasons[0], "note")]
+    return []
 
 
 def _interval(lo: object, hi: object) -> str:

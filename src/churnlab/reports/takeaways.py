@@ -155,8 +155,17 @@ def executive_takeaways(
     if total:
         red = int(latest_band_counts.get("red", 0))
         out.append(t(lang, "takeaway.red_share", share=fmt_pct(red / total), n=fmt_int(red)))
+    auc = (validation.get("auc") or {}).get("score") if isinstance(validation, dict) else None
+    lo, hi = (
+        _num(auc.get(k)) if isinstance(auc, dict) else math.nan for k in ("ci_low", "ci_high")
+    )
     c, b = concordances(validation)
-    if not math.isnan(c):
+    if lo <= 0.5 <= hi:  # no better than chance: a concordance alone would read as a result
+        out.append(
+            t(lang, "takeaway.validation_chance", auc=fmt_num(_num(auc.get("estimate")), 2),
+              lo=fmt_num(lo, 2), hi=fmt_num(hi, 2))
+        )  # fmt: skip
+    elif not math.isnan(c):
         out.append(t(lang, "takeaway.validation", c=fmt_num(c), b=fmt_num(b)))
     return out
 
