@@ -168,3 +168,77 @@ def test_clear_validation_keeps_its_numbers_and_notes_a_short_window_only():
     html = "".join(b for b in pages.validation_section(ReportData(health=long), "en")
                    if isinstance(b, str))  # fmt: skip
     assert "billing term" not in html
+
+
+# --- the user's own labels wherever churnlab's words for a meaning would show ----------------
+
+VOCABULARY = {
+    "billing_period": {"monthly": ["Month-to-month"], "annual": ["yearly"]},
+    "role": {"admin": ["Owner"], "key_person": ["Champion"], "decision_maker": ["decision_maker"]},
+    "event_type": {"login": ["Sign in"], "report_view": ["dashboard_shared"],
+                   "data_export": ["data_export"]},
+    "touchpoint_kind": {"meeting": ["call"], "decision_maker_meeting": ["exec sync"]},
+    "ticket_category": {"feature_request": ["Wish", "Idea"]},
+}  # fmt: skip
+
+
+def test_display_labels_cover_every_vocabulary_kind():
+    from churnlab.reports.loaders import display_labels
+
+    labels = display_labels(VOCABULARY)
+    assert labels["billing_period"] == {"monthly": "Month-to-month", "annual": "yearly"}
+    assert labels["role"] == {"admin": "Owner", "key_person": "Champion"}  # default left out
+    assert labels["ticket_category"] == {"feature_request": "Wish / Idea"}
+    assert "data_export" not in labels["event_type"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Key-person activity change", "Champion activity change"),
+        ("Key person active", "Champion active"),
+        ("key persons' events in the previous week", "Champions' events in the previous week"),
+        ("Weeks since last login", "Weeks since last Sign in"),
+        ("Weeks since decision-maker meeting", "Weeks since exec sync"),  # longest phrase wins
+        ("Weeks since last meeting", "Weeks since last call"),
+        ("Report feature used", "dashboard_shared used"),
+        ("Feature-feedback tickets", "Wish / Idea tickets"),
+        ("Monthly logo churn", "Monthly logo churn"),  # not a billing label
+        ("Key-person activity 53% below their 4-week average",
+         "Champion activity 53% below their 4-week average"),
+        ("License activation rate", "License activation rate"),
+    ],
+)  # fmt: skip
+def test_own_words(text, expected):
+    from churnlab.reports.i18n import own_words
+    from churnlab.reports.loaders import display_labels
+
+    assert own_words(text, display_labels(VOCABULARY)) == expected
+    assert own_words(text, {}) == text  # the defaults: churnlab's words are the user's
+
+
+ATTRIBUTE_BILLING = {
+    "id": "month_to_month", "statement": "Month-to-month customers churn more.",
+    "indicator": "attribute:billing_period", "attribute": "billing_period",
+    "values": ["monthly"], "lamp_rule": "billing_period in [monthly]", "kind": "risk",
+    "verdict": "leads churn", "hazard_ratio": 2.0, "best_lag_weeks": 0, "lead_profile": [],
+}  # fmt: skip
+
+
+def test_pages_speak_the_users_labels():
+    from churnlab.reports import pages, style
+    from churnlab.reports.loaders import ReportData, display_labels
+
+    meta = {"indicators": {"key_person_activity_change": {"label": "Key-person activity change"}}}
+    hyp = dict(ATTRIBUTE_BILLING, id="kp", indicator="key_person_activity_change",
+               attribute=None, values=None, lamp_rule=None, direction="low", threshold=-0.5)  # fmt: skip
+    data = ReportData(panel_meta=meta, labels=display_labels(VOCABULARY))
+    hyps = frames.hypotheses_table({"hypotheses": [ATTRIBUTE_BILLING, hyp]})
+    html = style.to_html(pages.verdict_table(hyps, data, "en"))
+    assert "billing_period in [Month-to-month]" in html and "[monthly]" not in html
+    assert "Champion activity change" in html and "Key-person" not in html
+    assert "Champion activity change" in pages.lamp_text(hyps.iloc[1], data, "en")
+    actions = pd.DataFrame({"account_id": ["a1"], "why": ["Key-person activity 53% below ..."],
+                            "rule_in_words": ["lights below -50%"], "lamp_state": ["new"]})  # fmt: skip
+    html = style.to_html(pages.action_table(actions, "en", "mrr_at_risk", "", data.labels))
+    assert "Champion activity 53% below" in html

@@ -20,6 +20,7 @@ from churnlab.health.lamps import lag_within_account, lamp_on, lamp_table, score
 from churnlab.hypotheses.lamp_alerts import csm_per_row
 from churnlab.io import read_json
 from churnlab.project import require_input
+from churnlab.reports.loaders import display_labels
 
 FRONT = ("account_id", "week_start", "spell", "tenure_weeks", "event", "events", "csm_id")
 HEALTH = ("score", "band", "churn_probability")
@@ -93,7 +94,8 @@ def account_history(account_id: str, ws: Workspace | None = None) -> pd.DataFram
     Columns: account_id, week_start, spell, tenure_weeks, event (1 = churned that week),
     events (contract starts / cancellation notices / ends, CSM changes and churn in that
     week, "; "-joined), csm_id (in charge that week), score / band / churn_probability (if
-    the health score exists), the account's attributes, one `lamp:<hypothesis id>` column
+    the health score exists), the account's attributes (billing_period in the user's own
+    label where params.yaml `vocabulary.billing_period` maps exactly one to it), one `lamp:<hypothesis id>` column
     per score lamp (`score_lamps_of`; 1 = on that week, read at the lamp's lag, as the score
     reads it; 0 = off or unknown), then every indicator of panel_meta.json.
     `attrs["lamp_indicators"]`: the indicators of the lamps that were on at some point (what
@@ -141,6 +143,12 @@ def account_history(account_id: str, ws: Workspace | None = None) -> pd.DataFram
     for ind in indicators:
         out[ind] = rows[ind].to_numpy()
     out["events"] = _events_per_week(out, _contract_events(ws, account_id))
+    labels = display_labels((ws.params or {}).get("vocabulary"))
+    if "billing_period" in out.columns and labels.get("billing_period"):
+        # the panel holds the meaning (monthly / annual); show the user's own label
+        out["billing_period"] = out["billing_period"].map(
+            lambda v: labels["billing_period"].get(str(v), v) if pd.notna(v) else v
+        )
     out = out[[c for c in FRONT if c in out.columns] + [c for c in out.columns if c not in FRONT]]
     out.attrs["account_id"] = account_id
     out.attrs["lamp_indicators"] = [

@@ -46,6 +46,8 @@ from churnlab.hypotheses.lamp_alerts import calendar_weeks
 from churnlab.hypotheses.lamp_perf import build_scan, candidate_thresholds, performance
 from churnlab.hypotheses.spec import Hypothesis, parse_hypotheses
 from churnlab.hypotheses.stage import billing_values_in_meanings
+from churnlab.reports.loaders import ReportData, display_labels
+from churnlab.reports.pages import attribute_rule, lit_from_start
 
 SOURCE = "your idea (explore bench)"
 # bench-only fields of an idea: not part of a hypotheses.yaml entry
@@ -135,7 +137,8 @@ class Exploration:
         record: the record `churnlab hypotheses` would write for it (models/hypotheses.json)
             - with the family's q-values when `family` is set.
         verdict: one row: verdict, reason, best lag, headline HR / CI / p / q, the
-            hypothesis' Simes p and family q, threshold and lamp rule.
+            hypothesis' Simes p and family q, threshold and lamp rule (an attribute's values
+            in the user's labels: `reports.pages.attribute_rule`).
         lead_profile: one row per lag: Cox HR with 95% CI, LR p-value, q_value (family),
             q_value_alone (as if it were the only hypothesis), counts, problems, GLM check.
         threshold_curve: the trade-off over candidate thresholds (lamp_perf and alert-budget
@@ -235,12 +238,17 @@ def try_hypothesis(
             f"left within the horizon of starting); {LAMP_ON_WEEKS} is capped at the "
             f"{s.horizon_weeks}-week horizon - the lamp can be acted on from the start"
         )
+    verdict = pd.DataFrame([{k: rec.get(k) for k in VERDICT_FIELDS}])
+    labels = display_labels((ws.params or {}).get("vocabulary"))
+    if hyp.is_attribute and labels.get(rec.get("attribute") or ""):
+        # the stage's rule names the meanings (monthly / annual): show the user's labels
+        verdict["lamp_rule"] = attribute_rule(pd.Series(rec, dtype=object), "en", labels)
     km = res.tables["landmark_km"]
     return Exploration(
         hypothesis=hyp,
         settings=s,
         record=rec,
-        verdict=pd.DataFrame([{k: rec.get(k) for k in VERDICT_FIELDS}]),
+        verdict=verdict,
         lead_profile=prof.reindex(columns=[c for c in LEAD_COLUMNS if c in prof.columns]),
         threshold_curve=curve,
         performance=pd.DataFrame([{k: rec.get(k) for k in PERFORMANCE_FIELDS}]).rename(
@@ -262,9 +270,6 @@ def try_hypothesis(
 def _lit_from_start(rec: dict, ws: Workspace) -> bool:
     """The reports' rule (`reports.pages.lit_from_start`): an attribute, or an onboarding
     indicator whose lamp is on at 0."""
-    from churnlab.reports.loaders import ReportData
-    from churnlab.reports.pages import lit_from_start
-
     return bool(lit_from_start(pd.Series(rec, dtype=object), ReportData(panel_meta=ws.meta)))
 
 

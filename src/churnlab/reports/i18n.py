@@ -6,6 +6,8 @@ Every user-visible string of the reports comes from here, so a new language is o
 
 from __future__ import annotations
 
+import re
+
 from churnlab.errors import ConfigError
 
 LANGUAGES = ("en", "ja")
@@ -941,3 +943,56 @@ def label_text(
         return own
     key = f"label.{dimension}.{value}"
     return t(lang, key) if key in _TEXT[check_language(lang)] else str(value)
+
+
+# Other phrasings of a meaning in churnlab's own texts (indicator labels of the catalog, the
+# health stage's "why"), besides the meaning's id written with spaces or hyphens.
+PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("milestone", "training_complete"): ("training completed",),
+    ("milestone", "goal_achieved"): ("goal achieved",),
+    ("ticket_category", "feature_request"): ("feature-feedback", "feature feedback"),
+    ("event_type", "data_export"): ("data export",),
+    ("event_type", "report_view"): ("report feature",),
+}
+
+
+def _pattern(phrase: str) -> str:
+    """A regex for a phrase with its words joined by a space, "_" or "-" (any case)."""
+    words = re.split(r"[ _-]+", phrase.strip())
+    return r"[ _-]".join(re.escape(w) for w in words)
+
+
+def own_words(text: object, labels: dict[str, dict[str, str]] | None) -> str:
+    """`text` (churnlab's own words: an indicator label, the action list's "why") with each
+    meaning the user mapped to their own label (`labels`: ReportData.labels, e.g.
+    {"role": {"key_person": "Champion"}}) written as that label: "Key-person activity
+    change" -> "Champion activity change", "Weeks since last login" -> "Weeks since last
+    Sign in". Longer phrases win ("decision-maker meeting" before "meeting"); a plural "s"
+    stays after a one-word label; the label keeps its case, but a label of plain words
+    starts upper-case when it opens the text. billing_period is left alone ("Monthly logo churn" is no billing label;
+    billing values go through `label_text`)."""
+    text = "" if text is None else str(text)
+    found: dict[str, str] = {}
+    for kind, meanings in (labels or {}).items():
+        if kind == "billing_period":
+            continue
+        for meaning, label in meanings.items():
+            for phrase in (meaning, *PHRASES.get((kind, meaning), ())):
+                found.setdefault(_pattern(phrase), label)
+    if not text or not found:
+        return text
+    alternatives = sorted(found, key=len, reverse=True)
+    regex = re.compile(
+        r"\b(" + "|".join(f"(?:{a})" for a in alternatives) + r")(s?)\b", re.IGNORECASE
+    )
+
+    def swap(match: re.Match) -> str:
+        word = match.group(1)
+        label = next(found[a] for a in alternatives if re.fullmatch(a, word, re.IGNORECASE))
+        # a sentence starts upper-case; an identifier-like label (photo_upload) stays as written
+        if match.start() == 0 and word[:1].isupper() and re.fullmatch(r"[a-z][A-Za-z ]*", label):
+            label = label[:1].upper() + label[1:]
+        plural = match.group(2) if re.fullmatch(r"[A-Za-z]+", label) else ""
+        return label + plural
+
+    return regex.sub(swap, text)

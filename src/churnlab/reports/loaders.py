@@ -187,7 +187,7 @@ class ReportData:
     opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
     quarantine: pd.DataFrame = field(default_factory=pd.DataFrame)
     # {dimension: {meaning: the user's label}} for labels churnlab maps to a meaning
-    # (vocabulary.billing_period); see `display_labels`
+    # (params.yaml vocabulary: billing_period, role, event_type, ...); see `display_labels`
     labels: dict = field(default_factory=dict)
 
 
@@ -373,18 +373,37 @@ def occurring_values(paths: Paths) -> dict[str, list[str]]:
     return out
 
 
+# Vocabulary kinds whose meanings churnlab names in its own texts (indicator labels, the
+# action list's "why"): params.yaml `vocabulary:` beside billing_period.
+WORD_KINDS = ("role", "event_type", "touchpoint_kind", "milestone", "ticket_category")
+
+
 def display_labels(vocabulary: object) -> dict[str, dict[str, str]]:
-    """{"billing_period": {meaning: label}} from params.yaml's `vocabulary` section: the
-    user's own label where exactly one label maps to a meaning (`monthly: [Monthly]`), so
-    charts speak the user's words; a meaning with several labels (or none) is left out and
-    shown as churnlab's word for it."""
-    section = vocabulary.get("billing_period") if isinstance(vocabulary, dict) else None
-    out: dict[str, str] = {}
-    for meaning, labels in (section or {}).items() if isinstance(section, dict) else ():
-        labels = [labels] if isinstance(labels, str) else labels
-        if isinstance(labels, list) and len(labels) == 1 and str(labels[0]).strip():
-            out[str(meaning)] = str(labels[0]).strip()
-    return {"billing_period": out} if out else {}
+    """{kind: {meaning: the user's label}} from params.yaml's `vocabulary` section, so pages
+    speak the user's words where they mapped their own.
+
+    billing_period: the user's label where exactly one label maps to a meaning
+    (`monthly: [Monthly]`; it names a group in charts, so several labels, or none, leave
+    churnlab's word). The kinds of WORD_KINDS (role, event_type, ...): the user's labels
+    joined by " / " (`key_person: [Champion, Owner]` -> "Champion / Owner"), for wording
+    such as "Key-person activity change" (`i18n.own_words`). A label equal to its meaning
+    (the defaults) is left out."""
+    out: dict[str, dict[str, str]] = {}
+    if not isinstance(vocabulary, dict):
+        return out
+    for kind in ("billing_period", *WORD_KINDS):
+        section = vocabulary.get(kind)
+        for meaning, labels in section.items() if isinstance(section, dict) else ():
+            labels = [labels] if isinstance(labels, str) else labels
+            if not isinstance(labels, list):
+                continue
+            labels = [str(v).strip() for v in labels if str(v).strip()]
+            if not labels or (kind == "billing_period" and len(labels) != 1):
+                continue
+            text = " / ".join(labels)
+            if text != str(meaning):
+                out.setdefault(kind, {})[str(meaning)] = text
+    return out
 
 
 def project_labels(root: Path) -> dict[str, dict[str, str]]:

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from churnlab.reports import frames, plotting
 from churnlab.reports import markup as m
-from churnlab.reports.i18n import keys, label_text, t, verdict_key
+from churnlab.reports.i18n import keys, label_text, own_words, t, verdict_key
 from churnlab.reports.loaders import ReportData, as_of, as_of_source
 from churnlab.reports.style import to_html as table_html
 from churnlab.reports.style import with_spec
@@ -110,8 +110,8 @@ def _indicator_label(data: ReportData, indicator: object, lang: str = "en") -> s
     """The indicator's label (panel_meta.json); an attribute hypothesis' `attribute:<name>`
     as the attribute's name in words ("Billing period"), never the raw id."""
     meta = (data.panel_meta.get("indicators") or {}).get(str(indicator)) or {}
-    if meta.get("label"):
-        return str(meta["label"])
+    if meta.get("label"):  # churnlab's words for a meaning -> the user's label for it
+        return own_words(meta["label"], data.labels)
     text = str(indicator)
     if text.startswith("attribute:"):
         attribute = text.removeprefix("attribute:")
@@ -421,14 +421,21 @@ def _values(value: object) -> list[str]:
     return [] if not _present(value) else [str(value)]
 
 
-def attribute_rule(row: pd.Series, lang: str) -> str:
+def attribute_rule(row: pd.Series, lang: str, labels: dict | None = None) -> str:
     """An attribute hypothesis' lamp in words: its `lamp_rule` ("billing_period in [monthly]")
-    or built from `attribute` and `values`, plus the values not in the data when any."""
+    or built from `attribute` and `values`, plus the values not in the data when any. Values
+    of a dimension the user labelled (`labels`, ReportData.labels: billing periods) are
+    written in the user's labels ("billing_period in [Month-to-month]"), not the meanings
+    the stage stores."""
     attribute = row.get("attribute")
     if not (isinstance(attribute, str) and attribute):
         attribute = str(row.get("indicator") or "").removeprefix("attribute:")
     rule = row.get("lamp_rule")
-    if not (isinstance(rule, str) and rule.strip()):
+    own = (labels or {}).get(attribute)
+    if own and _values(row.get("values")):
+        values = [label_text(lang, attribute, v, labels) for v in _values(row.get("values"))]
+        rule = t(lang, "lamp.attribute_rule", attribute=attribute, values=", ".join(values))
+    elif not (isinstance(rule, str) and rule.strip()):
         rule = t(lang, "lamp.attribute_rule", attribute=attribute,
                  values=", ".join(_values(row.get("values"))) or "–")  # fmt: skip
     missing = _values(row.get("values_not_in_data"))
@@ -440,13 +447,13 @@ def attribute_rule(row: pd.Series, lang: str) -> str:
 def indicator_cell(row: pd.Series, data: ReportData, lang: str) -> str:
     """The Indicator column: the indicator's label, or an attribute hypothesis' rule."""
     if is_attribute(row):
-        return attribute_rule(row, lang)
+        return attribute_rule(row, lang, data.labels)
     return _indicator_label(data, row.get("indicator"), lang)
 
 
 def lamp_text(row: pd.Series, data: ReportData, lang: str) -> str:
     if is_attribute(row):
-        rule = attribute_rule(row, lang)
+        rule = attribute_rule(row, lang, data.labels)
     else:
         op = t(lang, "op.high" if str(row.get("direction")) == "high" else "op.low")
         label = _indicator_label(data, row.get("indicator"), lang)
@@ -1068,10 +1075,14 @@ ACTION_FORMATS = {
 }  # fmt: skip
 
 
-def action_table(df: pd.DataFrame, lang: str, money: str, empty_text: str) -> pd.DataFrame:
+def action_table(
+    df: pd.DataFrame, lang: str, money: str, empty_text: str, labels: dict | None = None
+) -> pd.DataFrame:
     """The chosen action-list columns (CONTRACTS.md §4) with translated headers, numbers as
     numbers, lamp states in words, bands as coloured pills. `money` is the column shown for
-    money ("mrr_at_risk" for risk lists, "mrr" for opportunities)."""
+    money ("mrr_at_risk" for risk lists, "mrr" for opportunities). `labels`
+    (ReportData.labels): the health stage's wording ("why", "rule_in_words") and billing
+    periods in the user's own labels."""
     skip = {"mrr"} if money == "mrr_at_risk" and "mrr_at_risk" in df else {"mrr_at_risk"}
     keep, seen_headers = [], set()
     for col, key in ACTION_COLUMNS:
@@ -1084,6 +1095,14 @@ def action_table(df: pd.DataFrame, lang: str, money: str, empty_text: str) -> pd
         words = [_band_word(b, lang) for b in out["band"]]
         band_keys = {text: key for key, text in words}
         out["band"] = [text for _, text in words]
+    for col in ("why", "rule_in_words"):
+        if col in out and labels:
+            out[col] = [v if not _present(v) else own_words(v, labels) for v in out[col]]
+    if "billing_period" in out and labels:
+        out["billing_period"] = [
+            v if not _present(v) else label_text(lang, "billing_period", v, labels)
+            for v in out["billing_period"]
+        ]
     if "lamp_state" in out:
         out["lamp_state"] = [
             t(lang, f"state.{v}") if f"state.{v}" in keys(lang) else v for v in out["lamp_state"]
@@ -1130,7 +1149,7 @@ def work_list(data: ReportData, lang: str) -> list[Block]:
 def opportunity_table(data: ReportData, lang: str) -> pd.DataFrame:
     """reports/opportunity_list.csv as the page shows it."""
     empty = t(lang, "empty", what=t(lang, "empty.no_rows"))
-    return action_table(data.opportunities, lang, "mrr", empty)
+    return action_table(data.opportunities, lang, "mrr", empty, data.labels)
 
 
 def _unassigned(lang: str) -> str:
@@ -1189,7 +1208,7 @@ def worklist_section(data: ReportData, lang: str) -> list[Block]:
             shown = df.drop(
                 columns=["rank", "lamp_rule", "weeks_on", "lamp_state"], errors="ignore"
             )
-            blocks.append(action_table(shown, lang, "mrr_at_risk", ""))
+            blocks.append(action_table(shown, lang, "mrr_at_risk", "", data.labels))
     per_csm = s.get("per_csm") or []
     if per_csm:
         blocks += [m.heading(t(lang, "sec.per_csm"), 3), per_csm_table(per_csm, lang)]
@@ -1233,7 +1252,7 @@ def _actions_by_csm_old(data: ReportData, lang: str) -> list[Block]:
         # ranks within this CSM (the CSV's rank is the account's rank across all CSMs)
         order = {acc: i + 1 for i, acc in enumerate(mine["account_id"].drop_duplicates())}
         mine["rank"] = mine["account_id"].map(order)
-        blocks.append(action_table(mine, lang, "mrr_at_risk", ""))
+        blocks.append(action_table(mine, lang, "mrr_at_risk", "", data.labels))
     return blocks
 
 
@@ -1258,7 +1277,13 @@ def top_actions(data: ReportData, lang: str, accounts: set[str], n: int = 25) ->
         if len(mine) > n:
             blocks.append(m.paragraph(t(lang, "top.note", n=n, total=len(mine)), "note"))
         blocks.append(
-            action_table(mine.head(n), lang, money, t(lang, "empty", what=t(lang, "empty.no_rows")))
+            action_table(
+                mine.head(n),
+                lang,
+                money,
+                t(lang, "empty", what=t(lang, "empty.no_rows")),
+                data.labels,
+            )  # fmt: skip
         )
     return blocks
 
