@@ -5,6 +5,30 @@ one account contributes many weeks.
 
 Baseline terms: tenure band + billing period (+ plan when the panel has one). The health
 score adds one 0/1 lamp per hypothesis that leads churn, read at its best lag.
+
+Renewal weeks (issue 14). A contract customer churns when a term ends without renewal, so
+churn falls in the weeks a term ends: every ~4.3 weeks on a monthly plan, once a year on an
+annual one. Whether week w + h is such a week is known at week w from the running contract
+(`weeks_to_renewal`, from contract start and billing period: no later data), so it is a
+covariate "known in advance" of the horizon projection. Without it, the model spreads an
+annual customer's renewal churn over all 52 weeks: a 12-week horizon holding the renewal gets
+about a quarter of the risk it has, one without it a risk it does not have, and the bands
+mix the two (amber promised 13.5%, 12.0% happened). `make_design` lets the data decide how
+the renewal week enters (`Design.renewal`):
+- "risk set": fewer than MIN_LEVEL_EVENTS training churns fall outside a renewal week (the
+  usual contract data: a churn date is a term end). Then only renewal weeks are at risk of
+  churn: the model is fitted on them and the horizon probability sums the hazards of the
+  renewal weeks in the horizon. This is the discrete-time hazard model on the contract's own
+  time scale of renewal opportunities (Fader PS, Hardie BGS, "How to project customer
+  retention", J Interactive Marketing 2007;21:76-90: in a contractual setting churn can only
+  happen at a renewal opportunity; Singer JD, Willett JB, Applied Longitudinal Data Analysis,
+  2003, ch. 10-11: the risk set of a discrete-time hazard is the periods in which the event
+  can happen). The off-renewal hazard is not estimable there (it would run off to zero, the
+  same reason `make_design` folds a level with too few churns).
+- "term": churn also happens outside renewal weeks (e.g. a snapshot dating every churn on
+  the export day, or terms cut short): a 0/1 term `renewal_week` with its own hazard ratio,
+  when at least MIN_LEVEL_EVENTS churns fall in renewal weeks.
+- "not used": the panel has no `weeks_to_renewal` (or too few churns in renewal weeks).
 """
 
 from __future__ import annotations
@@ -35,17 +59,67 @@ def tenure_band(tenure_weeks: pd.Series) -> pd.Series:
     return pd.cut(tenure_weeks, bins=bins, labels=labels, right=False)
 
 
+RENEWAL_COLUMN = "weeks_to_renewal"
+TERM_MONTHS = {"monthly": 1, "annual": 12}
+DAY = np.timedelta64(1, "D")
+
+
+def add_months(days: np.ndarray, months: int) -> np.ndarray:
+    """datetime64[D] dates moved on by whole calendar months, the day of month clipped to the
+    month's length (31 Jan + 1 month = 28/29 Feb), as DuckDB's ADD_MONTHS does."""
+    month = days.astype("M8[M]")
+    day = (days - month.astype("M8[D]")) // DAY
+    target = month + np.timedelta64(months, "M")
+    length = ((target + np.timedelta64(1, "M")).astype("M8[D]") - target.astype("M8[D]")) // DAY
+    return target.astype("M8[D]") + np.minimum(day, length - 1) * DAY
+
+
+def renewal_week(panel: pd.DataFrame, ahead: int = 0) -> np.ndarray | None:
+    """1.0 where a term of the contract running at week w ends in week w + `ahead` (days
+    [7 ahead, 7 ahead + 7) after w's start), else 0.0; None when the panel has no
+    `weeks_to_renewal`.
+
+    Known at week w: the next term end is week_start + 7 x weeks_to_renewal days (the panel's
+    renewal date: the next anniversary of the contract's start, `indicators.catalog`), and
+    the later ones follow every term (1 month for monthly, 12 for annual billing; the day of
+    month after a clipped month-end can come out up to 3 days early). Rows with an unknown
+    renewal date or billing period count as renewal weeks (at risk: never silently safe)."""
+    if RENEWAL_COLUMN not in panel.columns:
+        return None
+    wtr = panel[RENEWAL_COLUMN].to_numpy(dtype=float)
+    term = panel["billing_period"].map(TERM_MONTHS).to_numpy(dtype=float)
+    unknown = ~(np.isfinite(wtr) & np.isfinite(term))
+    start = panel["week_start"].to_numpy().astype("M8[D]")
+    first = start + np.round(np.where(unknown, 0.0, wtr) * 7).astype(np.int64) * DAY
+    lo, hi = 7 * ahead, 7 * ahead + 7
+    due = np.zeros(len(panel), dtype=bool)
+    for months in (1, 12):
+        rows = np.flatnonzero(~unknown & (term == months))
+        k = 0
+        while len(rows):
+            offset = (add_months(first[rows], k * months) - start[rows]) // DAY
+            due[rows[(offset >= lo) & (offset < hi)]] = True
+            rows = rows[offset < hi]  # later term ends can still fall in the week
+            k += 1
+    return np.where(unknown, 1.0, due.astype(float))
+
+
 def raw_features(panel: pd.DataFrame, lamps: pd.DataFrame, ahead: int = 0) -> pd.DataFrame:
-    """Categorical baseline columns and lagged lamps, aligned with panel rows.
+    """Categorical baseline columns, the renewal week and lagged lamps, aligned with panel
+    rows.
 
     `ahead` = h builds the covariates of week w + h as far as they are known at week w:
-    tenure moves on by h; a lamp read at lag L uses the value from week w + h - L when that
-    is not in the future (h <= L), else the latest value (lamps persist)."""
+    tenure moves on by h; `renewal` = a term ends in week w + h (`renewal_week`, only when the
+    panel has weeks_to_renewal); a lamp read at lag L uses the value from week w + h - L when
+    that is not in the future (h <= L), else the latest value (lamps persist)."""
     out = pd.DataFrame(index=panel.index)
     out["tenure"] = tenure_band(panel["tenure_weeks"] + ahead)
     out["billing_period"] = panel["billing_period"].astype(str).astype("category")
     if "plan" in panel.columns and panel["plan"].notna().any():
         out["plan"] = panel["plan"].fillna("unknown").astype(str).astype("category")
+    renewal = renewal_week(panel, ahead)
+    if renewal is not None:
+        out["renewal"] = renewal
     for row in lamps.itertuples(index=False):
         values = lag_within_account(panel, row.indicator, max(row.lag_weeks - ahead, 0))
         out[f"lamp:{row.id}"] = lamp_on(values, row.direction, row.threshold)
@@ -60,18 +134,32 @@ class Design:
     reference: dict[str, str] = field(default_factory=dict)
     lamps: list[str] = field(default_factory=list)
     dropped: list[dict] = field(default_factory=list)
+    # how the renewal week enters (module docstring): "risk set", "term" or "not used"
+    renewal: str = "not used"
+    renewal_note: dict = field(default_factory=dict)
 
     def columns(self) -> list[str]:
         cols = ["const"]
         for var, levels in self.levels.items():
             cols += [f"{var}={lv}" for lv in levels]
+        if self.renewal == "term":
+            cols.append("renewal_week")
         return cols + self.lamps
+
+    def at_risk(self, raw: pd.DataFrame) -> np.ndarray | None:
+        """Rows whose week can end in churn (None: every row): the renewal weeks when the
+        renewal week is the risk set."""
+        if self.renewal != "risk set":
+            return None
+        return raw["renewal"].to_numpy() == 1
 
     def matrix(self, raw: pd.DataFrame) -> np.ndarray:
         parts = [np.ones(len(raw))]
         for var, levels in self.levels.items():
             for lv in levels:
                 parts.append((raw[var] == lv).to_numpy(dtype=float))
+        if self.renewal == "term":
+            parts.append(raw["renewal"].to_numpy(dtype=float))
         for lamp in self.lamps:
             parts.append(raw[lamp].to_numpy(dtype=float))
         return np.column_stack(parts)
@@ -82,9 +170,15 @@ def make_design(raw: pd.DataFrame, event: pd.Series, use_lamps: bool) -> Design:
 
     The most common level is the reference. A level with fewer than MIN_LEVEL_EVENTS churn
     events is folded into the reference, because with no events its coefficient would run off
-    to -infinity. Lamps: see `_choose_lamps`."""
+    to -infinity. The renewal week: see the module docstring; levels and lamps are chosen
+    on the rows at risk. Lamps: see `_choose_lamps`."""
     design = Design()
     ev = event.to_numpy()
+    if "renewal" in raw.columns:
+        _renewal_handling(design, raw["renewal"].to_numpy(), ev)
+        rows = design.at_risk(raw)
+        if rows is not None:
+            raw, ev = raw[rows], ev[rows]
     for var in [c for c in ("tenure", "billing_period", "plan") if c in raw.columns]:
         counts = raw[var].value_counts()
         counts = counts[counts > 0]
@@ -105,6 +199,38 @@ def make_design(raw: pd.DataFrame, event: pd.Series, use_lamps: bool) -> Design:
     if use_lamps:
         _choose_lamps(design, raw, ev)
     return design
+
+
+def _renewal_handling(design: Design, renewal: np.ndarray, ev: np.ndarray) -> None:
+    """Set design.renewal from where the fitting weeks' churns fall (module docstring)."""
+    n_on = int(ev[renewal == 1].sum())
+    n_off = int(ev[renewal == 0].sum())
+    note = {
+        "column": RENEWAL_COLUMN,
+        "churns_in_renewal_weeks": n_on,
+        "churns_outside_renewal_weeks": n_off,
+        "renewal_week_share": float(np.mean(renewal == 1)) if len(renewal) else None,
+    }
+    if n_on < MIN_LEVEL_EVENTS:
+        design.renewal = "not used"
+        note["reason"] = (
+            f"{n_on} churns in renewal weeks (fewer than {MIN_LEVEL_EVENTS}): the renewal "
+            "week cannot be estimated"
+        )
+    elif n_off < MIN_LEVEL_EVENTS:
+        design.renewal = "risk set"
+        note["reason"] = (
+            f"{n_on} of {n_on + n_off} churns fall in a week a contract term ends: only "
+            "those weeks are at risk of churn (the other weeks' hazard has fewer than "
+            f"{MIN_LEVEL_EVENTS} churns and is taken as zero)"
+        )
+    else:
+        design.renewal = "term"
+        note["reason"] = (
+            f"{n_off} churns fall outside the weeks a contract term ends: the renewal week "
+            "is a term of the model with its own hazard ratio"
+        )
+    design.renewal_note = note
 
 
 def _choose_lamps(design: Design, raw: pd.DataFrame, ev: np.ndarray) -> None:
@@ -226,9 +352,13 @@ def runaway_lamp(fit: FittedModel) -> tuple[str, str] | None:
 
 
 def fit_hazard(raw: pd.DataFrame, event: pd.Series, groups: pd.Series, design: Design):
-    """Fit the cloglog GLM on weekly rows; SEs clustered on account. A lamp whose weight runs
-    off (separation the event counts of `make_design` did not catch) is dropped with its
-    reason in design.dropped and the model refitted without it."""
+    """Fit the cloglog GLM on weekly rows at risk (`Design.at_risk`); SEs clustered on
+    account. A lamp whose weight runs off (separation the event counts of `make_design` did
+    not catch) is dropped with its reason in design.dropped and the model refitted without
+    it."""
+    rows = design.at_risk(raw)
+    if rows is not None:
+        raw, event, groups = raw[rows], event[rows], groups[rows]
     fit = _fit_glm(raw, event, groups, design)
     while (bad := runaway_lamp(fit)) is not None:
         term, reason = bad
@@ -251,8 +381,14 @@ def horizon_probability_path(
     """P(churn in weeks w .. w+H-1) from the hazards of each of those weeks, with covariates
     projected by raw_features(ahead=h): 1 - exp(-sum_h exp(eta_h)). A lamp read at lag L
     already tells us its effect on the next L weeks, which a constant-covariate projection
-    would throw away."""
+    would throw away. With the renewal week as the risk set, only the weeks a term ends in
+    the horizon add their hazard."""
     cum = np.zeros(len(panel))
     for h in range(horizon_weeks):
-        cum += np.exp(fit.linear_predictor(raw_features(panel, lamps, ahead=h)))
+        raw = raw_features(panel, lamps, ahead=h)
+        hazard = np.exp(fit.linear_predictor(raw))
+        rows = fit.design.at_risk(raw)
+        if rows is not None:
+            hazard = np.where(rows, hazard, 0.0)
+        cum += hazard
     return 1.0 - np.exp(-cum)

@@ -68,11 +68,20 @@ PANEL_COLUMNS = ["account_id", "week_start", "event", "tenure_weeks", "billing_p
 DEFINITIONS = {
     "model": "Discrete-time hazard GLM (binomial, complementary log-log link) on account-week "
     "rows: coefficients are log hazard ratios per week; SEs clustered on account.",
-    "baseline": "Same model with tenure band + billing period (+ plan if present) only.",
+    "baseline": "Same model with tenure band + billing period (+ plan if present) and the "
+    "renewal week only.",
+    "renewal_week": "The weeks a term of the running contract ends (from weeks_to_renewal and "
+    "the billing period: known in advance). When (almost) every training churn falls in such "
+    "a week (fewer than 5 outside), only those weeks are at risk of churn (`model."
+    "renewal_train.handling` = 'risk set', after Fader & Hardie 2007: in a contractual "
+    "setting churn happens at renewal opportunities); when churn also happens in other weeks "
+    "it is a 0/1 term `renewal_week` ('term'); without weeks_to_renewal in the panel, 'not "
+    "used'. The horizon probability sums the hazards of the weeks in the horizon at risk.",
     "score": "100 x (1 - P(churn within horizon_weeks)); 100 = healthiest. P = 1 - exp(-sum "
-    "over the next H weeks of exp(eta_h)), where eta_h uses the covariates of week w+h as known "
-    "at week w: tenure moves on; a lamp read at lag L uses its value from week w+h-L when that "
-    "is not in the future, else its latest value.",
+    "over the next H weeks at risk of exp(eta_h)), where eta_h uses the covariates of week w+h "
+    "as known at week w: tenure moves on; the renewal week follows the running contract's "
+    "term ends; a lamp read at lag L uses its value from week w+h-L when that is not in the "
+    "future, else its latest value.",
     "lamps": "One 0/1 term per hypothesis whose verdict is 'leads churn', read at its "
     "best_lag_weeks: on when the indicator is strictly below (low) / above (high) the "
     "threshold; unknown values count as off.",
@@ -99,8 +108,8 @@ DEFINITIONS = {
     "score the later weeks. When that is impossible (no churn in the training weeks, e.g. a "
     "snapshot export dating every churn on the export day), the score is fitted on all "
     "observed weeks, not validated, and `validation.problem` says why. concordance = "
-    "time-varying: each account churning in a week vs every account at risk that week, by "
-    "the weekly hazard. auc / lift / calibration = churn within the horizon, on validation "
+    "time-varying: each account churning in a week vs every account at risk that week (with "
+    "the renewal week as the risk set: whose term also ends that week), by the weekly hazard. auc / lift / calibration = churn within the horizon, on validation "
     "rows whose whole horizon is observed. 95% intervals: percentile bootstrap over accounts.",
     "final_model": "After validation the same specification is refitted on all weeks "
     "(weights_final) and scores every week in health_scores.parquet and the action lists.",
@@ -450,7 +459,6 @@ def compute_health(
     # --- out-of-time validation -------------------------------------------------------
     complete = valid & known
     y_h = y_all[complete]
-    weeks_v = panel["week_start"].to_numpy()[valid]
     ev_v = event.to_numpy()[valid]
     validation: dict[str, Any] = {
         "split_week": split.date().isoformat() if problem is None else None,
@@ -466,11 +474,18 @@ def compute_health(
         problem = validation_problem(panel, valid, complete, y_h, horizon_weeks)
     acc_c = panel.loc[complete, "account_id"].to_numpy()
     if problem is None:
+        # concordance among the rows at risk in their week: with the renewal week as the
+        # risk set, a churner is compared with the accounts whose term also ends that week
+        # (the others cannot churn that week; counting them would reward knowing the date)
+        at_risk = full_fit.design.at_risk(raw)
+        conc_rows = valid if at_risk is None else valid & at_risk
+        weeks_c = panel["week_start"].to_numpy()[conc_rows]
+        ev_c = event.to_numpy()[conc_rows]
         conc = bootstrap_metrics(
-            panel.loc[valid, "account_id"].to_numpy(),
+            panel.loc[conc_rows, "account_id"].to_numpy(),
             {
-                "score": PairCounter(eta_full[valid], ev_v, weeks_v),
-                "baseline": PairCounter(eta_base[valid], ev_v, weeks_v),
+                "score": PairCounter(eta_full[conc_rows], ev_c, weeks_c),
+                "baseline": PairCounter(eta_base[conc_rows], ev_c, weeks_c),
             },
             bootstrap_reps,
             seed,
@@ -485,6 +500,9 @@ def compute_health(
             seed,
         )
         validation["concordance"] = _metric_block(conc, "score", "baseline")
+        if at_risk is not None:
+            validation["concordance"]["risk_set"] = "renewal weeks"
+            validation["concordance"]["n_rows"] = int(conc_rows.sum())
         validation["auc"] = _metric_block(auc, "score", "baseline")
         validation["top_decile_lift"] = {
             "score": top_decile_lift(p_full[complete], y_h),
@@ -602,6 +620,12 @@ def compute_health(
             "n_rows_final": int(observed.sum()),
             "n_events_final": int(event[observed].sum()),
             "converged": bool(full_fit.converged and final_fit.converged),
+            # how the weeks a contract term ends enter (model.py docstring)
+            "renewal_train": {"handling": full_fit.design.renewal, **full_fit.design.renewal_note},
+            "renewal_final": {
+                "handling": final_fit.design.renewal,
+                **final_fit.design.renewal_note,
+            },
         },
         "baseline_model": {"weights_train": base_fit.weights()},
         "bands": {
