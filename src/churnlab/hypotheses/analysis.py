@@ -41,7 +41,12 @@ from churnlab.hypotheses.lamp_perf import (
     pick_threshold,
 )
 from churnlab.hypotheses.landmark import landmark_km
-from churnlab.hypotheses.lead import lead_profile
+from churnlab.hypotheses.lead import (
+    MODEL_VARIANCE,
+    ROBUST_VARIANCE,
+    lead_profile,
+    repeated_spells,
+)
 from churnlab.hypotheses.ph_check import ph_interaction
 from churnlab.hypotheses.spec import Hypothesis
 from churnlab.hypotheses.subject_frame import subject_frame
@@ -220,7 +225,7 @@ def _base_record(hyp: Hypothesis) -> dict:
         rate_off=None, lamp_on_share=None, median_warning_weeks=None, n_accounts=0, n_events=0,
         landmark_tests=[], hypothesis_p_value=None, hypothesis_q_value=None,
         threshold_method=None, alerts=None, verdict_label=None, warning_weeks_basis=None,
-        verdict_warning_weeks=None, alert_policy=None,
+        verdict_warning_weeks=None, alert_policy=None, cox_variance=None,
     )  # fmt: skip
     if hyp.is_attribute:
         rec["values_not_in_data"] = []
@@ -330,8 +335,10 @@ def run_hypotheses(
 
     The panel may hold several spells per account (column `spell`, CONTRACTS §3 v2): each
     spell is its own subject at risk from its start (Cox / KM / lags / horizons), while the
-    threshold split and the bootstraps resample whole accounts. Cox SEs are not clustered by
-    account (the GLM cross-check's are)."""
+    threshold split and the bootstraps resample whole accounts. The lead profile's Cox SEs
+    are clustered on account when an account has several spells in the rows tested (each
+    record's `cox_variance`; `lead.lead_profile` says why not otherwise); the GLM
+    cross-check's always are."""
     with _one_blas_thread():
         return _run(panel, hypotheses, testable, s)
 
@@ -353,6 +360,9 @@ class _Shared:
     split: tuple | None  # (tuning panel, test-row mask, test panel, sizes)
     # case-cohort sample of the whole panel ("all") and of the test half ("test"), or None
     samples: dict[str, CaseCohortSample | None]
+    # does an account hold several spells in the whole panel ("all") / the test half
+    # ("test")? Then the lead profile's Cox variance is clustered on account
+    robust: dict[str, bool]
     # lamp-free Cox fits, per panel and adjuster set (lead._reduced_loglik); a forked worker
     # fills its own copy
     reduced: dict = field(default_factory=dict)
@@ -389,9 +399,13 @@ def _prepare(
                     frame["account_id"].to_numpy(), frame["event"].to_numpy(),
                     s.subcohort_fraction, s.seed,
                 )  # fmt: skip
+    subjects = subject_codes(panel)
+    robust = {"all": repeated_spells(panel, subjects), "test": False}
+    if split is not None:
+        robust["test"] = repeated_spells(split[2], subjects[split[1]])
     return _Shared(
         panel, testable, s, adjust, adjust_names, adjust_sources, calendar_weeks(panel),
-        subject_codes(panel), split, samples,
+        subjects, split, samples, robust,
     )  # fmt: skip
 
 
@@ -463,7 +477,7 @@ def _one_hypothesis(hyp: Hypothesis, sh: _Shared) -> _Outcome:
         _test_attribute(
             rec, hyp, panel, now, sh.adjust[:, used], [n for n, u in zip(sh.adjust_names, used,
             strict=True) if u], s, out, sh.reduced.setdefault(("attribute", col), {}), subjects,
-            sh.samples["all"],
+            sh.samples["all"], sh.robust["all"],
         )  # fmt: skip
         out.lamp = _Lamp(now, "high", 0.5, "all", used)
         rec["alerts"] = lamp_alerts(alert_frame(panel, subjects), now, s.horizon_weeks)
@@ -512,8 +526,9 @@ def _one_hypothesis(hyp: Hypothesis, sh: _Shared) -> _Outcome:
         s.min_events, s.min_accounts, with_glm=s.with_glm,
         min_state_events=s.min_state_events,
         reduced_cache=sh.reduced.setdefault(hyp.threshold is None, {}), subjects=subjects[rows],
-        sample=sample,
+        sample=sample, robust=sh.robust[half],
     )  # fmt: skip
+    rec["cox_variance"] = _variance_used(sample, sh.robust[half])
     prof["problem"] = [_clean_problem(p, thr) for p in prof["problem"]]
     out.profile = prof
     if sample is not None:
@@ -539,6 +554,12 @@ def _one_hypothesis(hyp: Hypothesis, sh: _Shared) -> _Outcome:
     if len(km):
         out.km = km.assign(id=hyp.id)
     return out
+
+
+def _variance_used(sample: CaseCohortSample | None, robust: bool) -> str:
+    """A record's `cox_variance`: a case-cohort sample is always fitted with the robust
+    variance (its weights need it); the full cohort when an account has several spells."""
+    return ROBUST_VARIANCE if sample is not None or robust else MODEL_VARIANCE
 
 
 def _sampling_record(sample: CaseCohortSample, n_rows: int) -> dict:
@@ -725,6 +746,7 @@ def _test_attribute(
     reduced_cache: dict,
     subjects: np.ndarray | None = None,
     sample: CaseCohortSample | None = None,
+    robust: bool = False,
 ) -> None:
     """An attribute hypothesis: no threshold to choose, so every account is used. The lamp is
     read in the same week (lag 0 only: an attribute is known from the spell's first week, and
@@ -735,8 +757,9 @@ def _test_attribute(
     prof = lead_profile(
         panel, now, "high", 0.5, [0], adjust, adjust_names, s.min_events, s.min_accounts,
         with_glm=s.with_glm, min_state_events=s.min_state_events, reduced_cache=reduced_cache,
-        subjects=subjects, sample=sample,
+        subjects=subjects, sample=sample, robust=robust,
     )  # fmt: skip
+    rec["cox_variance"] = _variance_used(sample, robust)
     prof["problem"] = [_clean_problem(p, None) for p in prof["problem"]]
     out.profile = prof
     if sample is not None:

@@ -15,7 +15,7 @@ from scipy import stats
 
 from churnlab.hypotheses.case_cohort import CaseCohortSample
 from churnlab.hypotheses.cox import fit_cox
-from churnlab.hypotheses.design import lag_within_spell, lamp
+from churnlab.hypotheses.design import lag_within_spell, lamp, subject_codes
 from churnlab.hypotheses.glm_check import compare, fit_cloglog, tenure_bins
 from churnlab.hypotheses.subject_frame import subject_frame
 
@@ -24,6 +24,28 @@ PROFILE_COLUMNS = [
     "n_accounts", "n_events", "lamp_on_share", "problem", "glm_coef", "glm_se", "glm_p_value",
     "glm_problem", "disagreement",
 ]  # fmt: skip
+
+
+# A record's `cox_variance`: which variance the lead profile's Cox SEs, CIs and p-values use
+MODEL_VARIANCE = "model-based"
+ROBUST_VARIANCE = "robust, clustered on account"
+
+
+def repeated_spells(panel: pd.DataFrame, subjects: np.ndarray | None = None) -> bool:
+    """Does any account hold more than one spell (subject) in these rows?
+
+    Args:
+        panel: rows with `account_id` (and `spell`, if the panel has several per account).
+        subjects: the rows' subject codes (`design.subject_codes`), if the caller has them.
+
+    Returns True when the Cox fits on these rows need the account-clustered variance (see
+    `lead_profile`)."""
+    if len(panel) == 0:
+        return False
+    if subjects is None:
+        subjects = subject_codes(panel)
+    pairs = pd.MultiIndex.from_arrays([pd.factorize(panel["account_id"])[0], subjects])
+    return pairs.nunique() > panel["account_id"].nunique()
 
 
 def _reduced_loglik(start, stop, event, keep, adjusters, full, cache) -> float | None:
@@ -56,6 +78,7 @@ def lead_profile(
     reduced_cache: dict | None = None,
     subjects: np.ndarray | None = None,
     sample: CaseCohortSample | None = None,
+    robust: bool | None = None,
 ) -> pd.DataFrame:
     """One row per lag: Cox HR of the lamp (adjusted), its GLM cross-check, and any problem.
 
@@ -77,8 +100,33 @@ def lead_profile(
     weighted partial likelihood of a sample is not one. The lamp is still lagged on the whole
     panel (a case's history is known), and `n_rows`, `n_accounts`, `n_events` and
     `lamp_on_share` still count the whole cohort the sample stands for. The GLM cross-check
-    is skipped (`glm_problem` says so): its cell pooling assumes unweighted rows."""
+    is skipped (`glm_problem` says so): its cell pooling assumes unweighted rows.
+
+    `robust`: the variance of the full-cohort Cox fits; None (the default) = robust exactly
+    when some account has several spells in `panel` (`repeated_spells`). An account that
+    churned and came back is one subject per spell, and its spells are not independent (the
+    same customer, CSM and product habits): the model-based variance, which treats every
+    subject as independent, is then too small. The robust variance is the Lin & Wei (1989)
+    sandwich with the spells of one account summed into one cluster - what R's
+    `coxph(..., cluster = account_id)` reports as `robust se` (`cox.fit_cox(cluster=)`,
+    checked against lifelines' `CoxPHFitter(robust=True, cluster_col=)` and a jackknife in
+    tests/hypotheses/test_hyp_cluster_spells.py). The CI and `wald_p_value` use it, and
+    `p_value` is the likelihood-ratio statistic divided by the variance inflation
+    (robust / model-based variance of the lamp's coefficient) - the adjusted likelihood
+    ratio of Chandler & Bate (2007, Biometrika 94:167) for one parameter, which keeps the
+    likelihood-ratio test's good behaviour with few churns in one lamp state (see `p_value`
+    above) and is chi-square(1) under within-account dependence.
+
+    With one spell per account the model-based variance is kept: the subjects are then
+    independent and the many weekly rows of one subject are no reason to cluster (the
+    counting-process partial likelihood already accounts for them - R's `coxph` without
+    `cluster` on (start, stop] data), so the model-based variance is valid and efficient,
+    while the sandwich only adds noise (it is biased low when few churns fall in one lamp
+    state: the sparse lamps the likelihood-ratio test guards against), and single-spell
+    companies keep byte-identical results."""
     acc_codes = pd.factorize(panel["account_id"])[0]
+    if robust is None:
+        robust = repeated_spells(panel, subjects)
     start = panel["start"].to_numpy(float)
     stop = panel["stop"].to_numpy(float)
     event = panel["event"].to_numpy().astype(bool)
@@ -133,7 +181,10 @@ def lead_profile(
         cols = [0] + [j for j in range(1, design.shape[1]) if var[j] > 0]
         design = design[:, cols]
         names = ["lamp"] + [adjust_names[j - 1] for j in cols[1:]]
-        fit = fit_cox(start[keep], stop[keep], event[keep], design, names)
+        fit = fit_cox(
+            start[keep], stop[keep], event[keep], design, names,
+            cluster=acc_codes[keep] if robust else None,
+        )  # fmt: skip
         if fit.problem:
             row["problem"] = fit.problem
             rows.append(row)
@@ -145,7 +196,10 @@ def lead_profile(
         reduced = _reduced_loglik(start, stop, event, keep, design[:, 1:], fit, reduced_cache)
         row["wald_p_value"] = row["p_value"]
         if reduced is not None:
-            row["p_value"] = float(stats.chi2.sf(max(0.0, 2.0 * (fit.loglik - reduced)), 1))
+            lr = max(0.0, 2.0 * (fit.loglik - reduced))
+            if robust:  # within-account dependence inflates the statistic by this factor
+                lr *= (float(fit.naive_se[0]) / float(fit.se[0])) ** 2
+            row["p_value"] = float(stats.chi2.sf(lr, 1))
         if with_glm:
             glm = fit_cloglog(
                 event[keep].astype(float),
