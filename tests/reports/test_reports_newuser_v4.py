@@ -242,3 +242,18 @@ def test_pages_speak_the_users_labels():
                             "rule_in_words": ["lights below -50%"], "lamp_state": ["new"]})  # fmt: skip
     html = style.to_html(pages.action_table(actions, "en", "mrr_at_risk", "", data.labels))
     assert "Champion activity 53% below" in html
+
+
+def test_attribute_verdict_reason_in_the_users_label():
+    from churnlab.reports import pages
+    from churnlab.reports.loaders import ReportData, display_labels
+
+    reason = ("accounts whose billing_period is monthly churn more (HR 2.68, 95% CI 2.35 to "
+              "3.05, q 8e-57); an attribute is known from the account's first week")  # fmt: skip
+    row = frames.hypotheses_table(
+        {"hypotheses": [dict(ATTRIBUTE_BILLING, verdict_reason=reason)]}
+    ).iloc[0]
+    data = ReportData(labels=display_labels(VOCABULARY))
+    text = pages.verdict_reason(row, data, "en")
+    assert text.startswith("accounts whose billing_period is Month-to-month churn more (HR 2.68")
+    assert pages.verdict_reason(row, ReportData(), "en") == reason

@@ -444,6 +444,19 @@ def attribute_rule(row: pd.Series, lang: str, labels: dict | None = None) -> str
     return rule
 
 
+def verdict_reason(row: pd.Series, data: ReportData, lang: str) -> str:
+    """The stage's verdict reason; an attribute's values in it ("accounts whose
+    billing_period is monthly churn more", written by `hypotheses.family.attribute_wording`
+    with the meanings) in the user's labels (ReportData.labels)."""
+    reason = str(row.get("verdict_reason") or "")
+    attribute, values = row.get("attribute"), _values(row.get("values"))
+    if is_attribute(row) and isinstance(attribute, str) and data.labels.get(attribute) and values:
+        own = [label_text(lang, attribute, v, data.labels) for v in values]
+        reason = reason.replace(f"{attribute} is {' / '.join(values)}",
+                                f"{attribute} is {' / '.join(own)}")  # fmt: skip
+    return reason
+
+
 def indicator_cell(row: pd.Series, data: ReportData, lang: str) -> str:
     """The Indicator column: the indicator's label, or an attribute hypothesis' rule."""
     if is_attribute(row):
@@ -649,7 +662,7 @@ def hypothesis_section(data: ReportData, lang: str, hypothesis_id: str) -> list[
         name = _indicator_label(data, row["indicator"], lang)
         blocks.append(
             f'<h3 id="h-{m.esc(hid)}">{m.esc(row.get("statement") or hid)} {_verdict_badge(row["verdict"], lang, row)}</h3>'
-            + m.paragraph(f"{row.get('verdict_reason') or ''}", "note")
+            + m.paragraph(verdict_reason(row, data, lang), "note")
         )
         if row["verdict_key"] == "not_testable":
             continue
