@@ -48,12 +48,22 @@ def set_param(params: dict, dotted: str, value: object) -> None:
     node[leaf] = value
 
 
-def prepare(scratch: Path, n_accounts: int, overrides: list[tuple[str, object]]) -> None:
-    """A fresh clone of the committed repository with the size and overrides in params.yaml."""
-    if scratch.exists():
-        subprocess.run(["rm", "-rf", str(scratch)], check=True)
-    scratch.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "clone", "-q", str(REPO), str(scratch)], check=True)
+def prepare(
+    scratch: Path, n_accounts: int, overrides: list[tuple[str, object]], reuse: bool = False
+) -> None:
+    """A fresh clone of the committed repository with the size and overrides in params.yaml.
+    `reuse`: an existing clone keeps its data (data/, models/, metrics/ are not tracked) and
+    only its tracked files move to the repository's committed HEAD, so later stages can be
+    measured again on new code without re-simulating."""
+    if reuse and (scratch / ".git").is_dir():
+        git = ["git", "-C", str(scratch)]
+        subprocess.run([*git, "fetch", "-q", str(REPO), "HEAD"], check=True)
+        subprocess.run([*git, "checkout", "-q", "-f", "FETCH_HEAD"], check=True)
+    else:
+        if scratch.exists():
+            subprocess.run(["rm", "-rf", str(scratch)], check=True)
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "clone", "-q", str(REPO), str(scratch)], check=True)
     params = yaml.safe_load((scratch / "params.yaml").read_text())
     set_param(params, "simulate.n_accounts", n_accounts)
     for key, value in overrides:
@@ -120,6 +130,12 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     ap.add_argument("--json", type=Path, help="write all figures here")
     ap.add_argument("--keep-going", action="store_true", help="run later stages after a failure")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep an existing clone's data, move its code to the committed HEAD (run "
+        "--stages hypotheses again after a change without re-simulating)",
+    )
     args = ap.parse_args()
     overrides = []
     for item in args.set:
@@ -134,7 +150,7 @@ def main() -> None:
     results = []
     for n in args.accounts:
         scratch = args.workdir / f"acc{n}"
-        prepare(scratch, n, overrides)
+        prepare(scratch, n, overrides, reuse=args.reuse)
         row: dict = {"accounts": n, "stages": {}}
         for stage in stages:
             log = scratch / f"bench_{stage}.log"

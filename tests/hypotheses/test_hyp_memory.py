@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from churnlab.cli import app
 from churnlab.hypotheses import stage
+from churnlab.hypotheses.design import subject_codes
 from churnlab.hypotheses.spec import Hypothesis
 from churnlab.hypotheses.stage import panel_columns, read_panel, rows_sorted
 from churnlab.hypotheses.synthetic import synthetic_panel
@@ -142,3 +143,19 @@ def test_reading_fewer_columns_changes_no_output(tmp_path, monkeypatch):
     assert len(read[0]) == len(wide.columns) > len(read[1])
     assert not any(c.startswith("unused_") for c in read[1])
     assert digests[0] == digests[1]
+
+
+def test_subject_codes_number_pairs_by_first_appearance():
+    """Without tuples, the same numbering as factorizing (account_id, spell) pairs."""
+    frame = pd.DataFrame(
+        {"account_id": ["b", "a", "b", "a", "b", "c"], "spell": [2, 1, 1, 1, 2, 1]}
+    )
+    # pairs in order: (b,2)=0, (a,1)=1, (b,1)=2, (a,1)=1, (b,2)=0, (c,1)=3
+    assert subject_codes(frame).tolist() == [0, 1, 2, 1, 0, 3]
+    assert subject_codes(frame.drop(columns="spell")).tolist() == [0, 1, 0, 1, 0, 2]
+    rng = np.random.default_rng(2)
+    big = pd.DataFrame(
+        {"account_id": rng.integers(0, 500, 5000).astype(str), "spell": rng.integers(1, 4, 5000)}
+    )
+    pairs = pd.MultiIndex.from_arrays([big["account_id"], big["spell"]])
+    np.testing.assert_array_equal(subject_codes(big), pd.factorize(pairs)[0])
