@@ -132,6 +132,13 @@ def test_validation_judgement_from_health_json_facts():
     assert frames.validation_judgement({"validation": {"problem": "no churn"}}) == {}
     monthly_only = dict(SHORT, model={"reference_levels": {"billing_period": "monthly"}})
     assert frames.validation_judgement(monthly_only)["short_window"] is False
+    # too few annual churns: the level was folded into the reference, but it was there
+    folded = dict(SHORT, model={
+        "reference_levels": {"billing_period": "monthly"},
+        "dropped_terms_train": [{"term": "billing_period=annual",
+                                 "reason": "3 events; folded into monthly"}],
+    })  # fmt: skip
+    assert frames.validation_judgement(folded)["term"] == "annual"
 
 
 def test_validation_section_says_why_the_score_cannot_be_judged_in_the_users_words():

@@ -770,16 +770,18 @@ MIN_VALIDATION_EVENTS = 100
 
 
 def _billing_periods(health: dict) -> list[str]:
-    """Billing-period meanings the score's model knew: its reference level and its
-    `billing_period=<meaning>` terms (models/health_score.json `model`, else the baseline)."""
+    """Billing-period meanings the score's model knew: its reference level, its
+    `billing_period=<meaning>` terms and the terms it dropped (a level with too few churns is
+    folded into the reference: `dropped_terms_*` [{term, reason}]) in models/health_score.json
+    `model` and `baseline_model`."""
     found = set()
     for block in (health.get("model") or {}, health.get("baseline_model") or {}):
         ref = (block.get("reference_levels") or {}).get("billing_period")
         if ref:
             found.add(str(ref))
-        for key in ("weights_train", "weights_final"):
+        for key in ("weights_train", "weights_final", "dropped_terms_train", "dropped_terms_final"):
             for w in block.get(key) or []:
-                term = str((w or {}).get("term") or "")
+                term = str((w.get("term") if isinstance(w, dict) else w) or "")
                 if term.startswith("billing_period="):
                     found.add(term.split("=", 1)[1])
     return sorted(found)
