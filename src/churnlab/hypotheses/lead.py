@@ -44,8 +44,8 @@ def repeated_spells(panel: pd.DataFrame, subjects: np.ndarray | None = None) -> 
         return False
     if subjects is None:
         subjects = subject_codes(panel)
-    pairs = pd.MultiIndex.from_arrays([pd.factorize(panel["account_id"])[0], subjects])
-    return pairs.nunique() > panel["account_id"].nunique()
+    # a subject is one (account, spell): more subjects than accounts = some account has two
+    return len(np.unique(subjects)) > panel["account_id"].nunique()
 
 
 def _reduced_loglik(start, stop, event, keep, adjusters, full, cache) -> float | None:
