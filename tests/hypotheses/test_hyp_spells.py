@@ -102,9 +102,10 @@ def _returning_world() -> pd.DataFrame:
 
 
 def test_each_spell_is_its_own_subject_in_cox():
-    """Relabelling every spell 2 as a separate account changes nothing in the Cox lead profile
-    (each spell is its own subject at risk from its start; SEs are not clustered), while the
-    account counts (and the GLM's clusters) see the account."""
+    """Relabelling every spell 2 as a separate account changes nothing in the Cox lead
+    profile's estimates (each spell is its own subject at risk from its start), while the
+    account counts, the GLM's clusters and the Cox variance (clustered on account when an
+    account has several spells: test_hyp_cluster_spells.py) see the account."""
     panel = _returning_world()
     assert panel.groupby("account_id")["spell"].nunique().max() == 2
     separate = panel.assign(
@@ -121,9 +122,10 @@ def test_each_spell_is_its_own_subject_in_cox():
     b = run_hypotheses(separate, [hyp], {"leader": None}, s).hypotheses[0]
     for pa, pb in zip(a["lead_profile"], b["lead_profile"], strict=True):
         assert pa["coef"] == pytest.approx(pb["coef"], rel=1e-9)
-        assert pa["se"] == pytest.approx(pb["se"], rel=1e-9)
+        assert pa["se"] != pytest.approx(pb["se"], rel=1e-6)  # clustered vs model-based
         assert pa["n_rows"] == pb["n_rows"] and pa["n_events"] == pb["n_events"]
         assert pa["n_accounts"] < pb["n_accounts"]  # returning accounts counted once
     assert a["recall"] == pytest.approx(b["recall"])
     assert a["landmark_tests"] == b["landmark_tests"]
+    assert (a["cox_variance"], b["cox_variance"]) == ("robust, clustered on account", "model-based")
     assert a["verdict"] == "leads churn", a["verdict_reason"]
