@@ -33,6 +33,7 @@ the renewal week enters (`Design.renewal`):
 
 from __future__ import annotations
 
+import gc
 import warnings
 from dataclasses import dataclass, field
 
@@ -122,7 +123,8 @@ def raw_features(panel: pd.DataFrame, lamps: pd.DataFrame, ahead: int = 0) -> pd
         out["renewal"] = renewal
     for row in lamps.itertuples(index=False):
         values = lag_within_account(panel, row.indicator, max(row.lag_weeks - ahead, 0))
-        out[f"lamp:{row.id}"] = lamp_on(values, row.direction, row.threshold)
+        # 0/1 in one byte: the design matrix reads it as float, so only memory changes
+        out[f"lamp:{row.id}"] = lamp_on(values, row.direction, row.threshold).astype(np.int8)
     return out
 
 
@@ -329,7 +331,13 @@ def _fit_glm(raw: pd.DataFrame, event: pd.Series, groups: pd.Series, design: Des
         warnings.simplefilter("ignore")  # separation is checked on the result below
         res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, maxiter=100)
     converged = bool(res.converged) if hasattr(res, "converged") else True
-    return FittedModel(design, np.asarray(res.params), np.asarray(res.bse), converged)
+    fitted = FittedModel(design, np.array(res.params), np.array(res.bse), converged)
+    # statsmodels' results and model refer to each other: without a collection their
+    # n x k working arrays (~13 x the design matrix) stay until the cyclic collector happens
+    # to run, and several fits pile up (issue 17: 0.5 GB per fit on the default company)
+    del model, res
+    gc.collect()
+    return fitted
 
 
 def runaway_lamp(fit: FittedModel) -> tuple[str, str] | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from churnlab.config import base_path, metrics_path
@@ -39,6 +40,7 @@ from churnlab.health.calibration import (
 )
 from churnlab.health.lamps import LEADS, lamp_table, score_lamps, subject_keys
 from churnlab.health.model import (
+    RENEWAL_COLUMN,
     fit_hazard,
     horizon_probability_path,
     make_design,
@@ -64,6 +66,20 @@ from churnlab.health.worklist import (
 from churnlab.io import read_json, write_json, write_metrics, write_parquet
 
 PANEL_COLUMNS = ["account_id", "week_start", "event", "tenure_weeks", "billing_period", "mrr"]
+# read when present: spells, the baseline's plan, the lists' segment, maturity's milestones
+# and the renewal week; plus every hypothesis' indicator (`panel_columns`)
+OPTIONAL_PANEL_COLUMNS = [
+    "spell", "plan", "segment", "onboarding_complete", "goal_achieved", RENEWAL_COLUMN,
+]  # fmt: skip
+
+
+def panel_columns(available: list[str], lamps: pd.DataFrame) -> list[str]:
+    """The panel columns this stage reads, in file order: the required ones, the optional
+    ones present and the indicators of `lamps` present (issue 17: a 50k-account panel holds
+    ~45 columns; reading only these roughly halves the stage's panel in memory)."""
+    wanted = set(PANEL_COLUMNS) | set(OPTIONAL_PANEL_COLUMNS) | set(lamps["indicator"].dropna())
+    return [c for c in available if c in wanted]
+
 
 DEFINITIONS = {
     "model": "Discrete-time hazard GLM (binomial, complementary log-log link) on account-week "
@@ -375,6 +391,20 @@ def _metric_block(boot: dict, score_key: str, base_key: str) -> dict:
     }
 
 
+def sorted_panel(panel: pd.DataFrame) -> pd.DataFrame:
+    """The panel sorted by account_id, week_start with a fresh 0..n-1 index. The panel stage
+    writes it so sorted: then the frame itself is returned (no copy of the whole panel;
+    callers add columns to a shallow copy and never write into it)."""
+    acc = panel["account_id"].to_numpy()
+    week = panel["week_start"].to_numpy()
+    in_order = len(panel) < 2 or bool(
+        np.all((acc[:-1] < acc[1:]) | ((acc[:-1] == acc[1:]) & (week[:-1] <= week[1:])))
+    )
+    if in_order and panel.index.equals(pd.RangeIndex(len(panel))):
+        return panel
+    return panel.sort_values(["account_id", "week_start"]).reset_index(drop=True)
+
+
 def compute_health(
     panel: pd.DataFrame,
     lamps: pd.DataFrame,
@@ -398,7 +428,7 @@ def compute_health(
     snapshot: the panel comes from a snapshot export (panel_meta.json "snapshot"): no lamp
     enters, the score is the baseline, and the message says what that can and cannot do.
     Raises UserError when the observed weeks hold no churn at all."""
-    panel = panel.sort_values(["account_id", "week_start"]).reset_index(drop=True)
+    panel = sorted_panel(panel)
     if snapshot:  # no activity tables: no lamp can be read, whatever hypotheses.json says
         used = lamps.iloc[0:0]
         skipped = [
@@ -548,7 +578,7 @@ def compute_health(
     recal_f, final_problem = _recalibration(
         p_final_raw, y_all, final_slice, "snapshot export" if snapshot else None, alpha
     )
-    scored = panel.copy()
+    scored = panel.copy(deep=False)  # new columns only: the panel's own are shared
     scored["churn_probability"] = _apply(p_final_raw, recal_f)
     if validation.get("split_week") and "problem" not in validation and recal_f is not None:
         # the final model's procedure applied at the split: fit on every training week,
@@ -754,15 +784,19 @@ def run(params: dict) -> None:
     cfg = params.get("health_score", {}) or {}
     hyp_file = Path((params.get("hypotheses") or {}).get("file", "hypotheses.yaml"))
 
-    panel = _read(processed / "panel.parquet", "run `churnlab panel` first")
-    missing = [c for c in PANEL_COLUMNS if c not in panel.columns]
+    panel_path = processed / "panel.parquet"
+    if not panel_path.exists():
+        raise UserError(f"{panel_path}: not found (run `churnlab panel` first)")
+    available = pq.read_schema(panel_path).names
+    missing = [c for c in PANEL_COLUMNS if c not in available]
     if missing:
-        raise UserError(f"{processed / 'panel.parquet'}: missing column(s) {', '.join(missing)}")
+        raise UserError(f"{panel_path}: missing column(s) {', '.join(missing)}")
     hyp_path = models / "hypotheses.json"
     if not hyp_path.exists():
         raise UserError(f"{hyp_path}: not found (run `churnlab hypotheses` first)")
     tested = read_json(hyp_path).get("hypotheses", [])
     lamps = lamp_table(tested, _load_yaml_hypotheses(hyp_file))
+    panel = pd.read_parquet(panel_path, columns=panel_columns(available, lamps))
 
     capacity = int(cfg.get("capacity", 10))
     new_weeks = int(cfg.get("new_weeks", 2))
