@@ -141,8 +141,10 @@ def write_project(tmp_path, world, tested):
     )
     (tmp_path / "models/hypotheses.json").write_text(json.dumps({"hypotheses": tested}))
     (tmp_path / "hypotheses.yaml").write_text(
-        'hypotheses:\n  - id: x_low\n    action: "Call the key person; ask what changed"\n'
-        "    kind: risk\n",
+        "hypotheses:\n  - id: x_low\n    statement: Low x leads churn\n    stage: adoption\n"
+        "    indicator: x\n    direction: low\n    threshold: 0.5\n"
+        "    expected_lead_weeks: 4\n"
+        '    action: "Call the key person; ask what changed"\n    kind: risk\n',
         encoding="utf-8",
     )
     ids = sorted(world["account_id"].unique())
@@ -330,7 +332,11 @@ def test_snapshot_stage_run_writes_every_output(tmp_path, monkeypatch):
     world = snapshot_world(n_accounts=150)
     params = write_project(tmp_path, world, TESTED)
     meta = tmp_path / "data/processed/panel_meta.json"
-    meta.write_text(json.dumps({"as_of": "2024-12-29", "snapshot": True}))
+    # a snapshot's meta still lists the indicators (not testable), so the file validates
+    x_meta = {"source": "user", "testable": False}
+    meta.write_text(
+        json.dumps({"as_of": "2024-12-29", "snapshot": True, "indicators": {"x": x_meta}})
+    )
     (tmp_path / "data/interim/csm_assignments.parquet").unlink()
     monkeypatch.chdir(tmp_path)
     run(params)
@@ -390,3 +396,19 @@ def test_no_churn_at_all_is_a_user_error_naming_the_weeks():
             world, lamp_table(TESTED, None), horizon_weeks=4, train_fraction=0.6, red=0.25,
             amber=0.10, bootstrap_reps=5, seed=1,
         )  # fmt: skip
+
+
+def test_stage_reads_the_hypotheses_file_with_the_projects_loader(tmp_path, monkeypatch):
+    """The stage validates hypotheses.yaml as the hypotheses stage does (hypotheses.spec):
+    one line naming file, hypothesis and field, not a YAML parse of its own."""
+    from churnlab.errors import ConfigError
+
+    world = synthetic_world(n_accounts=60, n_weeks=20, seed=5)
+    params = write_project(tmp_path, world, TESTED)
+    hyp = tmp_path / "hypotheses.yaml"
+    hyp.write_text(hyp.read_text().replace("direction: low", "direction: lower"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"hypotheses.yaml: hypothesis 'x_low', field 'direction'"
+    ):
+        run(params)

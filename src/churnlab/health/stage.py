@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import yaml
 
 from churnlab.config import base_path, metrics_path
 from churnlab.errors import UserError
@@ -63,6 +62,7 @@ from churnlab.health.worklist import (
     lit_lamps_now,
     weekly_worklist,
 )
+from churnlab.hypotheses.spec import DEFAULT_INDICATORS_FILE, KnownIndicators, load_hypotheses
 from churnlab.io import read_json, write_json, write_metrics, write_parquet
 
 PANEL_COLUMNS = ["account_id", "week_start", "event", "tenure_weeks", "billing_period", "mrr"]
@@ -765,15 +765,26 @@ def _read(path: Path, what: str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _load_yaml_hypotheses(path: Path) -> list[dict] | None:
+def configured_hypotheses(
+    path: Path, meta: dict, params: dict, panel_columns: list[str]
+) -> list[dict] | None:
+    """The CS lead's hypotheses file, read and validated by the project's loader
+    (`hypotheses.spec.load_hypotheses`, the same schema and messages as the hypotheses
+    stage), as `Hypothesis.as_dict()` records for `lamp_table`; None when the file is absent
+    (hypotheses.json alone then names actions and kinds). The valid indicator ids are
+    panel_meta.json's (built-in and user-defined), else the built-in catalog plus the
+    panel's columns.
+
+    Raises ConfigError naming file, hypothesis and field when the file is invalid."""
     if not path.exists():
         return None
-    with path.open(encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh) or {}
-    items = doc.get("hypotheses") if isinstance(doc, dict) else None
-    if not isinstance(items, list):
-        raise UserError(f"{path}: expected a top-level 'hypotheses:' list")
-    return items
+    ind_file = str((params.get("panel") or {}).get("indicators_file") or DEFAULT_INDICATORS_FILE)
+    known = (
+        KnownIndicators.from_meta(meta, ind_file)
+        if meta.get("indicators")
+        else KnownIndicators.catalog(panel_columns, indicators_file=ind_file)
+    )
+    return [h.as_dict() for h in load_hypotheses(path, known)]
 
 
 def run(params: dict) -> None:
@@ -795,7 +806,9 @@ def run(params: dict) -> None:
     if not hyp_path.exists():
         raise UserError(f"{hyp_path}: not found (run `churnlab hypotheses` first)")
     tested = read_json(hyp_path).get("hypotheses", [])
-    lamps = lamp_table(tested, _load_yaml_hypotheses(hyp_file))
+    meta_path = processed / "panel_meta.json"
+    meta = read_json(meta_path) if meta_path.exists() else {}
+    lamps = lamp_table(tested, configured_hypotheses(hyp_file, meta, params, available))
     panel = pd.read_parquet(panel_path, columns=panel_columns(available, lamps))
 
     capacity = int(cfg.get("capacity", 10))
@@ -815,8 +828,6 @@ def run(params: dict) -> None:
         )
     horizon = int(cfg.get("horizon_weeks", 12))
     maturity_cfg = cfg.get("maturity", {}) or {}
-    meta_path = processed / "panel_meta.json"
-    meta = read_json(meta_path) if meta_path.exists() else {}
     result, scored = compute_health(
         panel,
         lamps,
