@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import reports_fixture_project as fx
 import yaml
+from page_diff import page_differences
 from test_reports_newuser_v4 import ATTRIBUTE_BILLING, SHORT, VOCABULARY
 
 from churnlab.io import read_json, write_json
@@ -66,4 +67,5 @@ def test_pages_speak_the_users_labels(rendered):
 
 def test_rerender_is_byte_identical(rendered):
     root, before = rendered
-    assert _render(root) == before
+    again = _render(root)
+    assert again == before, page_differences(again, before)

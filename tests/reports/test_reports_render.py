@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import reports_fixture_project as fx
+from page_diff import page_differences
 
 from churnlab.config import load_params
 from churnlab.reports import stage
@@ -201,7 +202,7 @@ def test_rerender_is_byte_identical(project):
     finally:
         os.chdir(old)
     after = {k: v.encode() for k, v in _pages(project).items()}
-    assert after == before
+    assert after == before, page_differences(after, before)
     assert (project / "reports/index.html").read_bytes() == index_before
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import reports_fixture_project as fx
+from page_diff import page_differences
 
 from churnlab import progress as progress_mod
 from churnlab.config import load_params
@@ -210,7 +211,11 @@ def test_pages_in_one_kernel_are_byte_identical_to_a_kernel_each(fixture_project
             alone = render.to_html(
                 render.without_stderr(render.normalize(executed, page.title)), page.language
             )
-            assert html.read_bytes() == alone.encode("utf-8"), page.html_path.name
+            name = page.html_path.name
+            shared = {name: html.read_bytes()}
+            assert shared == {name: alone.encode("utf-8")}, page_differences(
+                shared, {name: alone.encode("utf-8")}
+            )
 
 
 def test_the_groups_command_writes_the_same_pages_as_before(fixture_project):
@@ -226,7 +231,8 @@ def test_the_groups_command_writes_the_same_pages_as_before(fixture_project):
         expected, _ = catalog.group_reports(params, stage.attributes(params))
         assert sorted(first) == sorted(Path(r.html_name).name for r in expected)
         assert reports_main(["groups"]) == 0
-    assert {p.name: p.read_bytes() for p in groups_dir.glob("*.html")} == first
+    again = {p.name: p.read_bytes() for p in groups_dir.glob("*.html")}
+    assert again == first, page_differences(again, first)
 
 
 # --- progress bars -----------------------------------------------------------------------
