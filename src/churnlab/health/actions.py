@@ -14,6 +14,7 @@ import pandas as pd
 
 from churnlab.health.lamps import lamp_on, weeks_on
 from churnlab.health.worklist import describe_rule, describe_value
+from churnlab.reports.i18n import own_words
 
 ACTION_COLUMNS = [
     "rank",
@@ -157,13 +158,24 @@ def lamp_rows(
     wording: dict[str, dict],
     sort_by: str,
     columns: list[str] = ACTION_COLUMNS,
+    labels: dict[str, dict[str, str]] | None = None,
 ) -> pd.DataFrame:
     """One row per account x lit lamp (`worklist.lit_lamps_now` rows) of an account in
     `context`, with the lamp's verdict, its rule (`x < 0.5`, and in words), the value in words
     (`why`), weeks_on (= weeks lit, this week included) and the account rank by `sort_by`.
     Columns not computed here (lamp_state, rank_in_csm, listed) must be set by the caller or
-    are left empty."""
+    are left empty.
+
+    labels: {kind: {meaning: the user's label}} (`reports.loaders.display_labels` of params
+    `vocabulary`, DESIGN §9): a CRM import reads the company's own words, so billing_period
+    holds the user's label of the meaning (`monthly` -> "Month-to-month"; a meaning without
+    one label stays as is) and `why` / `rule_in_words` name the user's roles, events, ...
+    (`reports.i18n.own_words`: "Key-person activity" -> "Champion activity"). None / {}
+    leaves churnlab's words."""
     df = lit.merge(context, on="account_id", how="inner")
+    billing = (labels or {}).get("billing_period") or {}
+    if billing:
+        df["billing_period"] = df["billing_period"].astype(object).map(lambda v: billing.get(v, v))
     verdict = lamps.drop_duplicates("id").set_index("id")["verdict"]
     df["verdict"] = df["hypothesis_id"].map(verdict)
     df["lamp_rule"] = [
@@ -179,6 +191,9 @@ def lamp_rows(
         describe_rule(wording[i]["unit"], d, t, wording[i].get("versus"))
         for i, d, t in zip(df["indicator"], df["direction"], df["threshold"], strict=True)
     ]
+    if labels:
+        df["why"] = [own_words(w, labels) for w in df["why"]]
+        df["rule_in_words"] = [own_words(w, labels) for w in df["rule_in_words"]]
     ascending = [False, True, False, True]
     df = df.sort_values(
         [sort_by, "account_id", "weeks_on", "hypothesis_id"], ascending=ascending, kind="stable"

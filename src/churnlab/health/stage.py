@@ -64,6 +64,7 @@ from churnlab.health.worklist import (
 )
 from churnlab.hypotheses.spec import DEFAULT_INDICATORS_FILE, KnownIndicators, load_hypotheses
 from churnlab.io import read_json, write_json, write_metrics, write_parquet
+from churnlab.reports.loaders import display_labels
 
 PANEL_COLUMNS = ["account_id", "week_start", "event", "tenure_weeks", "billing_period", "mrr"]
 # read when present: spells, the baseline's plan, the lists' segment, maturity's milestones
@@ -729,23 +730,26 @@ def weekly_lists(
     capacity: int,
     new_weeks: int,
     chronic_weeks: int,
+    labels: dict[str, dict[str, str]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, Worklist]:
     """(action list rows, opportunity list rows, the weekly work list) for the latest week.
 
     panel_now: the running spells' rows (lamps read at lag 0 in the latest week); risk / opp:
-    `lamp_table` rows of the lamps for each list; context: `actions.account_context`."""
+    `lamp_table` rows of the lamps for each list; context: `actions.account_context`;
+    labels: the user's labels (`reports.loaders.display_labels` of params `vocabulary`) the
+    lists speak in (billing_period, why, rule_in_words)."""
     lit_risk = lit_lamps_now(panel_now, risk)
     lit_opp = lit_lamps_now(panel_now, opp)
     wl = weekly_worklist(
         lit_risk, context, capacity=capacity, new_weeks=new_weeks,
-        chronic_weeks=chronic_weeks, wording=wording,
+        chronic_weeks=chronic_weeks, wording=wording, labels=labels,
     )  # fmt: skip
     actions = work_columns(
-        lamp_rows(lit_risk, context, risk, wording, "mrr_at_risk"),
+        lamp_rows(lit_risk, context, risk, wording, "mrr_at_risk", labels=labels),
         lit_risk, wl, new_weeks, chronic_weeks,
     )  # fmt: skip
     opportunities = work_columns(
-        lamp_rows(lit_opp, context, opp, wording, "mrr", OPPORTUNITY_COLUMNS),
+        lamp_rows(lit_opp, context, opp, wording, "mrr", OPPORTUNITY_COLUMNS, labels),
         lit_opp, None, new_weeks, chronic_weeks,
     )  # fmt: skip
     return actions, opportunities, wl
@@ -876,8 +880,10 @@ def run(params: dict) -> None:
         ind: indicator_wording(ind, trailing, ind_meta.get(ind))
         for ind in lamps["indicator"].dropna().unique()
     }
+    # the CSVs go to a CRM: in the company's own labels (DESIGN §9), as the report pages
+    labels = display_labels(params.get("vocabulary"))
     actions, opportunities, wl = weekly_lists(
-        panel_now, risk, opp, context, wording, capacity, new_weeks, chronic_weeks
+        panel_now, risk, opp, context, wording, capacity, new_weeks, chronic_weeks, labels
     )
     result["as_of"] = as_of.date().isoformat()
     result["latest_week"].update(

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.health.alerts import UNASSIGNED, confirm_lamp, lamp_runs, subject_codes, week_index
+from churnlab.reports.i18n import own_words
 
 NEW, LONG_LIT, CHRONIC = "new", "long-lit", "chronic"
 
@@ -303,6 +304,7 @@ def weekly_worklist(
     new_weeks: int = 2,
     chronic_weeks: int = 12,
     wording: dict[str, dict] | None = None,
+    labels: dict[str, dict[str, str]] | None = None,
 ) -> Worklist:
     """Build this week's list.
 
@@ -312,6 +314,8 @@ def weekly_worklist(
     within the horizon), mrr (currency per month), optional csm_id and account_name. Lit
     rows of accounts not in `accounts` are dropped.
     wording: indicator -> {"label", "unit", "versus"} (default `indicator_wording`).
+    labels: {kind: {meaning: the user's label}} (`reports.loaders.display_labels`): why and
+    lamp_rule name the user's roles, events, ... (`reports.i18n.own_words`); None = churnlab's.
     Returns a Worklist: items (at most `capacity` accounts per CSM group, rank 1..capacity
     within the group), accounts (every account with a lamp lit: counts per state, the ids of
     long-lit and chronic lamps, listed yes/no) and summary (accounts_lit, accounts_newly_lit,
@@ -384,6 +388,9 @@ def weekly_worklist(
             listed["indicator"], listed["direction"], listed["threshold"], strict=True
         )
     ]
+    if labels:
+        listed["why"] = [own_words(w, labels) for w in listed["why"]]
+        listed["lamp_rule"] = [own_words(w, labels) for w in listed["lamp_rule"]]
     listed["other_new_lamps"] = listed["account_id"].map(per["n_new_lamps"]) - 1
     listed["long_lit_lamps"] = listed["account_id"].map(per["long_lit_lamps"])
     listed["chronic_lamps"] = listed["account_id"].map(per["chronic_lamps"])
