@@ -5,6 +5,10 @@
         --workdir /data/scratch --json results.json           # by hand, not in CI
     python benchmarks/bench_pipeline.py --accounts 5000 --stages simulate ingest panel \\
         --set panel.engine=spark --set panel.spark_driver_memory=4g
+    python benchmarks/bench_pipeline.py --accounts 50000 --workdir /data/scratch --reuse \\
+        --stages hypotheses                 # again on new code, the clone's data kept
+
+Figures measured at 50,000 and 100,000 accounts: benchmarks/RESULTS.md.
 
 For each size it clones the repository's committed state into `<workdir>/acc<N>`, sets
 `simulate.n_accounts: N` (plus any `--set key.path=value`, YAML values) in the clone's
