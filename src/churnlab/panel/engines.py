@@ -13,6 +13,7 @@ back as a DataFrame (tests, notebooks) and `finish()` gives it the same shape an
 
 from __future__ import annotations
 
+import itertools
 import re
 import tempfile
 from pathlib import Path
@@ -103,10 +104,13 @@ def run_duckdb(
     CTE at every use (the events aggregates are read three times) and keep it all in memory.
 
     The steps in ACCOUNT_SLICEABLE_STEPS (the raw-event scans, grouped by account_id) run
-    in `events_chunks` slices of accounts (default: one per ~17M events) appended into one
-    table: the per-user-week aggregation is the memory peak and its hash table shrinks with
-    the slice. Exact because those steps group by account_id (tests/panel checks chunked ==
-    unchunked); other steps reading events (e.g. user indicators over events) see all of them.
+    in up to `events_chunks` slices of accounts (default: one per ~17M events,
+    `EVENTS_PER_CHUNK`) appended into one table: the per-user-week aggregation is the memory
+    peak and its hash table shrinks with the slice. The slices are contiguous account_id
+    ranges (`account_slices`), so on the account-sorted events file of ingest each slice
+    reads only its own row groups and the slices together read the file once. Exact because
+    those steps group by account_id (tests/panel checks sliced == unsliced); other steps
+    reading events (e.g. user indicators over events) see all of them.
     """
     import duckdb
 
@@ -134,12 +138,15 @@ def run_duckdb(
         if isinstance(sql, str):
             return _duckdb_result(con, sql, out)
         chunks = events_chunks or _default_chunks(con, "events" in relations)
+        slices = ["TRUE"]
+        if chunks > 1 and "events" in relations:
+            slices = account_slices(con, sources["events"], chunks)
         for i, (name, step) in enumerate(sql[:-1]):
-            if chunks > 1 and name in ACCOUNT_SLICEABLE_STEPS and "events" in relations:
-                for k in range(chunks):
+            if len(slices) > 1 and name in ACCOUNT_SLICEABLE_STEPS:
+                for k, where in enumerate(slices):
                     con.execute(
                         f"CREATE OR REPLACE VIEW events AS SELECT * FROM ({relations['events']}) e "
-                        f"WHERE hash(account_id) % {chunks} = {k}"
+                        f"WHERE {where}"
                     )
                     verb = f"CREATE TEMP TABLE {name} AS" if k == 0 else f"INSERT INTO {name}"
                     con.execute(f"{verb} {step}")
@@ -195,6 +202,77 @@ def summarise_duckdb(path: str | Path) -> dict[str, Any]:
 
 
 EVENTS_PER_CHUNK = 17_000_000  # 50M events -> 3 slices: 2.6 GB peak vs 4.0 unsliced, as fast
+
+
+def account_slices(con: Any, events: Source, chunks: int) -> list[str]:
+    """SQL conditions on `account_id` that split the events into at most `chunks`
+    contiguous, disjoint ranges of account_id covering every row (nulls go to the first).
+
+    Boundaries: for a Parquet file, the account_id minimum of the row group starting nearest
+    each 1/chunks of the rows (footer statistics, no scan): ingest writes events sorted by
+    account_id, so DuckDB skips every row group whose min/max lies outside a slice and the
+    slices read the file once between them (hash slices read it once per slice: CPU grew
+    like events^2, benchmarks/RESULTS.md). For a DataFrame, the event-weighted quantiles
+    of account_id. Any boundaries give an exact result (the sliced steps group by
+    account_id); sorted data only makes them cheap. Without usable statistics (no stats,
+    account_id not text) the slices fall back to `hash(account_id) % chunks`.
+    """
+    described = con.execute("DESCRIBE SELECT * FROM events").fetchall()
+    kind = {name: typ for name, typ, *_ in described}.get("account_id")
+    bounds = None
+    if kind == "VARCHAR":
+        if _is_frame(events):
+            bounds = _quantile_bounds(con, chunks)
+        else:
+            bounds = _row_group_bounds(con, str(events), chunks)
+    if bounds is None:
+        return [f"hash(account_id) % {chunks} = {k}" for k in range(chunks)]
+    if not bounds:  # one row group, or one account holds every share of the rows
+        return ["TRUE"]
+    edges = [None, *("'" + b.replace("'", "''") + "'" for b in bounds), None]
+    slices = []
+    for lo, hi in itertools.pairwise(edges):
+        parts = ([f"account_id >= {lo}"] if lo else []) + ([f"account_id < {hi}"] if hi else [])
+        where = " AND ".join(parts) or "TRUE"
+        slices.append(where if lo else f"({where} OR account_id IS NULL)")
+    return slices
+
+
+def _row_group_bounds(con: Any, path: str, chunks: int) -> list[str] | None:
+    """Slice boundaries from the Parquet footer: sorted distinct row-group minima of
+    account_id, one per interior 1/chunks of the rows, above the smallest minimum (an
+    empty first slice is useless); [] for one slice. None when a row group has no
+    statistics."""
+    groups = con.execute(
+        "SELECT row_group_num_rows, stats_min_value FROM parquet_metadata(?) "
+        "WHERE path_in_schema = 'account_id' ORDER BY file_name, row_group_id",
+        [path],
+    ).fetchall()
+    if not groups or any(m is None for _, m in groups):
+        return None
+    starts, total = [], 0
+    for n, _ in groups:
+        starts.append(total)
+        total += n
+    picks = set()
+    for k in range(1, chunks):
+        target = total * k / chunks
+        j = min(range(1, len(groups)), key=lambda j: abs(starts[j] - target), default=None)
+        if j is not None:
+            picks.add(groups[j][1])
+    # Python orders str by code point, as DuckDB and Parquet order text (by UTF-8 bytes).
+    lowest = min(m for _, m in groups)
+    return sorted(b for b in picks if b > lowest)
+
+
+def _quantile_bounds(con: Any, chunks: int) -> list[str]:
+    """Event-weighted account_id quantiles at 1/chunks, 2/chunks, ... above the lowest id
+    (in-memory tables)."""
+    qs = ", ".join(str(k / chunks) for k in range(1, chunks))
+    row = con.execute(f"SELECT quantile_disc(account_id, [{qs}]) FROM events").fetchone()
+    values = sorted({b for b in (row[0] or []) if b is not None})
+    lowest = con.execute("SELECT MIN(account_id) FROM events").fetchone()[0]
+    return [b for b in values if lowest is not None and b > lowest]
 
 
 def _default_chunks(con: Any, has_events: bool) -> int:
