@@ -91,7 +91,9 @@ def generate(workdir: Path, n_events: int) -> None:
               FROM acc, range({USERS_PER_ACCOUNT}) r(u) ORDER BY account_id, user_id)
         TO '{workdir}/users.parquet' (FORMAT parquet)
     """)
-    # Events: account = i % n_acc, spread over the account's first ~700 days.
+    # Events: account = i % n_acc, spread over the account's first ~700 days; sorted as
+    # ingest writes them (CONTRACTS §2), so the panel's account slices read only their own
+    # row groups (engines.account_slices), as on a real company.
     con.execute(f"""
         COPY (SELECT a.account_id,
                      a.account_id || '-U' || CAST(hash(e.i, 'u') % {USERS_PER_ACCOUNT} AS VARCHAR)
@@ -102,7 +104,8 @@ def generate(workdir: Path, n_events: int) -> None:
                       'search', 'data_export'][1 + CAST(hash(e.i, 'e') % 8 AS INTEGER)]
                        AS event_type
               FROM range({n_events}) e(i)
-              JOIN acc a ON a.i = e.i % {n_acc})
+              JOIN acc a ON a.i = e.i % {n_acc}
+              ORDER BY account_id, occurred_at, user_id, event_type)
         TO '{workdir}/events.parquet' (FORMAT parquet, ROW_GROUP_SIZE 1000000)
     """)
     con.close()
