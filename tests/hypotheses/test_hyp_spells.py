@@ -129,3 +129,37 @@ def test_each_spell_is_its_own_subject_in_cox():
     assert a["landmark_tests"] == b["landmark_tests"]
     assert (a["cox_variance"], b["cox_variance"]) == ("robust, clustered on account", "model-based")
     assert a["verdict"] == "leads churn", a["verdict_reason"]
+
+
+def test_ph_check_and_combined_model_cluster_on_account_with_repeated_spells():
+    """The PH check and the combined model follow the lead profile's variance rule: with an
+    account holding two spells their SEs are the account-clustered sandwich (same estimates
+    as when every spell is its own account, other SEs), and each says which variance it used."""
+    panel = _returning_world()
+    separate = panel.assign(
+        account_id=np.where(panel["spell"] == 2, panel["account_id"] + "_back", panel["account_id"])
+    ).drop(columns="spell")
+    (hyp,) = parse_hypotheses(
+        [{"id": "lead", "statement": "s", "stage": "adoption", "indicator": "leader",
+          "direction": "low", "threshold": 0.65, "expected_lead_weeks": 8, "action": "a",
+          "kind": "risk"}],
+        known_indicators=["leader"],
+    )  # fmt: skip
+    s = Settings(lags=[0, 4, 8], adjust_for=["billing_period"], bootstrap_reps=0)
+    ra = run_hypotheses(panel, [hyp], {"leader": None}, s)
+    rb = run_hypotheses(separate, [hyp], {"leader": None}, s)
+    pa, pb = ra.hypotheses[0]["ph_check"], rb.hypotheses[0]["ph_check"]
+    assert (pa["cox_variance"], pb["cox_variance"]) == (
+        "robust, clustered on account",
+        "model-based",
+    )
+    assert pa["interaction_coef"] == pytest.approx(pb["interaction_coef"], rel=1e-9)
+    assert pa["p_value"] != pytest.approx(pb["p_value"], rel=1e-6)
+    ca, cb = ra.combined_model, rb.combined_model
+    assert (ca["cox_variance"], cb["cox_variance"]) == (
+        "robust, clustered on account",
+        "model-based",
+    )
+    (ta,), (tb,) = ca["terms"], cb["terms"]
+    assert ta["coef"] == pytest.approx(tb["coef"], rel=1e-9)
+    assert ta["se"] != pytest.approx(tb["se"], rel=1e-6)

@@ -611,6 +611,10 @@ def _run(
         by_id[h].update(hypothesis_p_value=fp, hypothesis_q_value=fq)
 
     light = subject_frame(panel, subjects)  # lags on the subject codes (same values)
+    # repeated spells: the PH check and the combined model cluster on account as the lead
+    # profile does (one account's spells are not independent); else model-based, unchanged
+    accounts = pd.factorize(panel["account_id"])[0] if shared.robust["all"] else None
+    variance = "model-based" if accounts is None else "robust, clustered on account"
     chosen_lamps: dict[str, np.ndarray] = {}
     chosen_lags: dict[str, int] = {}
     for hyp, rec in zip(hypotheses, records, strict=True):
@@ -624,8 +628,14 @@ def _run(
             x = lamp(lag_within_spell(light, src, lag), lp.direction, lp.threshold)
             keep = np.isfinite(x) & lp.rows
             adj = adjust[:, lp.adjusters]
-            ph = ph_interaction(start[keep], stop[keep], event[keep], x[keep], adj[keep])
-            rec["ph_check"] = {"lag_weeks": lag, "method": "lamp x log(tenure) interaction", **ph}
+            ph = ph_interaction(
+                start[keep], stop[keep], event[keep], x[keep], adj[keep],
+                cluster=None if accounts is None else accounts[keep],
+            )  # fmt: skip
+            rec["ph_check"] = {
+                "lag_weeks": lag, "method": "lamp x log(tenure) interaction",
+                "cox_variance": variance, **ph,
+            }  # fmt: skip
             # Combined model: a lamp whose indicator has no value is off (nothing to show the
             # CSM); only rows before the lag reaches back into the spell's history are unknown.
             seen = np.isfinite(lag_within_spell(light, start, lag))
@@ -640,7 +650,7 @@ def _run(
     combined = combined_model(
         panel, chosen_lamps, chosen_lags, adjust[:, combined_adjusters],
         [n for n, u in zip(adjust_names, combined_adjusters, strict=True) if u],
-        s.combined_penalizer,
+        s.combined_penalizer, cluster=accounts,
     )  # fmt: skip
     tables = {
         "lead_profiles": _stack(profiles),

@@ -16,9 +16,12 @@ def combined_model(
     adjust: np.ndarray,
     adjust_names: list[str],
     penalizer: float,
+    cluster: np.ndarray | None = None,
 ) -> dict:
     """`lamps`: hypothesis id -> lamp column (already lagged); rows with any lamp unknown are
-    dropped. Returns terms with HR and (penalised, so slightly conservative) 95% CIs."""
+    dropped. Returns terms with HR and (penalised, so slightly conservative) 95% CIs.
+    `cluster` (n,): account labels when an account holds several spells; the CIs then use the
+    account-clustered sandwich variance (Lin & Wei 1989), recorded in `cox_variance`."""
     ids = sorted(lamps)
     if not ids:
         return {
@@ -26,6 +29,7 @@ def combined_model(
             "n_rows": 0,
             "n_events": 0,
             "penalizer": penalizer,
+            "cox_variance": None,
             "problem": "no testable lamps",
         }
     x = np.column_stack([lamps[h] for h in ids])
@@ -41,12 +45,13 @@ def combined_model(
     event = panel["event"].to_numpy()[keep] == 1
     fit = fit_cox(
         panel["start"].to_numpy(float)[keep], panel["stop"].to_numpy(float)[keep], event, design,
-        names, penalizer=penalizer,
+        names, penalizer=penalizer, cluster=None if cluster is None else cluster[keep],
     )  # fmt: skip
     out = {
         "n_rows": int(keep.sum()),
         "n_events": int(event.sum()),
         "penalizer": penalizer,
+        "cox_variance": "model-based" if cluster is None else "robust, clustered on account",
         "dropped_constant": dropped,
         "problem": fit.problem,
         "terms": [],
