@@ -262,3 +262,35 @@ def test_progress_draws_on_a_terminal_only_outside_ci(monkeypatch):
     monkeypatch.setenv("CI", "false")
     assert progress_mod.enabled(_Tty())
     assert not progress_mod.enabled(io.StringIO())
+
+
+def test_pages_land_in_the_project_whatever_the_process_cwd_is_meanwhile(tmp_path, monkeypatch):
+    """papermill os.chdir()s the whole process around its notebook reads and writes, to a
+    folder other render threads may have set (seen in CI: a page written to the repository
+    root). Simulated here deterministically: while each page renders, the process sits in a
+    decoy folder. Pages given with paths relative to `cwd` must still land under `cwd`."""
+    project, decoy = tmp_path / "project", tmp_path / "decoy"
+    project.mkdir()
+    decoy.mkdir()
+    _notebook(project / "nb.ipynb", "print(x)")
+    real = render.render_notebook
+
+    def in_decoy(*args, **kwargs):
+        old = Path.cwd()
+        os.chdir(decoy)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            os.chdir(old)
+
+    monkeypatch.setattr(render, "render_notebook", in_decoy)
+    pages = [
+        render.Page(Path("nb.ipynb"), {"x": i}, f"page {i}", "en", Path(f"html/p{i}.html"))
+        for i in range(2)
+    ]
+    monkeypatch.chdir(project)
+    render.render_pages(
+        pages, kernel_name=KERNEL, cwd=Path("."), failed_dir=Path("failed"), workers=1
+    )
+    assert sorted(p.name for p in (project / "html").iterdir()) == ["p0.html", "p1.html"]
+    assert not (decoy / "html").exists()

@@ -17,7 +17,7 @@ import re
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -489,6 +489,15 @@ def render_pages(
     """
     from churnlab.progress import progress
 
+    # Every path absolute before the worker threads start. papermill's local file handler
+    # os.chdir()s the whole process around each notebook it reads or writes, into a working
+    # directory kept in a global that concurrent execute_notebook calls set and restore out
+    # of order; a relative path used meanwhile by another render thread then lands in (or is
+    # read from) another folder. Seen in CI: a group page written to the repository root
+    # instead of the project, and a re-rendered page that differed.
+    cwd = Path(cwd).resolve()
+    failed_dir = cwd / failed_dir
+    pages = [replace(p, notebook=cwd / p.notebook, html_path=cwd / p.html_path) for p in pages]
     todo: queue.SimpleQueue[tuple[int, Page]] = queue.SimpleQueue()
     for item in enumerate(pages):
         todo.put(item)
