@@ -101,13 +101,10 @@ def _returning_world() -> pd.DataFrame:
     return pd.concat([first, second], ignore_index=True)
 
 
-def test_each_spell_is_its_own_subject_in_cox():
-    """Relabelling every spell 2 as a separate account changes nothing in the Cox lead
-    profile's estimates (each spell is its own subject at risk from its start), while the
-    account counts, the GLM's clusters and the Cox variance (clustered on account when an
-    account has several spells: test_hyp_cluster_spells.py) see the account."""
+def _returning_and_separate():
+    """The returning world, the same rows with every spell 2 relabelled as its own account,
+    one lead hypothesis on `leader` and the settings both tests use."""
     panel = _returning_world()
-    assert panel.groupby("account_id")["spell"].nunique().max() == 2
     separate = panel.assign(
         account_id=np.where(panel["spell"] == 2, panel["account_id"] + "_back", panel["account_id"])
     ).drop(columns="spell")
@@ -117,7 +114,21 @@ def test_each_spell_is_its_own_subject_in_cox():
           "kind": "risk"}],
         known_indicators=["leader"],
     )  # fmt: skip
-    s = Settings(lags=[0, 4, 8], adjust_for=["billing_period"], bootstrap_reps=0)
+    return (
+        panel,
+        separate,
+        hyp,
+        Settings(lags=[0, 4, 8], adjust_for=["billing_period"], bootstrap_reps=0),
+    )
+
+
+def test_each_spell_is_its_own_subject_in_cox():
+    """Relabelling every spell 2 as a separate account changes nothing in the Cox lead
+    profile's estimates (each spell is its own subject at risk from its start), while the
+    account counts, the GLM's clusters and the Cox variance (clustered on account when an
+    account has several spells: test_hyp_cluster_spells.py) see the account."""
+    panel, separate, hyp, s = _returning_and_separate()
+    assert panel.groupby("account_id")["spell"].nunique().max() == 2
     a = run_hypotheses(panel, [hyp], {"leader": None}, s).hypotheses[0]
     b = run_hypotheses(separate, [hyp], {"leader": None}, s).hypotheses[0]
     for pa, pb in zip(a["lead_profile"], b["lead_profile"], strict=True):
@@ -135,17 +146,7 @@ def test_ph_check_and_combined_model_cluster_on_account_with_repeated_spells():
     """The PH check and the combined model follow the lead profile's variance rule: with an
     account holding two spells their SEs are the account-clustered sandwich (same estimates
     as when every spell is its own account, other SEs), and each says which variance it used."""
-    panel = _returning_world()
-    separate = panel.assign(
-        account_id=np.where(panel["spell"] == 2, panel["account_id"] + "_back", panel["account_id"])
-    ).drop(columns="spell")
-    (hyp,) = parse_hypotheses(
-        [{"id": "lead", "statement": "s", "stage": "adoption", "indicator": "leader",
-          "direction": "low", "threshold": 0.65, "expected_lead_weeks": 8, "action": "a",
-          "kind": "risk"}],
-        known_indicators=["leader"],
-    )  # fmt: skip
-    s = Settings(lags=[0, 4, 8], adjust_for=["billing_period"], bootstrap_reps=0)
+    panel, separate, hyp, s = _returning_and_separate()
     ra = run_hypotheses(panel, [hyp], {"leader": None}, s)
     rb = run_hypotheses(separate, [hyp], {"leader": None}, s)
     pa, pb = ra.hypotheses[0]["ph_check"], rb.hypotheses[0]["ph_check"]
