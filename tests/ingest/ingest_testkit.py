@@ -84,6 +84,16 @@ def clean_tables() -> dict[str, pd.DataFrame]:
     }
 
 
+def with_row(tables: dict[str, pd.DataFrame], table: str, **values) -> dict[str, pd.DataFrame]:
+    """Append a row to `table`, copying the first row and overriding `values`."""
+    df = tables[table]
+    row = df.iloc[[0]].copy()
+    for k, v in values.items():
+        row[k] = v
+    tables[table] = pd.concat([df, row], ignore_index=True)
+    return tables
+
+
 def write_raw(raw: Path, tables: dict[str, pd.DataFrame]) -> None:
     raw.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():

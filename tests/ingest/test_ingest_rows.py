@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from ingest_testkit import clean_tables, interim, run_ingest
-
-
-def _with_row(tables, table, **values):
-    """Append a row to `table`, copying the first row and overriding `values`."""
-    df = tables[table]
-    row = df.iloc[[0]].copy()
-    for k, v in values.items():
-        row[k] = v
-    tables[table] = pd.concat([df, row], ignore_index=True)
-    return tables
+from ingest_testkit import clean_tables, interim, run_ingest, with_row
 
 
 def _assert_one(summary, table, reason):
@@ -55,7 +45,7 @@ CASES = [
 
 @pytest.mark.parametrize(("table", "values", "reason"), CASES)
 def test_each_reason_code_quarantines_exactly_the_bad_row(tmp_path, table, values, reason):
-    summary = run_ingest(tmp_path, _with_row(clean_tables(), table, **values))
+    summary = run_ingest(tmp_path, with_row(clean_tables(), table, **values))
     _assert_one(summary, table, reason)
     q = interim(tmp_path, table, quarantine=True)
     assert q["_reason"].tolist() == [reason]
@@ -70,17 +60,13 @@ def test_each_reason_code_quarantines_exactly_the_bad_row(tmp_path, table, value
 
 
 def test_activity_within_grace_period_is_accepted(tmp_path):
-    tables = _with_row(
-        clean_tables(), "events", account_id="A2", occurred_at="2024-06-30T23:59:59Z"
-    )
+    tables = with_row(clean_tables(), "events", account_id="A2", occurred_at="2024-06-30T23:59:59Z")
     summary = run_ingest(tmp_path, tables)
     assert summary["rows"]["events"]["quarantined"] == 0
 
 
 def test_grace_days_param_moves_the_cutoff(tmp_path):
-    tables = _with_row(
-        clean_tables(), "events", account_id="A2", occurred_at="2024-06-01T00:00:00Z"
-    )
+    tables = with_row(clean_tables(), "events", account_id="A2", occurred_at="2024-06-01T00:00:00Z")
     summary = run_ingest(tmp_path, tables, ingest={"grace_days": 0})
     _assert_one(summary, "events", "after_contract_end")
 
@@ -89,20 +75,20 @@ def test_grace_days_param_moves_the_cutoff(tmp_path):
 def test_without_notice_activity_is_allowed_for_the_renewal_grace(tmp_path, day, accepted):
     # A3's annual term ends 2025-03-01 with no notice: its renewal may just not be recorded,
     # so activity counts as after the end only from end + renewal_grace_days (35 > 30).
-    tables = _with_row(clean_tables(), "events", account_id="A3", occurred_at=f"{day}T00:00:00Z")
+    tables = with_row(clean_tables(), "events", account_id="A3", occurred_at=f"{day}T00:00:00Z")
     summary = run_ingest(tmp_path, tables, ingest={"renewal_grace_days": 35})
     assert summary["rows"]["events"]["quarantined"] == (0 if accepted else 1)
 
 
 def test_open_ended_contract_never_triggers_after_contract_end(tmp_path):
     # A1's second contract has no end date: still running.
-    tables = _with_row(clean_tables(), "events", occurred_at="2030-01-01T00:00:00Z")
+    tables = with_row(clean_tables(), "events", occurred_at="2030-01-01T00:00:00Z")
     summary = run_ingest(tmp_path, tables)
     assert summary["rows"]["events"]["quarantined"] == 0
 
 
 def test_quarantined_account_cascades_as_account_rejected_not_unknown(tmp_path):
-    tables = _with_row(clean_tables(), "events", account_id="A404")  # truly unknown
+    tables = with_row(clean_tables(), "events", account_id="A404")  # truly unknown
     tables["accounts"].loc[2, "signup_date"] = "01.03.2024"  # A3 rejected
     summary = run_ingest(tmp_path, tables)
     assert summary["rows"]["accounts"]["by_reason"]["unparseable_date"] == 1
@@ -123,7 +109,7 @@ def test_quarantined_account_cascades_as_account_rejected_not_unknown(tmp_path):
 
 
 def test_first_reason_wins_when_a_row_has_several(tmp_path):
-    tables = _with_row(clean_tables(), "events", account_id="A404", occurred_at="garbage")
+    tables = with_row(clean_tables(), "events", account_id="A404", occurred_at="garbage")
     summary = run_ingest(tmp_path, tables)
     _assert_one(summary, "events", "unparseable_date")
 
@@ -146,15 +132,15 @@ def test_duplicate_keeps_the_first_copy(tmp_path):
 
 
 def test_copies_of_a_rejected_row_keep_its_reason_not_duplicate(tmp_path):
-    tables = _with_row(clean_tables(), "events", account_id="A404")
-    tables = _with_row(tables, "events", account_id="A404")
+    tables = with_row(clean_tables(), "events", account_id="A404")
+    tables = with_row(tables, "events", account_id="A404")
     summary = run_ingest(tmp_path, tables)
     rows = summary["rows"]["events"]
     assert (rows["by_reason"]["unknown_account"], rows["by_reason"]["duplicate"]) == (2, 0)
 
 
 def test_duplicate_key_keeps_the_first_account_and_its_events(tmp_path):
-    tables = _with_row(clean_tables(), "accounts", name="Acme (second export)")
+    tables = with_row(clean_tables(), "accounts", name="Acme (second export)")
     summary = run_ingest(tmp_path, tables)
     assert summary["rows"]["accounts"]["by_reason"]["duplicate_key"] == 1
     assert interim(tmp_path, "accounts").set_index("account_id").loc["A1", "name"] == "Acme"

@@ -7,19 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from ingest_testkit import clean_tables, interim, run_ingest
+from ingest_testkit import clean_tables, interim, run_ingest, with_row
 
 from churnlab.ingest.table import SOURCE_COLUMNS, failed_columns
-
-
-def _with_row(tables, table, **values):
-    df = tables[table]
-    row = df.iloc[[0]].copy()
-    for k, v in values.items():
-        row[k] = v
-    tables[table] = pd.concat([df, row], ignore_index=True)
-    return tables
-
 
 CASES = [
     ("accounts", {"account_id": "A9", "signup_date": "2024-13-01"}, "signup_date"),
@@ -43,7 +33,7 @@ CASES = [
 
 @pytest.mark.parametrize(("table", "values", "column"), CASES)
 def test_quarantined_row_names_the_column_it_failed_in(tmp_path, table, values, column):
-    run_ingest(tmp_path, _with_row(clean_tables(), table, **values))
+    run_ingest(tmp_path, with_row(clean_tables(), table, **values))
     q = interim(tmp_path, table, quarantine=True)
     assert len(q) == 1
     assert q["_column"].iloc[0] == column
@@ -53,7 +43,7 @@ def test_quarantined_row_names_the_column_it_failed_in(tmp_path, table, values, 
 
 
 def test_row_as_a_whole_has_no_column(tmp_path):
-    run_ingest(tmp_path, _with_row(clean_tables(), "events"))  # an exact duplicate
+    run_ingest(tmp_path, with_row(clean_tables(), "events"))  # an exact duplicate
     q = interim(tmp_path, "events", quarantine=True)
     assert q["_reason"].tolist() == ["duplicate"] and q["_column"].isna().all()
 
