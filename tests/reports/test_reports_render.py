@@ -241,11 +241,13 @@ def test_failed_notebook_is_reported_with_its_path(tmp_path):
     old = Path.cwd()
     os.chdir(root)
     try:
-        with pytest.raises(Exception, match=r"hypothesis_verdicts.ipynb.*churnlab-reports-failed"):
+        with pytest.raises(Exception, match=r"hypothesis_verdicts.ipynb.*reports/failed/"):
             stage.render_reports(load_params("params.yaml"), ["hypotheses"])
     finally:
         os.chdir(old)
     assert not (root / "reports/html/hypotheses.html").exists()
+    # the executed copy, traceback included, is kept in the project itself
+    assert '"output_type": "error"' in (root / "reports/failed/hypotheses.ipynb").read_text()
 
 
 def _screenshot(page, path: Path) -> None:

@@ -14,7 +14,6 @@ HTML byte-identical to a kernel per page.
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 from churnlab.config import base_path
@@ -78,6 +77,9 @@ def attributes(params: dict) -> dict[str, list[str]]:
     return occurring_values(paths)
 
 
+FAILED_DIR = Path("reports/failed")  # executed copies of notebooks that raised (git-ignored)
+
+
 def _render(params: dict, reports: list[catalog.Report]) -> None:
     """Render reports on `reports.workers` kernels, each kernel rendering many pages
     (`reports.pages_per_kernel`: null = no limit, 1 = a kernel per page)."""
@@ -90,7 +92,9 @@ def _render(params: dict, reports: list[catalog.Report]) -> None:
         [_page(params, r) for r in reports],
         kernel_name=rep["kernel"],
         cwd=Path.cwd(),
-        failed_dir=Path(tempfile.gettempdir()) / "churnlab-reports-failed",
+        # The project's own folder, not one in the system temp dir: two projects rendering at
+        # once would overwrite each other's failed copies there.
+        failed_dir=FAILED_DIR,
         workers=int(rep["workers"]),
         pages_per_kernel=rep.get("pages_per_kernel"),
         start_timeout=int(rep["start_timeout"]),
