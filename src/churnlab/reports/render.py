@@ -68,6 +68,10 @@ def execute(
     Parameters go through papermill's Python API as typed values, so a string id such as
     "01" stays a string (the CLI's `-p` would turn it into the integer 1). On failure the
     executed notebook, with its traceback, is saved to `failed_copy`.
+
+    Single-threaded use only: papermill `os.chdir()`s the whole process into `cwd` for the
+    whole execution, so another thread's relative paths would resolve there meanwhile
+    (`render_pages` runs its workers on `Kernel`s with absolute paths instead).
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
