@@ -1,6 +1,7 @@
 """The raw-event steps run in contiguous account_id ranges read from the events file's
 row-group statistics (engines.account_slices); the panel must not change with the slicing."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -11,12 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import bench_panel  # noqa: E402
 from panel_world import three_accounts, with_history  # noqa: E402
 
 import churnlab.panel.engines as engines  # noqa: E402
 from churnlab.indicators.blocks import Settings  # noqa: E402
 from churnlab.panel.engines import account_slices, finish, run_duckdb  # noqa: E402
-from churnlab.panel.query import panel_steps, select_indicators  # noqa: E402
+from churnlab.panel.query import PANEL_ROW_KEYS, panel_steps, select_indicators  # noqa: E402
 
 AS_OF = "2025-03-31"
 
@@ -189,3 +192,98 @@ def test_the_written_panel_is_byte_identical_with_slices(tmp_path, monkeypatch):
     run_duckdb(sources, steps, out=tmp_path / "sliced.parquet")
     one = (tmp_path / "one.parquet").read_bytes()
     assert one == (tmp_path / "sliced.parquet").read_bytes()
+
+
+# The final write in parts (engines.write_duckdb): consecutive (account_id, wk) key ranges,
+# each sorted and written on its own, then concatenated; the file must not change.
+
+
+def keys_table(pairs):
+    con = duckdb.connect()
+    con.execute("CREATE TABLE spine (account_id VARCHAR, wk BIGINT, spell BIGINT)")
+    con.executemany("INSERT INTO spine VALUES (?, ?, ?)", pairs)
+    return con
+
+
+def test_part_bounds_are_the_keys_at_each_multiple_of_the_part_size():
+    # Panel rows in key order: A:10 11 12 | B:10 11 | C:12 13 14 15 (9 rows; B's week 12 has
+    # no spell and is no panel row). Parts of 4: rows 4 and 8 (0-based) -> B wk 11, C wk 15.
+    rows = [("A", 10, 1), ("A", 11, 1), ("A", 12, 1), ("B", 10, 1), ("B", 11, 1)]
+    rows += [("B", 12, None), ("C", 12, 1), ("C", 13, 1), ("C", 14, 1), ("C", 15, 2)]
+    con = keys_table(rows)
+    assert engines.part_bounds(con, PANEL_ROW_KEYS, 4) == [("B", 11), ("C", 15)]
+    assert engines.part_bounds(con, PANEL_ROW_KEYS, 3) == [("B", 10), ("C", 13)]
+    assert engines.part_bounds(con, PANEL_ROW_KEYS, 9) == []  # one part: one sort
+    ranges = engines.key_ranges([("B", 11), ("C", 15)])
+    counts = [
+        con.execute(f"SELECT COUNT(*) FROM ({PANEL_ROW_KEYS}) k WHERE {w}").fetchone()[0]
+        for w in ranges
+    ]
+    assert counts == [4, 4, 1]
+
+
+def test_a_null_account_id_keeps_the_one_sort():
+    con = keys_table([("A", 1, 1), ("A", 2, 1), (None, 1, 1)])
+    assert engines.part_bounds(con, PANEL_ROW_KEYS, 1) == []
+
+
+def test_an_apostrophe_in_a_part_bound_is_quoted():
+    con = keys_table([("a", 1, 1), ("it's", 1, 1), ("it's", 2, 1)])
+    assert engines.part_bounds(con, PANEL_ROW_KEYS, 2) == [("it's", 2)]
+    ranges = engines.key_ranges([("it's", 2)])
+    counts = [
+        con.execute(f"SELECT COUNT(*) FROM ({PANEL_ROW_KEYS}) k WHERE {w}").fetchone()[0]
+        for w in ranges
+    ]
+    assert counts == [2, 1]
+
+
+@pytest.mark.parametrize("chunks", [1, 4, 8])
+def test_the_panel_written_in_parts_has_the_rows_of_one_sort(tmp_path, chunks):
+    # Parts of 5, 17 and 64 rows cut through accounts (never whole row groups): the rows,
+    # their order and the schema are those of the one-sort file.
+    sources, present = odd_company(tmp_path, 4)
+    steps = panel_steps(select_indicators(present), Settings(as_of=AS_OF))
+    run_duckdb(sources, steps, out=tmp_path / "one.parquet")
+    one = pq.read_table(tmp_path / "one.parquet")
+    assert one.num_rows > 64
+    for rows in (5, 17, 64):
+        out = tmp_path / f"parts{rows}.parquet"
+        run_duckdb(
+            sources,
+            steps,
+            events_chunks=chunks,
+            out=out,
+            row_keys=PANEL_ROW_KEYS,
+            rows_per_part=rows,
+        )
+        parted = pq.read_table(out)
+        assert parted.schema.equals(one.schema)
+        assert parted.equals(one)
+    assert not list(tmp_path.glob(".*parts-*"))  # the parts are gone
+
+
+def test_parts_of_whole_row_groups_give_the_same_bytes(tmp_path, monkeypatch):
+    """Row groups of 2048 rows (DuckDB's vector) so that a small company has several: parts
+    of 1, 2 or 3 row groups (and 4 or 8 event slices) write the one-sort file's bytes."""
+    world = tmp_path / "world"
+    bench_panel.generate(world, 150_000)  # 60 accounts, ~5,000 panel rows
+    present = set(json.loads((world / "tables.json").read_text())["present"])
+    tables = ["accounts", "contract_terms", "spells", *sorted(present - {"accounts", "contracts"})]
+    sources = {t: world / f"{t}.parquet" for t in tables}
+    steps = panel_steps(select_indicators(present), Settings(as_of="2025-12-31"))
+    monkeypatch.setattr(engines, "ROW_GROUP_SIZE", 2048)
+    run_duckdb(sources, steps, out=tmp_path / "one.parquet")
+    one = (tmp_path / "one.parquet").read_bytes()
+    assert pq.read_metadata(tmp_path / "one.parquet").num_row_groups >= 3
+    for rows, chunks in ((2048, 1), (4096, 4), (6144, 8)):
+        out = tmp_path / f"parts{rows}.parquet"
+        run_duckdb(
+            sources,
+            steps,
+            events_chunks=chunks,
+            out=out,
+            row_keys=PANEL_ROW_KEYS,
+            rows_per_part=rows,
+        )
+        assert out.read_bytes() == one, rows

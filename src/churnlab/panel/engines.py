@@ -95,6 +95,8 @@ def run_duckdb(
     temp_directory: str | None = None,
     events_chunks: int | None = None,
     out: str | Path | None = None,
+    row_keys: str | None = None,
+    rows_per_part: int | None = None,
 ) -> pd.DataFrame | None:
     """Run DuckDB SQL over the sources; returns the raw result as a DataFrame, or with
     `out` writes the finished panel there (zstd Parquet, `write_duckdb`) and returns None.
@@ -111,6 +113,10 @@ def run_duckdb(
     reads only its own row groups and the slices together read the file once. Exact because
     those steps group by account_id (tests/panel checks sliced == unsliced); other steps
     reading events (e.g. user indicators over events) see all of them.
+
+    `row_keys` (with `out`): SQL giving (account_id, wk) of every row of the final step
+    (query.PANEL_ROW_KEYS); the sorted write then runs in parts of at most `rows_per_part`
+    rows (default ROWS_PER_PART) instead of one sort of the whole result (`write_duckdb`).
     """
     import duckdb
 
@@ -136,7 +142,7 @@ def run_duckdb(
                 relations[name] = f"SELECT {_micros_select(con, path)} FROM read_parquet('{path}')"
             con.execute(f"CREATE VIEW {name} AS {relations[name]}")
         if isinstance(sql, str):
-            return _duckdb_result(con, sql, out)
+            return _duckdb_result(con, sql, out, row_keys, rows_per_part)
         chunks = events_chunks or _default_chunks(con, "events" in relations)
         slices = ["TRUE"]
         if chunks > 1 and "events" in relations:
@@ -156,29 +162,176 @@ def run_duckdb(
             for done, _ in sql[: i + 1]:
                 if not any(_reads(later, done) for _, later in sql[i + 1 :]):
                     con.execute(f"DROP TABLE IF EXISTS {done}")
-        return _duckdb_result(con, sql[-1][1], out)
+        return _duckdb_result(con, sql[-1][1], out, row_keys, rows_per_part)
     finally:
         con.close()
 
 
-def _duckdb_result(con: Any, final: str, out: str | Path | None) -> pd.DataFrame | None:
+def _duckdb_result(
+    con: Any, final: str, out: str | Path | None, row_keys: str | None, rows_per_part: int | None
+) -> pd.DataFrame | None:
     if out is None:
         return con.execute(final).df()
-    write_duckdb(con, final, out)
+    write_duckdb(con, final, out, row_keys, rows_per_part)
     return None
 
 
-def write_duckdb(con: Any, final: str, out: str | Path) -> None:
+# DuckDB's default Parquet row group, named in every COPY of the panel so that the parts of
+# a parted write and the one-sort file agree on it.
+ROW_GROUP_SIZE = 122_880
+# Rows per sorted part of the final write: 8 row groups (~1M account-weeks, ~0.4 GB in
+# DuckDB). The default company (317k rows) is one part; 100k accounts (6.4M rows) seven.
+ROWS_PER_PART = 8 * ROW_GROUP_SIZE
+
+
+def _parquet_options() -> str:
+    return f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
+
+
+def write_duckdb(
+    con: Any,
+    final: str,
+    out: str | Path,
+    row_keys: str | None = None,
+    rows_per_part: int | None = None,
+) -> None:
     """COPY the panel query's result to `out` as the CONTRACTS §3 file: `wk` becomes
-    week_start (second column), rows ordered by (account_id, week_start). DuckDB streams the
-    sorted result into the file (its memory limit holds; no pandas copy) and writes the same
-    bytes on every run (checked in tests/panel)."""
-    path = str(out).replace("'", "''")
-    con.execute(
-        f"COPY (SELECT account_id, {WEEK_START_DUCKDB} AS week_start, * EXCLUDE (account_id, wk) "
-        f"FROM ({final}) p ORDER BY account_id, wk) "
-        f"TO '{path}' (FORMAT parquet, COMPRESSION zstd)"
+    week_start (second column), rows ordered by (account_id, week_start); the same bytes on
+    every run (checked in tests/panel), no pandas copy.
+
+    Without `row_keys`, or when the result has at most `rows_per_part` rows, one COPY sorts
+    the whole result. Otherwise DuckDB would have to sort the whole panel at once (at 100k
+    accounts, 6.4M rows, that ran out of a 4 GB memory limit): the result is cut into
+    consecutive ranges of its (account_id, wk) keys (`part_bounds`), each range is computed,
+    sorted and written on its own (memory bounded by the part), and the sorted parts are
+    concatenated in order into `out` (`concat_parts`). The rows are the same whatever the
+    cut; so are the bytes when every part but the last is a whole number of row groups,
+    which the cut at multiples of ROW_GROUP_SIZE gives when the final step has one row per
+    key (tests/panel compares the bytes of 1, 3 and 8 parts).
+    """
+    select = (
+        f"SELECT account_id, {WEEK_START_DUCKDB} AS week_start, * EXCLUDE (account_id, wk) "
+        f"FROM ({final}) p"
     )
+    bounds = []
+    if row_keys is not None and not _row_dependent(final):
+        bounds = part_bounds(con, row_keys, rows_per_part or ROWS_PER_PART)
+    if not bounds:
+        con.execute(
+            f"COPY ({select} ORDER BY account_id, wk) TO {_literal(out)} ({_parquet_options()})"
+        )
+        return
+    target = Path(out)
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}.parts-", dir=target.parent) as tmp:
+        parts = []
+        for k, where in enumerate(key_ranges(bounds)):
+            part = Path(tmp) / f"part-{k:05d}.parquet"
+            con.execute(
+                f"COPY ({select} WHERE {where} ORDER BY account_id, wk) "
+                f"TO {_literal(part)} ({_parquet_options()})"
+            )
+            parts.append(part)
+        concat_parts(con, parts, target)
+
+
+def _literal(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _row_dependent(final: str) -> bool:
+    """Whether a row of the final query may depend on other rows (a window or an
+    aggregate): then it cannot be computed in key ranges and is written in one sort."""
+    return re.search(r"\bOVER\s*\(|\bGROUP\s+BY\b|\bDISTINCT\b", final, re.IGNORECASE) is not None
+
+
+def part_bounds(con: Any, row_keys: str, rows_per_part: int) -> list[tuple[str, int]]:
+    """(account_id, wk) of the rows at positions rows_per_part, 2 * rows_per_part, ... of
+    `row_keys` in (account_id, wk) order: the first key of each part after the first.
+    [] when there are at most rows_per_part rows or an account_id is null (one sort then
+    keeps nulls last, as ORDER BY does). Reads only the keys: one count per account, then
+    one lookup per boundary."""
+    n, nulls = con.execute(
+        f"SELECT COUNT(*), COUNT(*) FILTER (account_id IS NULL) FROM ({row_keys}) k"
+    ).fetchone()
+    if n <= rows_per_part or nulls:
+        return []
+    positions = list(range(rows_per_part, n, rows_per_part))
+    accounts = con.execute(
+        f"""WITH c AS (SELECT account_id, COUNT(*) AS n FROM ({row_keys}) k GROUP BY account_id),
+        s AS (SELECT account_id, n,
+                     SUM(n) OVER (ORDER BY account_id ROWS UNBOUNDED PRECEDING) - n AS before
+              FROM c)
+        SELECT s.account_id, p.pos - s.before FROM s
+        JOIN (SELECT UNNEST(?::BIGINT[]) AS pos) p ON p.pos >= s.before AND p.pos < s.before + s.n
+        ORDER BY p.pos""",
+        [positions],
+    ).fetchall()
+    bounds = []
+    for account, offset in accounts:
+        (wk,) = con.execute(
+            f"SELECT wk FROM ({row_keys}) k WHERE account_id = ? ORDER BY wk LIMIT 1 OFFSET ?",
+            [account, int(offset)],
+        ).fetchone()
+        bounds.append((account, int(wk)))
+    return bounds
+
+
+def key_ranges(bounds: list[tuple[str, int]]) -> list[str]:
+    """SQL conditions on (account_id, wk) for the consecutive key ranges [-inf, b1),
+    [b1, b2), ..., [bn, +inf); each also bounds account_id alone, which DuckDB carries
+    through the final step's joins on account_id to every block's scan."""
+    conditions = []
+    edges = [None, *bounds, None]
+    for lo, hi in itertools.pairwise(edges):
+        parts = []
+        if lo is not None:
+            acc = _literal(lo[0])
+            parts.append(f"account_id >= {acc}")
+            parts.append(f"(account_id > {acc} OR wk >= {int(lo[1])})")
+        if hi is not None:
+            acc = _literal(hi[0])
+            parts.append(f"account_id <= {acc}")
+            parts.append(f"(account_id < {acc} OR wk < {int(hi[1])})")
+        conditions.append(" AND ".join(parts))
+    return conditions
+
+
+def concat_parts(con: Any, parts: list[Path], out: Path) -> None:
+    """Concatenate sorted Parquet parts, in order, into one file as DuckDB would have
+    written the whole (same row groups and column statistics when every part but the last
+    is a whole number of row groups).
+
+    In insertion order DuckDB reads each part's row groups in vectors of 2048 rows and cuts
+    a row group once ROW_GROUP_SIZE rows have arrived, so whole row groups pass through as
+    they are. A column is written REQUIRED when DuckDB's statistics say it holds no null:
+    for a query those come from the query, for a Parquet part from its null counts; so a
+    column that is OPTIONAL in a part (e.g. from a LEFT JOIN) but holds no null is passed
+    through a CASE that the optimiser cannot fold, which keeps it OPTIONAL as in one sort.
+    """
+    optional: set[str] = set()
+    names: list[str] = []
+    for part in parts:
+        rows = con.execute(
+            "SELECT name, repetition_type FROM parquet_schema(?) WHERE num_children IS NULL "
+            "OR num_children = 0",
+            [str(part)],
+        ).fetchall()
+        names = names or [name for name, _ in rows]
+        optional |= {name for name, kind in rows if kind == "OPTIONAL"}
+    columns = []
+    for name in names:
+        quoted = '"' + name.replace('"', '""') + '"'
+        if name in optional:
+            columns.append(f"CASE WHEN random() < 0 THEN NULL ELSE {quoted} END AS {quoted}")
+        else:
+            columns.append(quoted)
+    select = ", ".join(columns)
+    union = " UNION ALL ".join(f"SELECT {select} FROM read_parquet({_literal(p)})" for p in parts)
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        con.execute(f"COPY ({union}) TO {_literal(out)} ({_parquet_options()})")
+    finally:
+        con.execute("SET preserve_insertion_order = false")
 
 
 def summarise_duckdb(path: str | Path) -> dict[str, Any]:

@@ -201,6 +201,12 @@ ORDER BY spine.account_id, spine.wk"""
     return [*steps, ("panel", final)]
 
 
+# (account_id, wk) of the rows of panel_steps' final step: the spine's weeks inside a spell
+# (its WHERE; every block has one row per spine week). engines.write_duckdb cuts its sorted
+# write of the panel into ranges of these keys.
+PANEL_ROW_KEYS = "SELECT account_id, wk FROM spine WHERE spell IS NOT NULL"
+
+
 def steps_to_sql(steps: list[tuple[str, str]]) -> str:
     """Steps -> one query: every step but the last becomes a CTE."""
     with_clause = ",\n".join(f"{name} AS ({sql.strip()})" for name, sql in steps[:-1])

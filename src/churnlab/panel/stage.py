@@ -33,7 +33,7 @@ from churnlab.indicators.vocabulary import vocabulary_from_params
 from churnlab.io import read_json, write_json, write_metrics
 from churnlab.panel.engines import run_duckdb, run_spark, spark_session, summarise_duckdb
 from churnlab.panel.label_check import label_warnings
-from churnlab.panel.query import ATTRIBUTES, panel_steps, select_indicators
+from churnlab.panel.query import ATTRIBUTES, PANEL_ROW_KEYS, panel_steps, select_indicators
 
 # Columns the panel SQL reads, per file (ingest guarantees them; checked for a clear error).
 USED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -361,7 +361,11 @@ def write_panel(
         run_spark(spark, paths, steps, out=str(tmp), time_columns=TIME_COLUMNS)
     else:
         run_duckdb(
-            paths, steps, memory_limit=panel_params.get("duckdb_memory_limit", "4GB"), out=tmp
+            paths,
+            steps,
+            memory_limit=panel_params.get("duckdb_memory_limit", "4GB"),
+            out=tmp,
+            row_keys=PANEL_ROW_KEYS,
         )
     _remove(out)
     tmp.rename(out)
