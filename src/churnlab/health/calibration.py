@@ -15,6 +15,9 @@ Method (stated in the report):
   high. Calibration slope = b of the joint fit: 1 is ideal, < 1 means predictions too extreme
   (Van Calster B et al., "Calibration: the Achilles heel of predictive analytics",
   BMC Medicine 2019;17:230).
+- The final model, fitted on all weeks, has no later weeks to be recalibrated on out of
+  sample: its slope is measured on a held-out slice (a model fitted on the weeks before it)
+  and its intercept in sample with that slope fixed (`heldout_recalibration`, HELDOUT_SLOPE).
 - Intervals: percentile bootstrap over accounts (one account contributes many weeks),
   seeded, so a run is deterministic.
 """
@@ -196,6 +199,91 @@ def select_recalibration(p_pred, y, alpha: float = 0.05) -> dict:
         "alpha": alpha,
         "tests": tests,
         "logistic": {"intercept": full["intercept"], "slope": full["slope"]},
+    }
+
+
+HELDOUT_SLOPE = (
+    "the calibration slope is measured out of sample and the intercept in sample: a model "
+    "of the same specification fitted on the weeks before a held-out slice (the latest "
+    "calibration_weeks weeks whose whole horizon is observed) is recalibrated on that slice "
+    "by the closed testing above; its slope b (1 when the slice does not need one) is "
+    "applied to the model fitted on all weeks, a uniform shrinkage of its over-confident "
+    "predictions towards the mean (van Houwelingen JC, le Cessie S, 'Predictive value of "
+    "statistical models', Stat Med 1990;9:1303-25: the slope on data a model has not seen "
+    "estimates the shrinkage it needs; Steyerberg EW, Clinical Prediction Models, 2nd ed. "
+    "2019, chapters 'Modern estimation methods' (uniform shrinkage) and 'Updating for a new "
+    "setting'), and the intercept a is re-estimated with b fixed on the same "
+    "weeks' outcomes, which the model fitted on all weeks has seen (recalibration in the "
+    "large given the slope; with b = 1 it is kept at 0 unless a likelihood-ratio test at "
+    "recalibration_alpha asks for it). A slope measured in sample cannot see the model's "
+    "own overfitting: its predictions look calibrated on the weeks it was fitted on"
+)
+
+
+def intercept_given_slope(p_pred, y, slope: float) -> dict:
+    """Recalibration in the large with the slope fixed: a of
+    logit P(y) = a + slope * logit(p) by maximum likelihood (slope * logit(p) as offset).
+
+    p_pred / y: as `fit_recalibration`. Returns {"intercept", "n_rows", "n_events",
+    "test": {"lr", "df", "p_value"} (a against a = 0, 1 df)}. Raises ValueError when the
+    rows do not hold churned and not-churned rows or the fit does not converge."""
+    from scipy.stats import chi2
+
+    p, yy, keep = _clean(p_pred, y)
+    n_ev = int(yy[keep].sum())
+    if n_ev == 0 or n_ev == int(keep.sum()):
+        raise ValueError(
+            f"the calibration slice needs churned and not-churned rows ({n_ev} of {int(keep.sum())})"
+        )
+    lp, yk = slope * logit(p[keep]), yy[keep]
+    a = _fit_citl(lp, yk, np.ones(len(yk)))
+    if not np.isfinite(a):
+        raise ValueError("recalibration in the large did not converge")
+    lr = max(0.0, 2.0 * (_loglik(lp, yk, a, 1.0) - _loglik(lp, yk, 0.0, 1.0)))
+    return {
+        "intercept": float(a),
+        "n_rows": int(keep.sum()),
+        "n_events": n_ev,
+        "test": {"lr": lr, "df": 1, "p_value": float(chi2.sf(lr, 1))},
+    }
+
+
+def heldout_recalibration(p_heldout, p_model, y, alpha: float = 0.05) -> dict:
+    """The slope out of sample, the intercept in sample (HELDOUT_SLOPE).
+
+    p_heldout: predictions on the slice rows of a model fitted on earlier weeks only;
+    p_model: predictions on the same rows of the model to recalibrate (fitted on weeks that
+    include them); y: the rows' outcomes (1 / 0 / NaN unknown). The slope is
+    `select_recalibration(p_heldout, y, alpha)`'s (1 unless its update is "logistic"); the
+    intercept is `intercept_given_slope(p_model, y, slope)`'s, kept at 0 when the slope is 1
+    and its likelihood-ratio test is not significant at alpha.
+
+    Returns the shape of `select_recalibration` for the applied update ("none" | "intercept"
+    | "logistic") with "intercept", "slope", "n_rows", "n_events" of the applied fit, "tests"
+    {"intercept_given_slope": {...}}, "logistic" (an in-sample logistic fit on p_model, for
+    the record) and "heldout" (the held-out slice's `select_recalibration` result).
+    Raises ValueError as `select_recalibration`."""
+    held = select_recalibration(p_heldout, y, alpha)
+    slope = held["slope"] if held["update"] == "logistic" else 1.0
+    citl = intercept_given_slope(p_model, y, slope)
+    in_sample = fit_recalibration(p_model, y)
+    if slope != 1.0:
+        update, a = "logistic", citl["intercept"]
+    elif citl["test"]["p_value"] <= alpha:
+        update, a = "intercept", citl["intercept"]
+    else:
+        update, a = "none", 0.0
+    return {
+        "method": f"{METHOD}; {CLOSED_TEST}; {HELDOUT_SLOPE}",
+        "update": update,
+        "intercept": float(a),
+        "slope": float(slope),
+        "n_rows": citl["n_rows"],
+        "n_events": citl["n_events"],
+        "alpha": alpha,
+        "tests": {"intercept_given_slope": citl["test"]},
+        "logistic": {"intercept": in_sample["intercept"], "slope": in_sample["slope"]},
+        "heldout": held,
     }
 
 

@@ -31,6 +31,7 @@ from churnlab.health.calibration import (
     band_calibration,
     calibration_metrics,
     calibration_split,
+    heldout_recalibration,
     recalibrate,
     select_recalibration,
 )
@@ -113,7 +114,8 @@ DEFINITIONS = {
     "(Vergouwe et al., Stat Med 2017) keeps the predictions as they are, or recalibrates in "
     "the large (a only), unless a likelihood-ratio test at health_score.recalibration_alpha "
     "needs the fuller update (`update`, `tests`); `calibration` gives both models' a, b and "
-    "weeks. "
+    "weeks. The final model's slope is measured out of sample on a held-out slice and its "
+    "intercept in sample (`calibration.final_rule`; `calibration.final_model.heldout`). "
     "validation.calibration_metrics: calibration-in-the-large (ideal 0) and slope (ideal 1) "
     "on the validation rows, before and after recalibration, with account-bootstrap "
     "intervals.",
@@ -247,11 +249,20 @@ def validation_problem(
 
 
 FINAL_RECALIBRATION_RULE = (
-    "The final model (fitted on all observed weeks) is recalibrated the same way on its own "
-    "latest calibration_weeks weeks whose whole horizon is observed (in-sample for that model: "
-    "it corrects what the horizon projection gets wrong, e.g. lamps carried forward as if they "
-    "stayed on, and drift up to those weeks). validation.final_procedure_check applies this "
-    "procedure at the split and checks its bands on the validation weeks."
+    "The final model (fitted on all observed weeks) takes its calibration slope from a "
+    "held-out slice and its intercept in sample: a model of the same specification is "
+    "fitted on the weeks before the final model's latest calibration_weeks weeks whose whole "
+    "horizon is observed and recalibrated on those weeks by closed testing (as the "
+    "validation model); its slope (1 unless the slice needs one) shrinks the final model's "
+    "predictions, and the intercept is re-estimated with that slope fixed on the same weeks "
+    "(in-sample for the final model: drift up to those weeks, and what the horizon "
+    "projection gets wrong on average). A slope measured in sample cannot see the model's "
+    "own overfitting. Without a usable held-out slice (e.g. no churn in the weeks before "
+    "it) the final model is recalibrated in sample by closed testing; `slope_source` says "
+    "which. validation.final_procedure_check applies this procedure at the split (the "
+    "training weeks in the place of all weeks: the held-out slice is their latest "
+    "calibration_weeks weeks whose horizon ends before the split) and checks its bands on "
+    "the validation weeks."
 )
 
 
@@ -355,24 +366,116 @@ def _recal_block(panel, fit_rows, slice_rows, fit: dict | None, problem: str | N
     }
 
 
+def heldout_slice(
+    panel: pd.DataFrame, rows: np.ndarray, known: np.ndarray, horizon_weeks: int, weeks: int
+) -> tuple[np.ndarray | None, np.ndarray, str | None]:
+    """(held-out model rows or None, slice rows, problem) for a model fitted on `rows`.
+
+    The slice is the latest `weeks` weeks of `rows` whose horizon ends by their
+    last week (`calibration.calibration_split` with the week after it as the split), so its
+    outcomes are known without weeks after `rows`; the held-out model is fitted on the weeks
+    of `rows` before the slice. Without weeks before the slice (or in it): None, the latest
+    complete-horizon weeks of `rows` as the slice, and why."""
+    ws = panel["week_start"]
+    end = ws[rows].max() + pd.Timedelta(weeks=1)
+    try:
+        before, in_slice = calibration_split(ws, end, horizon_weeks, weeks)
+    except ValueError as err:
+        return None, latest_complete_weeks(panel, rows & known, weeks), str(err)
+    ho_rows, slice_rows = rows & before, rows & in_slice & known
+    if not ho_rows.any() or not slice_rows.any():
+        why = "no weeks before the held-out slice to fit on"
+        return None, latest_complete_weeks(panel, rows & known, weeks), why
+    if panel["event"].to_numpy()[ho_rows].sum() == 0:
+        return None, slice_rows, "no churn in the weeks before the held-out slice"
+    return ho_rows, slice_rows, None
+
+
+def final_recalibration(
+    panel, raw, event, groups, used, rows, known, y, p_model, horizon_weeks,
+    calibration_weeks, use_lamps, alpha=0.05, problem=None, heldout=None,
+) -> tuple[dict | None, dict]:  # fmt: skip
+    """Recalibrate the predictions `p_model` of a model fitted on `rows` the way the final
+    model is (FINAL_RECALIBRATION_RULE): the slope from a held-out slice (a model fitted on
+    the weeks of `rows` before it, `raw`'s columns, lamps if `use_lamps`), the intercept in
+    sample with the slope fixed (`calibration.heldout_recalibration`); without a held-out
+    slice, in-sample closed testing (`calibration.select_recalibration`).
+
+    heldout: optional (fit rows, predictions) of a model already fitted the same way on the
+    held-out rows, reused when the rows are the same (no second fit). Returns (the applied
+    fit or None, the JSON block: `_recal_block`'s keys + method, slope_source, heldout)."""
+    if problem is not None:
+        return None, {**_recal_block(panel, rows, None, None, problem), "heldout": None}
+    ho_rows, slice_rows, ho_problem = heldout_slice(
+        panel, rows, known, horizon_weeks, calibration_weeks
+    )
+    recal, why = None, None
+    if ho_rows is not None:
+        if heldout is not None and np.array_equal(heldout[0], ho_rows):
+            p_ho = heldout[1]
+        else:
+            fit = _fit_pair(raw, event, groups, ho_rows, use_lamps=use_lamps)
+            p_ho = horizon_probability_path(fit, panel, used, horizon_weeks)
+        try:
+            recal = heldout_recalibration(
+                p_ho[slice_rows], p_model[slice_rows], y[slice_rows].astype(float), alpha
+            )
+        except ValueError as err:
+            ho_problem = f"held-out slice: {err}"
+    if recal is not None:
+        held = recal["heldout"]
+        source = "held-out slice"
+        if not held["slope"] > 0:
+            why = (
+                f"held-out recalibration slope {held['slope']:.3f} <= 0 (would reverse the ranking)"
+            )
+            recal = None
+    else:
+        held = None
+        source = f"in-sample slice (no held-out slice: {ho_problem})"
+        recal, why = _recalibration(p_model, y, slice_rows, None, alpha)
+    block = _recal_block(panel, rows, slice_rows, recal, why)
+    block["method"] = None if recal is None else recal["method"]
+    block["slope_source"] = source
+    block["heldout"] = (
+        None
+        if held is None
+        else {
+            "fit_weeks": _week_range(panel, ho_rows),
+            "slice_weeks": _week_range(panel, slice_rows),
+            "update": held["update"],
+            "slope": held["slope"],
+            "intercept": held["intercept"],
+            "logistic_fit": held["logistic"],
+            "tests": held["tests"],
+            "n_rows": held["n_rows"],
+            "n_events": held["n_events"],
+        }
+    )
+    return recal, block
+
+
 def final_procedure_check(
     panel, raw, event, groups, used, train, known, y, complete, has_lamps,
-    horizon_weeks, calibration_weeks, red, amber, reps, seed, alpha=0.05,
+    horizon_weeks, calibration_weeks, red, amber, reps, seed, alpha=0.05, heldout=None,
 ) -> dict:  # fmt: skip
     """The final model's recalibration procedure at the split: fit on all training weeks,
-    recalibrate in-sample on their latest complete-horizon weeks, band calibration on the
-    validation rows (as `bands.validation`)."""
+    recalibrate by `final_recalibration` with the training weeks in the place of all weeks
+    (the held-out slice nested inside them), band calibration on the validation rows (as
+    `bands.validation`). heldout: see `final_recalibration`."""
     fit = _fit_pair(raw, event, groups, train, use_lamps=has_lamps)
     p_raw = horizon_probability_path(fit, panel, used, horizon_weeks)
-    slice_rows = latest_complete_weeks(panel, train & known, calibration_weeks)
-    recal, problem = _recalibration(p_raw, y, slice_rows, None, alpha)
+    recal, block = final_recalibration(
+        panel, raw, event, groups, used, train, known, y, p_raw, horizon_weeks,
+        calibration_weeks, has_lamps, alpha, heldout=heldout,
+    )  # fmt: skip
     p = _apply(p_raw, recal)[complete]
     bt = band_calibration(
         p, y[complete], band(p, red, amber).to_numpy(),
         panel.loc[complete, "account_id"].to_numpy(), reps, seed,
     )  # fmt: skip
     return {
-        "recalibration": _recal_block(panel, train, slice_rows, recal, problem),
+        "recalibration": block,
         "bands": bt.to_dict(orient="records"),
         "within_interval": bool(bt.loc[bt["rows"] > 0, "within_interval"].all()),
     }
@@ -566,8 +669,9 @@ def compute_health(
         else None
     )
 
-    # --- final model: same specification on all weeks, recalibrated on its latest
-    # complete-horizon weeks (in-sample; the same procedure at the split is checked below) ----
+    # --- final model: same specification on all weeks; its slope from a held-out slice, its
+    # intercept on its latest complete-horizon weeks (FINAL_RECALIBRATION_RULE; the same
+    # procedure at the split is checked below) ---------------------------------------------
     # the final model considers the validated lamps only (a lamp must be checked to be used)
     keep_cols = [c for c in raw.columns if not c.startswith("lamp:")] + full_fit.design.lamps
     final_fit = _fit_pair(raw[keep_cols], event, groups, observed, use_lamps=has_lamps)
@@ -575,25 +679,28 @@ def compute_health(
     skipped = skipped + lamp_skip_reasons(full_fit, final_fit, used)
     eta = final_fit.linear_predictor(raw)
     p_final_raw = horizon_probability_path(final_fit, panel, used, horizon_weeks)
-    final_slice = latest_complete_weeks(panel, observed & known, calibration_weeks)
-    recal_f, final_problem = _recalibration(
-        p_final_raw, y_all, final_slice, "snapshot export" if snapshot else None, alpha
-    )
+    recal_f, final_block = final_recalibration(
+        panel, raw[keep_cols], event, groups, used, observed, known, y_all, p_final_raw,
+        horizon_weeks, calibration_weeks, has_lamps, alpha,
+        "snapshot export" if snapshot else None,
+    )  # fmt: skip
     scored = panel.copy(deep=False)  # new columns only: the panel's own are shared
     scored["churn_probability"] = _apply(p_final_raw, recal_f)
     if validation.get("split_week") and "problem" not in validation and recal_f is not None:
         # the final model's procedure applied at the split: fit on every training week,
-        # recalibrate on its latest complete-horizon weeks, check the bands on later weeks
+        # slope from the slice nested in them, intercept in sample, bands on later weeks.
+        # That held-out slice is the validation model's own: its predictions are reused
         validation["final_procedure_check"] = final_procedure_check(
             panel, raw, event, groups, used, train, known, y_all, complete, has_lamps,
             horizon_weeks, calibration_weeks, red, amber, bootstrap_reps, seed, alpha,
+            heldout=(fit_rows, p_full_raw),
         )  # fmt: skip
     calibration_info = {
         "method": f"{RECALIBRATION_METHOD}; {CLOSED_TEST}",
         "recalibration_alpha": alpha,
         "calibration_weeks": calibration_weeks,
         "validation_model": _recal_block(panel, fit_rows, slice_rows, recal_v, cal_problem),
-        "final_model": _recal_block(panel, observed, final_slice, recal_f, final_problem),
+        "final_model": final_block,
         "final_rule": FINAL_RECALIBRATION_RULE,
     }
     scored["weekly_hazard_lp"] = eta
