@@ -165,3 +165,24 @@ def test_the_check_nests_the_heldout_slice_in_the_training_weeks(calibrated):
         v["slope"],
         v["intercept"],
     )
+
+
+def test_without_a_heldout_slice_the_final_model_is_recalibrated_in_sample():
+    # the latest complete week is 52 (horizon 8 of 60 weeks): a slice of 55 weeks would
+    # start before week 0, so no held-out model can be fitted; the final model falls back
+    # to closed testing on its latest complete weeks and says why
+    from test_health_stage import TESTED, synthetic_world
+
+    from churnlab.health.lamps import lamp_table
+    from churnlab.health.stage import compute_health
+
+    world = synthetic_world(n_accounts=300, seed=21)
+    result, _ = compute_health(
+        world, lamp_table(TESTED, None), horizon_weeks=8, train_fraction=0.6, red=0.25,
+        amber=0.10, bootstrap_reps=5, seed=3, calibration_weeks=55,
+    )  # fmt: skip
+    final = result["calibration"]["final_model"]
+    assert final["slope_source"].startswith("in-sample slice (no held-out slice: no weeks")
+    assert final["heldout"] is None and final["applied"]
+    assert final["update"] in ("none", "intercept", "logistic")
+    assert "logistic_vs_original" in final["tests"]
