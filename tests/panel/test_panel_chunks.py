@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "indicators"))
 from panel_world import three_accounts, with_history  # noqa: E402
 
 from churnlab.indicators.blocks import ACCOUNT_SLICEABLE_STEPS, Settings  # noqa: E402
-from churnlab.panel.engines import finish, run_duckdb  # noqa: E402
+from churnlab.panel.engines import finish, run_duckdb, step_plan  # noqa: E402
 from churnlab.panel.query import panel_steps, select_indicators  # noqa: E402
 
 
@@ -44,3 +44,22 @@ def test_finish_restores_row_order_when_an_engine_returns_rows_unsorted():
     shuffled = raw.sample(frac=1, random_state=1)
     pd.testing.assert_frame_equal(finish(shuffled), expected)
     assert expected["account_id"].is_monotonic_increasing
+
+
+def test_steps_read_once_run_as_views_and_tables_go_after_their_last_use():
+    steps = [
+        ("a", "SELECT 1 AS x"),
+        ("b", "SELECT * FROM a"),
+        ("c", "SELECT * FROM b UNION ALL SELECT * FROM b"),  # b read twice: a table
+        ("d", "SELECT * FROM c JOIN a USING (x)"),  # c read once, by d: a view
+        ("e", "SELECT 2 AS x"),  # read by nobody: dropped at once
+        ("panel", "SELECT * FROM d"),  # d read by the final step (run per part): a table
+    ]
+    plan = step_plan(steps)
+    assert plan.inline == {"c"}
+    # b is used where its reader, the view c, runs: in d.
+    assert plan.drop_after == {"d": ["a", "b"], "e": ["e"]}
+    sliced = step_plan(steps, sliced={"c"})  # a sliced step runs per slice: never a view
+    assert sliced.inline == set()
+    assert sliced.drop_after == {"c": ["b"], "d": ["a", "c"], "e": ["e"]}
+    assert run_duckdb({}, steps).to_dict("list") == {"x": [1, 1]}

@@ -16,8 +16,9 @@ from __future__ import annotations
 import itertools
 import re
 import tempfile
+from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from churnlab.indicators.blocks import ACCOUNT_SLICEABLE_STEPS, EPOCH_MONDAY
 from churnlab.panel.query import (
@@ -147,8 +148,10 @@ def run_duckdb(
         slices = ["TRUE"]
         if chunks > 1 and "events" in relations:
             slices = account_slices(con, sources["events"], chunks)
-        for i, (name, step) in enumerate(sql[:-1]):
-            if len(slices) > 1 and name in ACCOUNT_SLICEABLE_STEPS:
+        sliced = {n for n, _ in sql[:-1] if len(slices) > 1 and n in ACCOUNT_SLICEABLE_STEPS}
+        plan = step_plan(sql, sliced)
+        for name, step in sql[:-1]:
+            if name in sliced:
                 for k, where in enumerate(slices):
                     con.execute(
                         f"CREATE OR REPLACE VIEW events AS SELECT * FROM ({relations['events']}) e "
@@ -158,10 +161,10 @@ def run_duckdb(
                     con.execute(f"{verb} {step}")
                 con.execute(f"CREATE OR REPLACE VIEW events AS {relations['events']}")
             else:
-                con.execute(f"CREATE TEMP TABLE {name} AS {step}")
-            for done, _ in sql[: i + 1]:
-                if not any(_reads(later, done) for _, later in sql[i + 1 :]):
-                    con.execute(f"DROP TABLE IF EXISTS {done}")
+                kind = "VIEW" if name in plan.inline else "TABLE"
+                con.execute(f"CREATE TEMP {kind} {name} AS {step}")
+            for done in plan.drop_after.get(name, ()):
+                con.execute(f"DROP TABLE {done}")
         return _duckdb_result(con, sql[-1][1], out, row_keys, rows_per_part)
     finally:
         con.close()
@@ -446,9 +449,49 @@ def _micros_select(con: Any, path: str) -> str:
     return ", ".join(cols)
 
 
-def _reads(sql: str, name: str) -> bool:
-    """Whether the name occurs as a word (conservative: a column of that name counts too)."""
-    return re.search(rf"\b{re.escape(name)}\b", sql) is not None
+class StepPlan(NamedTuple):
+    inline: frozenset[str]  # steps run as views, inside the one step that reads them
+    drop_after: dict[str, list[str]]  # step -> temp tables no step after it reads
+
+
+def step_plan(
+    steps: list[tuple[str, str]], sliced: set[str] | frozenset[str] = frozenset()
+) -> StepPlan:
+    """How run_duckdb runs the steps before the last. A step named exactly once in the
+    later steps, by a step that is neither the final one (run once per part of the write)
+    nor a sliced one (run once per slice), becomes a view: DuckDB computes it inside its
+    reader's plan, once, instead of writing a temp table and reading it back. The others
+    are temp tables, each dropped once the last step that reads it (directly or through
+    views) has run. Names are matched as words (conservative: a column of that name counts
+    as a read too).
+    """
+    words = [Counter(re.findall(r"\w+", sql)) for _, sql in steps]
+    names = [name for name, _ in steps]
+    last = len(steps) - 1
+    readers = {
+        i: [j for j in range(i + 1, len(steps)) if words[j][name]]
+        for i, name in enumerate(names[:-1])
+    }
+    inline = set()
+    for i, name in enumerate(names[:-1]):
+        reads = readers[i]
+        uses = sum(words[j][name] for j in reads)
+        if name not in sliced and uses == 1 and reads[0] != last and names[reads[0]] not in sliced:
+            inline.add(i)
+    # Where a step's result is really used: a view is used where its readers run.
+    runs_at: dict[int, list[int]] = {}
+    for i in reversed(range(len(names) - 1)):
+        runs_at[i] = sorted({k for j in readers[i] for k in (runs_at[j] if j in inline else [j])})
+    drop_after: dict[str, list[str]] = {}
+    for i, name in enumerate(names[:-1]):
+        if i in inline:
+            continue
+        used = runs_at[i]
+        if not used:
+            drop_after.setdefault(name, []).append(name)
+        elif used[-1] != last:
+            drop_after.setdefault(names[used[-1]], []).append(name)
+    return StepPlan(frozenset(names[i] for i in inline), drop_after)
 
 
 def spark_session(
