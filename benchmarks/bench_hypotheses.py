@@ -17,11 +17,19 @@ For each synthetic weekly panel size it times, on the same rows (lamp + 3 adjust
   full fit's, in full-fit SEs;
 and prints CPU seconds (and wall seconds) and CPU-time ratios to churnlab's fitter.
 Fits run with one BLAS thread, as in the stage.
+
+    python benchmarks/bench_hypotheses.py --compare FULL.json SAMPLED.json
+
+compares two models/hypotheses.json of the same panel, one fitted on the full cohort and one
+on the case-cohort sample (`hypotheses.sampling.max_rows` set below the panel's rows): per
+hypothesis the verdicts, and per lag whether the sample's Cox and GLM hazard ratios fall in
+the full fit's 95% intervals (the GLM's: exp(coef +- 1.96 se)).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import tempfile
@@ -160,8 +168,55 @@ def bench(
     return row
 
 
+def compare_sampled(full_path: str, sampled_path: str) -> pd.DataFrame:
+    """One row per (hypothesis, lag) fitted in both files: verdicts, Cox and GLM hazard ratios
+    of the full fit (with its 95% interval) and of the sample, and whether each sampled HR is
+    inside the full fit's interval."""
+    full = {h["id"]: h for h in json.loads(Path(full_path).read_text())["hypotheses"]}
+    samp = {h["id"]: h for h in json.loads(Path(sampled_path).read_text())["hypotheses"]}
+    rows = []
+    for hid, f in full.items():
+        s = samp[hid]
+        s_lags = {r["lag_weeks"]: r for r in s["lead_profile"]}
+        f_glm = {g["lag_weeks"]: g for g in (f.get("glm_check") or {}).get("per_lag", [])}
+        s_glm = {g["lag_weeks"]: g for g in (s.get("glm_check") or {}).get("per_lag", [])}
+        for fr in f["lead_profile"]:
+            sr = s_lags.get(fr["lag_weeks"])
+            if sr is None or fr["hazard_ratio"] is None or sr["hazard_ratio"] is None:
+                continue
+            fg, sg = f_glm.get(fr["lag_weeks"], {}), s_glm.get(fr["lag_weeks"], {})
+            row = {
+                "id": hid, "lag": fr["lag_weeks"], "verdict_full": f["verdict"],
+                "verdict_sampled": s["verdict"], "cox_hr_full": fr["hazard_ratio"],
+                "cox_ci_full": f"{fr['ci_low']:.2f}-{fr['ci_high']:.2f}",
+                "cox_hr_sampled": sr["hazard_ratio"],
+                "cox_in_ci": fr["ci_low"] <= sr["hazard_ratio"] <= fr["ci_high"],
+                "glm_hr_full": np.nan, "glm_hr_sampled": np.nan, "glm_in_ci": None,
+            }  # fmt: skip
+            if fg.get("coef") is not None and sg.get("coef") is not None:
+                lo, hi = (np.exp(fg["coef"] + z * 1.959963984540054 * fg["se"]) for z in (-1, 1))
+                row.update(
+                    glm_hr_full=float(np.exp(fg["coef"])),
+                    glm_hr_sampled=float(np.exp(sg["coef"])),
+                    glm_in_ci=bool(lo <= np.exp(sg["coef"]) <= hi),
+                )
+            row["disagreement_sampled"] = sg.get("disagreement")
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    same = sum(full[h]["verdict"] == samp[h]["verdict"] for h in full)
+    print(out.to_string(index=False, float_format="%.3f"))
+    print(
+        f"\nverdicts equal {same}/{len(full)}; Cox HR in the full CI {int(out['cox_in_ci'].sum())}"
+        f"/{len(out)}; GLM HR in the full CI {int(out['glm_in_ci'].eq(True).sum())}"
+        f"/{int(out['glm_in_ci'].notna().sum())}; sampled GLM fitted at "
+        f"{int(out['glm_hr_sampled'].notna().sum())}/{len(out)} lags"
+    )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--compare", nargs=2, metavar=("FULL_JSON", "SAMPLED_JSON"))
     ap.add_argument("--accounts", type=int, nargs="+", default=[1000, 2500, 5000, 10000])
     ap.add_argument("--weeks", type=int, default=104)
     ap.add_argument("--repeat", type=int, default=3)
@@ -169,6 +224,9 @@ def main() -> None:
     ap.add_argument("--panel", help="also time a real panel parquet (data/processed/panel.parquet)")
     ap.add_argument("--subcohort-fraction", type=float, default=0.2)
     args = ap.parse_args()
+    if args.compare:
+        compare_sampled(*args.compare)
+        return
     rows = []
     with threadpool_limits(1, "blas"):
         for n in args.accounts:

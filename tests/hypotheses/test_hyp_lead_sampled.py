@@ -1,6 +1,7 @@
 """The lead profile on a case-cohort sample: each lag is the weighted, account-clustered Cox
 fit of the sampled rows (the same numbers as calling fit_cox by hand), its p the robust
-Wald p, counts of the whole cohort, and the GLM cross-check skipped with its reason."""
+Wald p, counts of the whole cohort, and the GLM cross-check fitted on the same rows with the
+same weights (tests/hypotheses/test_hyp_glm_weighted.py checks that fit itself)."""
 
 import numpy as np
 import pandas as pd
@@ -8,6 +9,7 @@ import pandas as pd
 from churnlab.hypotheses.case_cohort import case_cohort_sample
 from churnlab.hypotheses.cox import fit_cox
 from churnlab.hypotheses.design import lag_within_spell, lamp
+from churnlab.hypotheses.glm_check import fit_cloglog, tenure_bins
 from churnlab.hypotheses.lead import lead_profile
 from churnlab.hypotheses.synthetic import synthetic_panel
 
@@ -30,8 +32,13 @@ def test_sampled_lag_equals_a_weighted_clustered_fit_by_hand():
         )  # fmt: skip
         assert row["coef"] == fit.coef[0] and row["se"] == fit.se[0]
         assert row["p_value"] == row["wald_p_value"] == fit.term(0)["p_value"]
-        assert row["glm_problem"].startswith("skipped: case-cohort")
-        assert np.isnan(row["glm_coef"])
+        glm = fit_cloglog(
+            p["event"].to_numpy(float), x[rows].reshape(-1, 1),
+            pd.factorize(panel["account_id"])[0][rows],
+            tenure_bins(p["stop"].to_numpy(float), p["event"].to_numpy(bool)), weights=w,
+        )  # fmt: skip
+        assert row["glm_problem"] is None and glm["problem"] is None
+        assert (row["glm_coef"], row["glm_se"]) == (glm["coef"], glm["se"])
         # counts are the cohort's, as in the full fit
         ref = full[full["lag_weeks"] == lag].iloc[0]
         assert (row["n_rows"], row["n_events"], row["n_accounts"]) == (

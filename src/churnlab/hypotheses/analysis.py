@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -363,6 +363,10 @@ class _Shared:
     # does an account hold several spells in the whole panel ("all") / the test half
     # ("test")? Then the lead profile's Cox variance is clustered on account
     robust: dict[str, bool]
+    # the subject frame the lags are taken on (subject_frame) and, with repeated spells, the
+    # account code per row that the PH check and the combined model cluster on (else None)
+    light: pd.DataFrame | None = None
+    accounts: np.ndarray | None = None
     # lamp-free Cox fits, per panel and adjuster set (lead._reduced_loglik); a forked worker
     # fills its own copy
     reduced: dict = field(default_factory=dict)
@@ -403,14 +407,17 @@ def _prepare(
     robust = {"all": repeated_spells(panel, subjects), "test": False}
     if split is not None:
         robust["test"] = repeated_spells(split[2], subjects[split[1]])
+    # repeated spells: the PH check and the combined model cluster on account as the lead
+    # profile does (one account's spells are not independent); else model-based, unchanged
+    accounts = pd.factorize(panel["account_id"])[0] if robust["all"] else None
     return _Shared(
         panel, testable, s, adjust, adjust_names, adjust_sources, calendar_weeks(panel),
-        subjects, split, samples, robust,
+        subjects, split, samples, robust, subject_frame(panel, subjects), accounts,
     )  # fmt: skip
 
 
 # The shared inputs of the running hypotheses stage, set before worker processes fork (a
-# forked worker reads its parent's copy; nothing is pickled but the hypothesis and result).
+# forked worker reads its parent's copy; nothing is pickled but the task and its result).
 _SHARED: _Shared | None = None
 _HYPOTHESES: list[Hypothesis] = []
 
@@ -418,6 +425,11 @@ _HYPOTHESES: list[Hypothesis] = []
 def _work(i: int) -> _Outcome:
     assert _SHARED is not None
     return _one_hypothesis(_HYPOTHESES[i], _SHARED)
+
+
+def _ph_work(task: tuple[_Lamp, int]) -> dict:
+    assert _SHARED is not None
+    return _ph_check(_SHARED, *task)
 
 
 def _worker_start() -> None:
@@ -431,27 +443,61 @@ def _worker_start() -> None:
 _BLAS_LIMIT = None
 
 
-def _outcomes(shared: _Shared, hypotheses: list[Hypothesis], workers: int) -> list[_Outcome]:
-    """Every hypothesis' outcome, in the hypotheses' order. With `workers` > 1 (and the fork
-    start method, Linux) they run in that many processes that share the panel copy-on-write
-    and receive only a hypothesis' index; each result depends only on the shared inputs and
-    the hypothesis' own seed, so the outcomes are the same as in one process, bit for bit."""
+@contextlib.contextmanager
+def _worker_pool(shared: _Shared, hypotheses: list[Hypothesis], workers: int):
+    """`workers` forked processes sharing `shared` copy-on-write (None: work in this process,
+    for workers <= 1, one hypothesis, or no fork start method). The pool lives through both
+    parallel phases - the hypotheses, then the PH checks - so it forks once."""
     global _SHARED, _HYPOTHESES
     workers = min(workers, len(hypotheses))
     if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        yield None
+        return
+    _SHARED, _HYPOTHESES = shared, hypotheses
+    try:
+        with mp.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
+            yield pool
+    finally:
+        _SHARED, _HYPOTHESES = None, []
+
+
+def _outcomes(shared: _Shared, hypotheses: list[Hypothesis], pool) -> list[_Outcome]:
+    """Every hypothesis' outcome, in the hypotheses' order. With a pool (`_worker_pool`) they
+    run in its processes, which share the panel copy-on-write and receive only a hypothesis'
+    index; each result depends only on the shared inputs and the hypothesis' own seed, so
+    the outcomes are the same as in one process, bit for bit."""
+    if pool is None:
         return [
             _one_hypothesis(h, shared)
             for h in progress(hypotheses, desc="hypotheses", unit="hypothesis")
         ]
-    _SHARED, _HYPOTHESES = shared, hypotheses
-    try:
-        with mp.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
-            outcomes = pool.imap(_work, range(len(hypotheses)), chunksize=1)
-            return list(
-                progress(outcomes, total=len(hypotheses), desc="hypotheses", unit="hypothesis")
-            )
-    finally:
-        _SHARED, _HYPOTHESES = None, []
+    outcomes = pool.imap(_work, range(len(hypotheses)), chunksize=1)
+    return list(progress(outcomes, total=len(hypotheses), desc="hypotheses", unit="hypothesis"))
+
+
+def _ph_check(sh: _Shared, lp: _Lamp, lag: int) -> dict:
+    """A verdict's PH check (`ph_check.ph_interaction`) at its best lag, on the rows the lamp
+    was tested on; reads `sh` only, so it runs in any process."""
+    panel = sh.panel
+    src = panel[lp.source].to_numpy(float) if isinstance(lp.source, str) else lp.source
+    x = lamp(lag_within_spell(sh.light, src, lag), lp.direction, lp.threshold)
+    keep = np.isfinite(x) & _rows_mask(sh, lp.rows)
+    ph = ph_interaction(
+        panel["start"].to_numpy(float)[keep], panel["stop"].to_numpy(float)[keep],
+        (panel["event"].to_numpy() == 1)[keep], x[keep], sh.adjust[:, lp.adjusters][keep],
+        cluster=None if sh.accounts is None else sh.accounts[keep],
+    )  # fmt: skip
+    return {
+        "lag_weeks": lag, "method": "lamp x log(tenure) interaction",
+        "cox_variance": MODEL_VARIANCE if sh.accounts is None else ROBUST_VARIANCE, **ph,
+    }  # fmt: skip
+
+
+def _rows_mask(sh: _Shared, rows: np.ndarray | str) -> np.ndarray:
+    # a lamp's rows as sent from a worker: "all" or "test" (the shared split's test half)
+    if isinstance(rows, str):
+        return np.ones(len(sh.panel), bool) if rows == "all" else sh.split[1]
+    return rows
 
 
 def _one_hypothesis(hyp: Hypothesis, sh: _Shared) -> _Outcome:
@@ -567,7 +613,8 @@ def _sampling_record(sample: CaseCohortSample, n_rows: int) -> dict:
         **sample.describe(n_rows),
         "p_value": "robust Wald test (a likelihood-ratio test is not valid for the weighted "
         "pseudo-likelihood of a case-cohort sample)",
-        "glm_check": "skipped on the case-cohort sample",
+        "glm_check": "fitted on the same sampled rows with the same weights (design-weighted "
+        "cloglog GLM, sandwich variance clustered on account)",
     }
 
 
@@ -582,15 +629,19 @@ def _run(
     if not (key.equals(key.sort_values(keys, kind="stable"))):
         panel = panel.sort_values(keys, kind="stable").reset_index(drop=True)
     shared = _prepare(panel, hypotheses, testable, s)
+    with _worker_pool(shared, hypotheses, s.workers) as pool:
+        return _run_shared(shared, hypotheses, s, pool)
+
+
+def _run_shared(shared: _Shared, hypotheses: list[Hypothesis], s: Settings, pool) -> Results:
+    """The hypotheses (in `pool`'s processes, if any), the verdicts, the PH checks (in the
+    pool again, while this process fits the combined model) and the report tables."""
+    panel = shared.panel
     adjust, adjust_names = shared.adjust, shared.adjust_names
     all_adjusters = np.ones(len(adjust_names), bool)
-    subjects = shared.subjects
-    start = panel["start"].to_numpy(float)
-    stop = panel["stop"].to_numpy(float)
-    event = panel["event"].to_numpy() == 1
     records, profiles, curves, kms, policies = [], {}, [], [], []
-    lamps: dict[str, _Lamp] = {}  # tested hypotheses' lamps
-    for hyp, out in zip(hypotheses, _outcomes(shared, hypotheses, s.workers), strict=True):
+    lamps: dict[str, _Lamp] = {}  # tested hypotheses' lamps, rows "all" / "test" as sent
+    for hyp, out in zip(hypotheses, _outcomes(shared, hypotheses, pool), strict=True):
         records.append(out.rec)
         for frames, frame in ((curves, out.curve), (kms, out.km), (policies, out.policy)):
             if frame is not None:
@@ -598,10 +649,7 @@ def _run(
         if out.profile is not None:
             profiles[hyp.id] = out.profile
         if out.lamp is not None:
-            rows = out.lamp.rows
-            if isinstance(rows, str):
-                rows = np.ones(len(panel), bool) if rows == "all" else shared.split[1]
-            lamps[hyp.id] = replace(out.lamp, rows=rows)
+            lamps[hyp.id] = out.lamp
 
     # Two-level false-discovery control (hypotheses first, then lags within the selected
     # ones) and the verdicts: family.py holds the one copy of this step (the bench uses it).
@@ -610,13 +658,10 @@ def _run(
     for h, (fp, fq) in family.items():
         by_id[h].update(hypothesis_p_value=fp, hypothesis_q_value=fq)
 
-    light = subject_frame(panel, subjects)  # lags on the subject codes (same values)
-    # repeated spells: the PH check and the combined model cluster on account as the lead
-    # profile does (one account's spells are not independent); else model-based, unchanged
-    accounts = pd.factorize(panel["account_id"])[0] if shared.robust["all"] else None
-    variance = "model-based" if accounts is None else "robust, clustered on account"
+    light, start = shared.light, panel["start"].to_numpy(float)
     chosen_lamps: dict[str, np.ndarray] = {}
     chosen_lags: dict[str, int] = {}
+    ph_tasks: list[tuple[dict, tuple[_Lamp, int]]] = []
     for hyp, rec in zip(hypotheses, records, strict=True):
         if hyp.id not in profiles:  # not testable, or no usable threshold: no lead profile
             label_verdict(rec, hyp, s)
@@ -624,23 +669,18 @@ def _run(
         lag = apply_verdict(rec, profiles[hyp.id], hyp, s)
         if rec["verdict"] != INCONCLUSIVE:
             lp = lamps[hyp.id]
+            ph_tasks.append((rec, (lp, lag)))
             src = panel[lp.source].to_numpy(float) if isinstance(lp.source, str) else lp.source
             x = lamp(lag_within_spell(light, src, lag), lp.direction, lp.threshold)
-            keep = np.isfinite(x) & lp.rows
-            adj = adjust[:, lp.adjusters]
-            ph = ph_interaction(
-                start[keep], stop[keep], event[keep], x[keep], adj[keep],
-                cluster=None if accounts is None else accounts[keep],
-            )  # fmt: skip
-            rec["ph_check"] = {
-                "lag_weeks": lag, "method": "lamp x log(tenure) interaction",
-                "cox_variance": variance, **ph,
-            }  # fmt: skip
             # Combined model: a lamp whose indicator has no value is off (nothing to show the
             # CSM); only rows before the lag reaches back into the spell's history are unknown.
             seen = np.isfinite(lag_within_spell(light, start, lag))
             chosen_lamps[hyp.id] = np.where(seen, np.nan_to_num(x, nan=0.0), np.nan)
             chosen_lags[hyp.id] = lag
+    # the PH checks are independent fits: in the workers, while this process fits the
+    # combined model (issue 17: the serial tail after the hypotheses)
+    tasks = [task for _, task in ph_tasks]
+    pending = pool.map_async(_ph_work, tasks, chunksize=1) if pool is not None else None
 
     # The combined model leaves out the adjusters of any attribute that is itself a lamp there
     # (its dummies would duplicate the lamp).
@@ -650,8 +690,11 @@ def _run(
     combined = combined_model(
         panel, chosen_lamps, chosen_lags, adjust[:, combined_adjusters],
         [n for n, u in zip(adjust_names, combined_adjusters, strict=True) if u],
-        s.combined_penalizer, cluster=accounts,
+        s.combined_penalizer, cluster=shared.accounts,
     )  # fmt: skip
+    checks = pending.get() if pending is not None else [_ph_check(shared, *t) for t in tasks]
+    for (rec, _), check in zip(ph_tasks, checks, strict=True):
+        rec["ph_check"] = check
     tables = {
         "lead_profiles": _stack(profiles),
         "threshold_curves": _front(pd.concat(curves, ignore_index=True))

@@ -100,7 +100,9 @@ def lead_profile(
     weighted partial likelihood of a sample is not one. The lamp is still lagged on the whole
     panel (a case's history is known), and `n_rows`, `n_accounts`, `n_events` and
     `lamp_on_share` still count the whole cohort the sample stands for. The GLM cross-check
-    is skipped (`glm_problem` says so): its cell pooling assumes unweighted rows.
+    is fitted on the same sampled rows with the same weights (a design-weighted cloglog GLM,
+    its sandwich variance clustered on account: `glm_check`), so it costs what the sampled
+    Cox fit costs, and `disagreement` compares it with the robust Wald p.
 
     `robust`: the variance of the full-cohort Cox fits; None (the default) = robust exactly
     when some account has several spells in `panel` (`repeated_spells`). An account that
@@ -172,7 +174,7 @@ def lead_profile(
             continue
         if in_sample is not None:
             _fit_sampled(row, x, keep & in_sample, start, stop, event, adjust, adjust_names,
-                         weights, acc_codes)  # fmt: skip
+                         weights, acc_codes, with_glm)  # fmt: skip
             rows.append(row)
             continue
         design = np.column_stack([x[keep], adjust[keep]])
@@ -201,18 +203,7 @@ def lead_profile(
                 lr *= (float(fit.naive_se[0]) / float(fit.se[0])) ** 2
             row["p_value"] = float(stats.chi2.sf(lr, 1))
         if with_glm:
-            glm = fit_cloglog(
-                event[keep].astype(float),
-                design,
-                acc_codes[keep],
-                tenure_bins(stop[keep], event[keep]),
-                names,
-            )
-            row.update(
-                glm_coef=glm["coef"], glm_se=glm["se"], glm_p_value=glm["p_value"],
-                glm_problem=glm["problem"],
-                disagreement=compare(row["coef"], row["p_value"], glm),
-            )  # fmt: skip
+            _glm_into(row, event[keep], stop[keep], design, acc_codes[keep], names)
         rows.append(row)
     out = pd.DataFrame(rows, columns=PROFILE_COLUMNS)
     # Fixed dtypes: a column that is None at every lag must still be float, not object.
@@ -226,9 +217,12 @@ def lead_profile(
     return out
 
 
-def _fit_sampled(row, x, fit_rows, start, stop, event, adjust, adjust_names, weights, acc_codes):
+def _fit_sampled(
+    row, x, fit_rows, start, stop, event, adjust, adjust_names, weights, acc_codes, with_glm
+):
     """One lag's Cox fit on a case-cohort sample (see `lead_profile`): Barlow weights, robust
-    variance clustered on account, robust Wald p. Fills `row` in place."""
+    variance clustered on account, robust Wald p; and the GLM cross-check on the same rows
+    with the same weights (`glm_check.fit_cloglog(weights=)`). Fills `row` in place."""
     design = np.column_stack([x[fit_rows], adjust[fit_rows]])
     var = design.std(axis=0)
     cols = [0] + [j for j in range(1, design.shape[1]) if var[j] > 0]
@@ -243,4 +237,18 @@ def _fit_sampled(row, x, fit_rows, start, stop, event, adjust, adjust_names, wei
         return
     row.update(fit.term(0))
     row["wald_p_value"] = row["p_value"]
-    row["glm_problem"] = "skipped: case-cohort sample (the GLM's cell pooling is unweighted)"
+    if with_glm:
+        _glm_into(row, event[fit_rows], stop[fit_rows], design, acc_codes[fit_rows], names,
+                  weights[fit_rows])  # fmt: skip
+
+
+def _glm_into(row, event, stop, design, groups, names, weights=None):
+    """The GLM cross-check of one lag on the Cox fit's rows (and weights), compared with the
+    Cox coefficient and p already in `row`. Fills `row` in place."""
+    glm = fit_cloglog(
+        event.astype(float), design, groups, tenure_bins(stop, event), names, weights=weights
+    )
+    row.update(
+        glm_coef=glm["coef"], glm_se=glm["se"], glm_p_value=glm["p_value"],
+        glm_problem=glm["problem"], disagreement=compare(row["coef"], row["p_value"], glm),
+    )  # fmt: skip

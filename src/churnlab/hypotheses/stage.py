@@ -312,8 +312,9 @@ def run(params: dict) -> None:
             "model is fitted on those rows with Barlow (1994) weights and a robust variance "
             "clustered on account; p_value = robust Wald test (no likelihood-ratio test: the "
             "weighted pseudo-likelihood is not a likelihood); n_rows / n_accounts / n_events "
-            "count the whole cohort; the GLM cross-check is skipped; the record's sampling "
-            "says what was drawn"
+            "count the whole cohort; the GLM cross-check is fitted on the same rows with the "
+            "same weights (a design-weighted cloglog GLM as survey::svyglm, Lumley 2010; "
+            "sandwich variance clustered on account); the record's sampling says what was drawn"
         )
     models = base_path(params, "models_dir")
     write_json(
