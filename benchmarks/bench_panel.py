@@ -158,14 +158,14 @@ def run_panel(workdir: Path, out: Path, only: tuple[str, ...] | None) -> None:
     """The stage's path: catalog SQL for the indicators, DuckDB writes the Parquet."""
     from churnlab.indicators.blocks import Settings
     from churnlab.panel.engines import run_duckdb
-    from churnlab.panel.query import panel_steps, select_indicators
+    from churnlab.panel.query import PANEL_ROW_KEYS, panel_steps, select_indicators
 
     present = set(json.loads((workdir / "tables.json").read_text())["present"])
     tables = ["accounts", "contract_terms", "spells", *sorted(present - {"accounts", "contracts"})]
     paths = {t: workdir / f"{t}.parquet" for t in tables}
     wanted = set(only) if only else None
     steps = panel_steps(select_indicators(present, (), wanted), Settings(as_of=_as_of(workdir)))
-    run_duckdb(paths, steps, threads=2, memory_limit="4GB", out=out)
+    run_duckdb(paths, steps, threads=2, memory_limit="4GB", out=out, row_keys=PANEL_ROW_KEYS)
 
 
 # The five indicators written by hand for DuckDB: the same definitions (previous week's

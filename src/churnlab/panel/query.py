@@ -166,7 +166,10 @@ def _columns_read(block: str, texts: list[str]) -> frozenset[str]:
 def panel_steps(indicators: list[Indicator], s: Settings) -> list[tuple[str, str]]:
     """The panel as named steps (DuckDB SQL); the last, `panel`, is the final SELECT with
     the CONTRACTS §3 columns except week_start (engines add it from the integer `wk`).
-    Each step may read the source tables and any earlier step."""
+    Each step may read the source tables and any earlier step. The final step's rows come
+    in no particular order: the engines' writers order them by (account_id, wk) and `finish`
+    orders a returned frame (an ORDER BY here would be a second full sort under the
+    writer's, which DuckDB does not remove)."""
     steps = spine_ctes(s)
     blocks = _blocks_for(indicators)
     built = {b.name: b.ctes(s) for b in blocks if not b.by_columns}
@@ -196,8 +199,7 @@ def panel_steps(indicators: list[Indicator], s: Settings) -> list[tuple[str, str
 FROM spine
 LEFT JOIN accounts a ON a.account_id = spine.account_id
 {joins}
-WHERE spine.spell IS NOT NULL
-ORDER BY spine.account_id, spine.wk"""
+WHERE spine.spell IS NOT NULL"""
     return [*steps, ("panel", final)]
 
 
