@@ -277,6 +277,33 @@ def test_band_table_with_intervals_and_calibration_figure():
     assert _figures(plain) == 0 and "Promise holds" not in _html(plain)
 
 
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_final_model_sentence_names_where_slope_and_intercept_were_measured(lang):
+    """Slope out of sample (a held-out slice), intercept in sample: both sets of weeks shown;
+    a block without `heldout` (older files, the in-sample fallback) keeps the old sentence."""
+    health = fx.health_json()
+    health["bands"]["validation"] = [
+        {"band": "green", "rows": 100, "accounts": 40, "mean_predicted": 0.044,
+         "observed": 0.046, "ci_low": 0.042, "ci_high": 0.05, "within_interval": True},
+    ]  # fmt: skip
+    final = {"applied": True, "intercept": -0.357, "slope": 0.842,
+             "fit_weeks": ["2023-01-02", "2025-12-29"],
+             "slice_weeks": ["2025-07-28", "2025-10-13"],
+             "heldout": {"fit_weeks": ["2023-01-02", "2025-07-21"],
+                         "slice_weeks": ["2025-07-28", "2025-10-13"], "slope": 0.842}}  # fmt: skip
+    health["calibration"] = {"method": "logistic", "calibration_weeks": 12,
+                             "final_model": final}  # fmt: skip
+    html = _html(pages.calibration_section(ReportData(health=health), lang))
+    for text in ("0.84", "-0.36", "2025-07-21", "2025-07-28", "2025-10-13"):
+        assert text in html
+    assert ("out of sample" in html) == (lang == "en")
+    assert ("サンプル外" in html) == (lang == "ja")
+    del final["heldout"]
+    old = _html(pages.calibration_section(ReportData(health=health), lang))
+    assert "2025-07-21" not in old and "2025-10-13" in old
+    assert "out of sample" not in old and "サンプル外" not in old
+
+
 def test_new_plots_render_deterministically():
     curve = frames.threshold_curve(
         pd.DataFrame({"threshold": [1, 2], "precision": [0.2, 0.1], "share_lit": [0.1, 0.3],

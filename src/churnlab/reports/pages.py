@@ -1540,10 +1540,20 @@ def band_table(bands: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 
 def _recal_text(block: dict, lang: str, key: str, **extra: object) -> str:
+    """One sentence on a recalibration block of health_score.json `calibration`. A block with
+    a `heldout` part (the final model: slope measured out of sample, intercept in sample) is
+    told with `<key>_heldout`; older files and the in-sample fallback with `key`."""
     if not block.get("applied"):
         return t(lang, "calibration.not_applied", problem=block.get("problem") or "–")
     fit = block.get("fit_weeks") or [None, None]
     sl = block.get("slice_weeks") or [None, None]
+    heldout = block.get("heldout")
+    if isinstance(heldout, dict) and f"{key}_heldout" in keys(lang):
+        h_fit = heldout.get("fit_weeks") or [None, None]
+        h_sl = heldout.get("slice_weeks") or [None, None]
+        key = f"{key}_heldout"
+        extra = {**extra, "h_fit_from": h_fit[0], "h_fit_to": h_fit[1],
+                 "h_slice_from": h_sl[0], "h_slice_to": h_sl[1]}  # fmt: skip
     return t(
         lang, key, fit_from=fit[0], fit_to=fit[1], slice_from=sl[0], slice_to=sl[1],
         a=m.fmt_num(block.get("intercept"), 2), b=m.fmt_num(block.get("slope"), 2), **extra,
