@@ -14,7 +14,9 @@ For each synthetic weekly panel size it times, on the same rows (lamp + 3 adjust
 - the same model on a case-cohort sample (`--subcohort-fraction`, default 0.2: Barlow
   weights, robust variance clustered on account, as the stage fits above
   `hypotheses.sampling.max_rows`), its CPU and how far its log-HR of the lamp is from the
-  full fit's, in full-fit SEs;
+  full fit's, in full-fit SEs; and the GLM cross-check on the same sample with the same
+  weights (`cc_glm_*`: its CPU against the sampled Cox fit's, its log-HR against the full
+  GLM's in full-GLM SEs);
 and prints CPU seconds (and wall seconds) and CPU-time ratios to churnlab's fitter.
 Fits run with one BLAS thread, as in the stage.
 
@@ -128,6 +130,13 @@ def bench(
         ),
         repeat,
     )
+    cc_event = event[r_].astype(float)
+    w_ccg, c_ccg, ccg = _best_of(
+        lambda: fit_cloglog(
+            cc_event, x[r_], groups[r_], tenure_bins(stop[r_], event[r_]), weights=sample.weights
+        ),
+        repeat,
+    )
     row = {
         "accounts": n_accounts,
         "rows": len(panel),
@@ -140,6 +149,11 @@ def bench(
         "cc_cpu_s": c_cc,
         "cc/cox_cpu": c_cc / c_own,
         "cc_coef_diff_in_se": float((cc.coef[0] - fit.coef[0]) / fit.se[0]),
+        "cc_glm_cpu_s": c_ccg,
+        "cc_glm/cc_cox_cpu": c_ccg / c_cc,
+        "cc_glm_coef_diff_in_se": float((ccg["coef"] - glm["coef"]) / glm["se"])
+        if ccg["coef"] is not None and glm["coef"] is not None
+        else np.nan,
         "lifelines_cpu_s": np.nan,
         "lifelines/cox_cpu": np.nan,
         "lifelines_wall_s": np.nan,
