@@ -182,8 +182,9 @@ def _duckdb_result(
 # DuckDB's default Parquet row group, named in every COPY of the panel so that the parts of
 # a parted write and the one-sort file agree on it.
 ROW_GROUP_SIZE = 122_880
-# Rows per sorted part of the final write: 8 row groups (~1M account-weeks, ~0.4 GB in
-# DuckDB). The default company (317k rows) is one part; 100k accounts (6.4M rows) seven.
+# Rows per sorted part of the final write: 8 row groups (~1M account-weeks). The default
+# company (317k rows) is one part; 100k accounts (6.4M rows) seven, which fit the default
+# 4 GB DuckDB limit (4.5 GB peak RSS, benchmarks/RESULTS.md).
 ROWS_PER_PART = 8 * ROW_GROUP_SIZE
 
 
@@ -209,8 +210,9 @@ def write_duckdb(
     sorted and written on its own (memory bounded by the part), and the sorted parts are
     concatenated in order into `out` (`concat_parts`). The rows are the same whatever the
     cut; so are the bytes when every part but the last is a whole number of row groups,
-    which the cut at multiples of ROW_GROUP_SIZE gives when the final step has one row per
-    key (tests/panel compares the bytes of 1, 3 and 8 parts).
+    which `rows_per_part` a multiple of ROW_GROUP_SIZE (as ROWS_PER_PART) gives when the
+    final step has one row per key (tests/panel compares the bytes with parts of 1, 2 and 3
+    row groups; the default company's file is the same with 1, 3 and 8 parts).
     """
     select = (
         f"SELECT account_id, {WEEK_START_DUCKDB} AS week_start, * EXCLUDE (account_id, wk) "
