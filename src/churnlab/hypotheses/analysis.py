@@ -86,7 +86,7 @@ class Settings:
     # the lead profile's Cox fits: full cohort or a case-cohort sample (case_cohort.py)
     sampling_design: str = "auto"
     sampling_max_rows: int = 5_000_000
-    subcohort_fraction: float = 0.2
+    subcohort_fraction: float = 0.5
 
 
 @dataclass

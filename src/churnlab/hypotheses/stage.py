@@ -65,7 +65,7 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
             workers=int(hp.get("workers", 1)),
             sampling_design=str(sampling.get("design", "auto")),
             sampling_max_rows=int(sampling.get("max_rows", 5_000_000)),
-            subcohort_fraction=float(sampling.get("subcohort_fraction", 0.2)),
+            subcohort_fraction=float(sampling.get("subcohort_fraction", 0.5)),
         )
     except KeyError as exc:
         raise ConfigError(f"params.yaml: hypotheses.{exc.args[0]} is missing") from exc

@@ -411,7 +411,7 @@ class HypothesesSampling(Section):
     # Cox fits of the lead profile: auto = case-cohort above max_rows panel rows
     design: Literal["auto", "full", "case_cohort"] = "auto"
     max_rows: Whole1 = 5_000_000
-    subcohort_fraction: Annotated[float, Field(gt=0, le=1)] = 0.2
+    subcohort_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
 
 
 # --- kpis ---------------------------------------------------------------------------------
