@@ -119,17 +119,9 @@ def test_an_overconfident_model_is_shrunk_where_in_sample_recalibration_sees_not
 
 @pytest.fixture(scope="module")
 def calibrated():
-    from test_health_stage import TESTED, synthetic_world
+    from test_health_stage import calibrated_world
 
-    from churnlab.health.lamps import lamp_table
-    from churnlab.health.stage import compute_health
-
-    world = synthetic_world(n_accounts=800, seed=21)
-    result, _ = compute_health(
-        world, lamp_table(TESTED, None), horizon_weeks=8, train_fraction=0.6, red=0.25,
-        amber=0.10, bootstrap_reps=20, seed=3, calibration_weeks=6,
-    )  # fmt: skip
-    return result
+    return calibrated_world(800, bootstrap_reps=20, calibration_weeks=6)[1]
 
 
 def test_final_model_slope_is_measured_on_its_heldout_slice(calibrated):
@@ -171,16 +163,9 @@ def test_without_a_heldout_slice_the_final_model_is_recalibrated_in_sample():
     # the latest complete week is 52 (horizon 8 of 60 weeks): a slice of 55 weeks would
     # start before week 0, so no held-out model can be fitted; the final model falls back
     # to closed testing on its latest complete weeks and says why
-    from test_health_stage import TESTED, synthetic_world
+    from test_health_stage import calibrated_world
 
-    from churnlab.health.lamps import lamp_table
-    from churnlab.health.stage import compute_health
-
-    world = synthetic_world(n_accounts=300, seed=21)
-    result, _ = compute_health(
-        world, lamp_table(TESTED, None), horizon_weeks=8, train_fraction=0.6, red=0.25,
-        amber=0.10, bootstrap_reps=5, seed=3, calibration_weeks=55,
-    )  # fmt: skip
+    _, result, _ = calibrated_world(300, bootstrap_reps=5, calibration_weeks=55)
     final = result["calibration"]["final_model"]
     assert final["slope_source"].startswith("in-sample slice (no held-out slice: no weeks")
     assert final["heldout"] is None and final["applied"]

@@ -63,6 +63,17 @@ TESTED = [
 ]  # fmt: skip
 
 
+def calibrated_world(n_accounts: int, *, bootstrap_reps: int, calibration_weeks: int):
+    """(world, result, scored): `compute_health` on a synthetic world of 60 weeks (seed 21)
+    with horizon 8 and a 0.6 split, the set-up of the calibration tests."""
+    world = synthetic_world(n_accounts=n_accounts, seed=21)
+    result, scored = compute_health(
+        world, lamp_table(TESTED, None), horizon_weeks=8, train_fraction=0.6, red=0.25,
+        amber=0.10, bootstrap_reps=bootstrap_reps, seed=3, calibration_weeks=calibration_weeks,
+    )  # fmt: skip
+    return world, result, scored
+
+
 @pytest.fixture(scope="module")
 def world():
     return synthetic_world()

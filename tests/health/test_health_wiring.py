@@ -12,7 +12,6 @@ from churnlab.health.actions import to_csv_text
 from churnlab.health.lamps import lamp_table
 from churnlab.health.stage import (
     calibration_rows,
-    compute_health,
     latest_complete_weeks,
     run,
     weekly_lists,
@@ -137,14 +136,9 @@ def test_calibration_rows_by_hand():
 
 @pytest.fixture(scope="module")
 def calibrated():
-    from test_health_stage import TESTED, synthetic_world
+    from test_health_stage import calibrated_world
 
-    world = synthetic_world(n_accounts=800, seed=21)
-    result, scored = compute_health(
-        world, lamp_table(TESTED, None), horizon_weeks=8, train_fraction=0.6, red=0.25,
-        amber=0.10, bootstrap_reps=20, seed=3, calibration_weeks=6,
-    )  # fmt: skip
-    return world, result, scored
+    return calibrated_world(800, bootstrap_reps=20, calibration_weeks=6)
 
 
 def test_final_probabilities_are_recalibrated_on_the_latest_complete_weeks(calibrated):

@@ -238,6 +238,14 @@ def test_an_apostrophe_in_a_part_bound_is_quoted():
     assert counts == [2, 1]
 
 
+def _write_in_parts(sources, steps, out, chunks: int, rows: int) -> None:
+    """The panel written as the stage writes it (row keys given), in parts of `rows` rows."""
+    run_duckdb(
+        sources, steps, events_chunks=chunks, out=out, row_keys=PANEL_ROW_KEYS,
+        rows_per_part=rows,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("chunks", [1, 4, 8])
 def test_the_panel_written_in_parts_has_the_rows_of_one_sort(tmp_path, chunks):
     # Parts of 5, 17 and 64 rows cut through accounts (never whole row groups): the rows,
@@ -249,14 +257,7 @@ def test_the_panel_written_in_parts_has_the_rows_of_one_sort(tmp_path, chunks):
     assert one.num_rows > 64
     for rows in (5, 17, 64):
         out = tmp_path / f"parts{rows}.parquet"
-        run_duckdb(
-            sources,
-            steps,
-            events_chunks=chunks,
-            out=out,
-            row_keys=PANEL_ROW_KEYS,
-            rows_per_part=rows,
-        )
+        _write_in_parts(sources, steps, out, chunks, rows)
         parted = pq.read_table(out)
         assert parted.schema.equals(one.schema)
         assert parted.equals(one)
@@ -278,12 +279,5 @@ def test_parts_of_whole_row_groups_give_the_same_bytes(tmp_path, monkeypatch):
     assert pq.read_metadata(tmp_path / "one.parquet").num_row_groups >= 3
     for rows, chunks in ((2048, 1), (4096, 4), (6144, 8)):
         out = tmp_path / f"parts{rows}.parquet"
-        run_duckdb(
-            sources,
-            steps,
-            events_chunks=chunks,
-            out=out,
-            row_keys=PANEL_ROW_KEYS,
-            rows_per_part=rows,
-        )
+        _write_in_parts(sources, steps, out, chunks, rows)
         assert out.read_bytes() == one, rows
